@@ -1,0 +1,121 @@
+"""The public entry point: an index folder with its embedder, ready to ingest and search."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .config import Settings
+from .documents import SearchHit
+from .embeddings import Embedder, SentenceTransformerEmbedder
+from .ingest import IngestReport, TokenSplitter, ingest_paths, remove_documents
+from .ingest.pipeline import ProgressFn, SkipFn
+from .retrieve import Filters, Retriever
+from .store import DocumentInfo, IndexStore
+
+SPLITTER_VERSION = "recursive-tokens-v1"
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    return SentenceTransformerEmbedder(
+        settings.model_path, device=settings.device, batch_size=settings.embed_batch_size
+    )
+
+
+class RagIndex:
+    """Ingest files into one index folder and search it. Collaborators are passed in."""
+
+    def __init__(self, settings: Settings, embedder: Embedder, store: IndexStore) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.store = store
+        self.splitter = TokenSplitter(
+            embedder.count_tokens,
+            min(settings.chunk_tokens, embedder.max_tokens),
+            settings.chunk_overlap,
+        )
+        self.retriever = Retriever(
+            store,
+            embedder,
+            mode=settings.mode,
+            candidates=settings.candidates,
+            rrf_k=settings.rrf_k,
+        )
+
+    @classmethod
+    def open(
+        cls, settings: Settings, embedder: Embedder | None = None, *, create: bool = True
+    ) -> RagIndex:
+        """Open the index in `settings.index`; refuses one built with another model or chunking."""
+        embedder = embedder or make_embedder(settings)
+        store = IndexStore.open(
+            settings.index, embedder.describe(), chunking_of(settings, embedder), create=create
+        )
+        return cls(settings, embedder, store)
+
+    def ingest(
+        self,
+        paths: Sequence[Path | str],
+        *,
+        prune: bool = False,
+        progress: ProgressFn | None = None,
+        on_skip: SkipFn | None = None,
+    ) -> IngestReport:
+        return ingest_paths(
+            [Path(p) for p in paths],
+            self.store,
+            self.embedder,
+            self.splitter,
+            max_file_bytes=self.settings.max_file_bytes,
+            commit_every=self.settings.commit_every,
+            prune=prune,
+            progress=progress,
+            on_skip=on_skip,
+        )
+
+    def remove(self, targets: Sequence[str]) -> list[DocumentInfo]:
+        return remove_documents(self.store, targets)
+
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        *,
+        mode: str | None = None,
+        path: str | None = None,
+        file_types: Sequence[str] | None = None,
+    ) -> list[SearchHit]:
+        filters = Filters(path, tuple(file_types) if file_types else None)
+        return self.retriever.search(query, k or self.settings.top_k, mode=mode, filters=filters)
+
+    def documents(self) -> list[DocumentInfo]:
+        return self.store.documents()
+
+    def info(self) -> dict[str, Any]:
+        m = self.store.manifest
+        return {
+            "index": str(self.store.path.resolve()),
+            "format_version": m.format_version,
+            "created_at": m.created_at,
+            "embedding": m.embedding,
+            "chunking": m.chunking,
+            **self.store.counts(),
+        }
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> RagIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def chunking_of(settings: Settings, embedder: Embedder) -> dict[str, Any]:
+    return {
+        "chunk_tokens": min(settings.chunk_tokens, embedder.max_tokens),
+        "chunk_overlap": settings.chunk_overlap,
+        "splitter": SPLITTER_VERSION,
+    }

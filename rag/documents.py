@@ -1,0 +1,120 @@
+"""The data that flows through rag: documents, their chunks, and search hits."""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from dataclasses import dataclass, field
+
+FILE_TYPES = ("txt", "md", "html", "pdf", "docx")
+
+
+def content_hash(data: bytes) -> str:
+    """The hash that decides whether a file changed (and so whether to re-embed it)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def text_hash(text: str) -> str:
+    """Identity of a chunk's text: equal text means an equal embedding, which can be reused."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def document_id(source: str) -> str:
+    """A short stable id for a document, derived from where it came from."""
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Section:
+    """A heading that starts at `start` in the document text; `path` joins its parents with ' > '."""
+
+    start: int
+    path: str
+
+
+@dataclass
+class Document:
+    """A file's text, with maps from character offsets to pages and to headings."""
+
+    source: str
+    file_type: str
+    text: str
+    content_hash: str
+    title: str | None = None
+    # page_starts[i] is the offset where page i+1 begins (PDF only).
+    page_starts: list[int] = field(default_factory=list)
+    sections: list[Section] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return document_id(self.source)
+
+    def page_at(self, offset: int) -> int | None:
+        if not self.page_starts:
+            return None
+        return max(1, bisect.bisect_right(self.page_starts, offset))
+
+    def section_at(self, offset: int) -> str | None:
+        starts = [s.start for s in self.sections]
+        i = bisect.bisect_right(starts, offset) - 1
+        return self.sections[i].path if i >= 0 else None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A span [start, end) of a document's text, sized to fit the embedding model."""
+
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    n_tokens: int
+
+    @property
+    def text_hash(self) -> str:
+        return text_hash(self.text)
+
+
+@dataclass
+class SearchHit:
+    """One ranked chunk, with everything a citation needs."""
+
+    chunk_id: int
+    doc_id: str
+    source: str
+    file_type: str
+    start: int
+    end: int
+    text: str
+    score: float
+    rank: int = 0
+    page: int | None = None
+    section: str | None = None
+    # Rank of this chunk in each retriever that found it (1-based), for inspection.
+    ranks: dict[str, int] = field(default_factory=dict)
+
+    def location(self) -> str:
+        """Where the chunk is, in words a person reads: 'p. 3', '§ Install', 'chars 10-200'."""
+        parts = []
+        if self.page is not None:
+            parts.append(f"p. {self.page}")
+        if self.section:
+            parts.append(f"§ {self.section}")
+        parts.append(f"chars {self.start}-{self.end}")
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "rank": self.rank,
+            "score": self.score,
+            "chunk_id": self.chunk_id,
+            "doc_id": self.doc_id,
+            "source": self.source,
+            "file_type": self.file_type,
+            "start": self.start,
+            "end": self.end,
+            "page": self.page,
+            "section": self.section,
+            "ranks": self.ranks,
+            "text": self.text,
+        }

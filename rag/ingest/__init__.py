@@ -1,0 +1,6 @@
+"""From files to stored chunks: loaders, the token-sized splitter, and the ingest pipeline."""
+
+from .pipeline import IngestReport, discover, ingest_paths, remove_documents
+from .splitter import TokenSplitter
+
+__all__ = ["IngestReport", "TokenSplitter", "discover", "ingest_paths", "remove_documents"]

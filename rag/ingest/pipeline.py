@@ -1,0 +1,253 @@
+"""Ingest: find files, skip what did not change, load, split, embed only new text, commit atomically."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..documents import Chunk, Document, content_hash
+from ..embeddings import Embedder
+from ..errors import DocumentNotFoundError, LoadError
+from ..store import DocumentInfo, DocumentWrite, IndexStore
+from .loaders import SUPPORTED_SUFFIXES, load_file
+from .splitter import TokenSplitter
+
+# Called after each file with (files done, files in all, the file's path).
+ProgressFn = Callable[[int, int, str], None]
+# Called with each skipped file and its reason, as soon as it is known.
+SkipFn = Callable[[str, str], None]
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    ignored: int = 0  # files in the folders with types rag does not read
+    chunks_embedded: int = 0
+    chunks_reused: int = 0
+
+    def summary(self) -> str:
+        parts = [
+            f"{len(self.added)} added",
+            f"{len(self.updated)} updated",
+            f"{len(self.unchanged)} unchanged",
+            f"{len(self.skipped)} skipped",
+        ]
+        if self.removed:
+            parts.append(f"{len(self.removed)} removed")
+        line = ", ".join(parts) + (
+            f"; {self.chunks_embedded} chunks embedded, {self.chunks_reused} reused"
+        )
+        if self.ignored:
+            line += f"; {self.ignored} files of other types ignored"
+        return line
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "skipped": [{"source": s, "reason": r} for s, r in self.skipped],
+            "ignored": self.ignored,
+            "chunks_embedded": self.chunks_embedded,
+            "chunks_reused": self.chunks_reused,
+        }
+
+
+def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path], int]:
+    """Files to ingest (folders walked, hidden entries skipped), paths that are missing, and
+    the number of files in the folders whose type rag does not read."""
+    files: dict[Path, None] = {}
+    missing: list[Path] = []
+    ignored = 0
+    for p in paths:
+        p = Path(p).expanduser()
+        if not p.exists():
+            missing.append(p)
+        elif p.is_dir():
+            for root, dirs, names in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(names):
+                    if name.startswith("."):
+                        continue
+                    f = Path(root) / name
+                    if f.suffix.lower() in SUPPORTED_SUFFIXES:
+                        files[f.resolve()] = None
+                    else:
+                        ignored += 1
+        else:  # a file named on purpose: an unsupported type is reported, not ignored
+            files[p.resolve()] = None
+    return list(files), missing, ignored
+
+
+@dataclass
+class _Pending:
+    document: Document
+    chunks: list[Chunk]
+    reuse: dict[str, np.ndarray]
+    size: int
+    mtime: float
+    is_update: bool
+
+
+def ingest_paths(
+    paths: Sequence[Path],
+    store: IndexStore,
+    embedder: Embedder,
+    splitter: TokenSplitter,
+    *,
+    max_file_bytes: int,
+    commit_every: int = 512,
+    prune: bool = False,
+    progress: ProgressFn | None = None,
+    on_skip: SkipFn | None = None,
+) -> IngestReport:
+    """Bring the index in line with the files under `paths`. Each commit is atomic."""
+    report = IngestReport()
+    files, missing, report.ignored = discover(paths)
+
+    def skip(source: str, reason: str) -> None:
+        report.skipped.append((source, reason))
+        if on_skip is not None:
+            on_skip(source, reason)
+
+    for p in missing:
+        if not (prune and _indexed_under(store, p)):
+            skip(str(p), "path does not exist")
+
+    pending: list[_Pending] = []
+    to_embed = 0
+
+    def commit() -> None:
+        nonlocal pending, to_embed
+        if not pending:
+            return
+        _commit(pending, store, embedder, report)
+        pending, to_embed = [], 0
+
+    with store.writing():
+        for done, path in enumerate(files, 1):
+            item = _prepare(path, store, splitter, max_file_bytes, report, skip)
+            if item is not None:
+                pending.append(item)
+                to_embed += sum(1 for c in item.chunks if c.text_hash not in item.reuse)
+                if to_embed >= commit_every:
+                    commit()
+            if progress is not None:
+                progress(done, len(files), str(path))
+        commit()
+        if prune:
+            gone = _vanished(store, paths)
+            if gone:
+                store.remove([d.id for d in gone])
+                report.removed += [d.source for d in gone]
+    return report
+
+
+def _prepare(
+    path: Path,
+    store: IndexStore,
+    splitter: TokenSplitter,
+    max_file_bytes: int,
+    report: IngestReport,
+    skip: SkipFn,
+) -> _Pending | None:
+    """Load and split one file, or record why not; None when there is nothing to write."""
+    source = str(path)
+    try:
+        stat = path.stat()
+        data = None
+        if stat.st_size <= max_file_bytes and path.is_file():
+            data = path.read_bytes()
+        state = store.document_state(source)
+        if data is not None and state is not None and content_hash(data) == state[1]:
+            report.unchanged.append(source)
+            return None
+        doc = load_file(path, max_bytes=max_file_bytes, data=data)
+    except LoadError as exc:
+        skip(source, exc.reason)  # an earlier version, if any, stays in the index
+        return None
+    except OSError as exc:
+        skip(source, f"cannot read: {exc.strerror or exc}")
+        return None
+    chunks = splitter.split(doc.text)
+    if not chunks:
+        skip(source, "no text found")
+        return None
+    reuse = store.vectors_by_text(state[0]) if state else {}
+    return _Pending(doc, chunks, reuse, stat.st_size, stat.st_mtime, state is not None)
+
+
+def _commit(
+    pending: list[_Pending], store: IndexStore, embedder: Embedder, report: IngestReport
+) -> None:
+    texts: list[str] = []
+    for item in pending:
+        texts += [c.text for c in item.chunks if c.text_hash not in item.reuse]
+    new_vecs = embedder.embed(texts) if texts else np.empty((0, embedder.dim), np.float32)
+    writes: list[DocumentWrite] = []
+    pos = 0
+    for item in pending:
+        rows = []
+        for c in item.chunks:
+            if c.text_hash in item.reuse:
+                rows.append(item.reuse[c.text_hash])
+                report.chunks_reused += 1
+            else:
+                rows.append(new_vecs[pos])
+                pos += 1
+                report.chunks_embedded += 1
+        writes.append(
+            DocumentWrite(item.document, item.chunks, np.vstack(rows), item.size, item.mtime)
+        )
+    store.write(writes)
+    for item in pending:
+        (report.updated if item.is_update else report.added).append(item.document.source)
+
+
+def _under(source: str, root: Path) -> bool:
+    r = str(root)
+    return source == r or source.startswith(r.rstrip(os.sep) + os.sep)
+
+
+def _indexed_under(store: IndexStore, path: Path) -> bool:
+    root = Path(os.path.abspath(path))
+    return any(_under(d.source, root) for d in store.documents())
+
+
+def _vanished(store: IndexStore, paths: Sequence[Path]) -> list[DocumentInfo]:
+    """Indexed documents under `paths` whose files are gone."""
+    roots = [Path(os.path.abspath(Path(p).expanduser())) for p in paths]
+    resolved = [r.resolve() if r.exists() else r for r in roots]
+    return [
+        d
+        for d in store.documents()
+        if any(_under(d.source, r) for r in {*roots, *resolved}) and not Path(d.source).exists()
+    ]
+
+
+def remove_documents(store: IndexStore, targets: Sequence[str]) -> list[DocumentInfo]:
+    """Remove documents named by id, by file path, or by a folder they are under; all at once."""
+    docs = store.documents()
+    chosen: dict[str, DocumentInfo] = {}
+    for t in targets:
+        root = Path(os.path.abspath(Path(t).expanduser()))
+        roots = {root, root.resolve()}
+        found = [d for d in docs if d.id == t or any(_under(d.source, r) for r in roots)]
+        if not found:
+            raise DocumentNotFoundError(
+                f"no indexed document matches {t!r}: `rag documents` lists ids and paths"
+            )
+        chosen.update((d.id, d) for d in found)
+    with store.writing():
+        store.remove(list(chosen))
+    return list(chosen.values())

@@ -1,0 +1,123 @@
+"""Retrieval: dense (FAISS), keyword (FTS5 BM25) and hybrid (reciprocal rank fusion), with filters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .documents import Document, SearchHit
+from .embeddings import Embedder
+from .errors import ConfigError
+from .store import IndexStore
+
+MODES = ("dense", "keyword", "hybrid")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict a search to documents whose path matches a glob and/or of given file types."""
+
+    path: str | None = None
+    file_types: tuple[str, ...] | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.path and not self.file_types
+
+
+def rrf(rankings: dict[str, Sequence[int]], k: int = 60) -> list[tuple[int, float, dict[str, int]]]:
+    """Reciprocal rank fusion: score(d) = sum over rankings of 1 / (k + rank of d)."""
+    scores: dict[int, float] = {}
+    ranks: dict[int, dict[str, int]] = {}
+    for name, ids in rankings.items():
+        for rank, cid in enumerate(ids, 1):
+            scores[cid] = scores.get(cid, 0.0) + 1.0 / (k + rank)
+            ranks.setdefault(cid, {})[name] = rank
+    # Ties (same fused score) go to the better best-rank, then the lower id, so order is stable.
+    order = sorted(scores, key=lambda c: (-scores[c], min(ranks[c].values()), c))
+    return [(c, scores[c], ranks[c]) for c in order]
+
+
+class Retriever:
+    """Searches one index with one embedder; stateless apart from them."""
+
+    def __init__(
+        self,
+        store: IndexStore,
+        embedder: Embedder,
+        *,
+        mode: str = "hybrid",
+        candidates: int = 50,
+        rrf_k: int = 60,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.mode = _check_mode(mode)
+        self.candidates = candidates
+        self.rrf_k = rrf_k
+
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        *,
+        mode: str | None = None,
+        filters: Filters | None = None,
+    ) -> list[SearchHit]:
+        mode = _check_mode(mode or self.mode)
+        filters = filters or Filters()
+        if not query.strip():
+            return []
+        pool = max(k, self.candidates)
+        results: dict[str, list[tuple[int, float]]] = {}
+        if mode in ("dense", "hybrid"):
+            allowed = (
+                None
+                if filters.empty
+                else self.store.filtered_chunk_ids(filters.path, filters.file_types)
+            )
+            qvec = self.embedder.embed_query(query)
+            results["dense"] = self.store.dense_search(qvec, pool, allowed)
+        if mode in ("keyword", "hybrid"):
+            results["keyword"] = self.store.keyword_search(
+                query, pool, filters.path, filters.file_types
+            )
+        if mode == "hybrid":
+            fused = rrf({n: [c for c, _ in r] for n, r in results.items()}, self.rrf_k)[:k]
+        else:
+            fused = [(c, s, {mode: i}) for i, (c, s) in enumerate(results[mode][:k], 1)]
+        return self._hydrate(fused)
+
+    def _hydrate(self, fused: list[tuple[int, float, dict[str, int]]]) -> list[SearchHit]:
+        rows = self.store.chunk_rows([c for c, _, _ in fused])
+        hits = []
+        for rank, (cid, score, ranks) in enumerate(fused, 1):
+            r = rows.get(cid)
+            if r is None:  # removed between the search and now: never return a stale chunk
+                continue
+            doc = Document(
+                r["source"], r["file_type"], "", "", None, r["page_starts"], r["sections"]
+            )
+            hits.append(
+                SearchHit(
+                    chunk_id=cid,
+                    doc_id=r["doc_id"],
+                    source=r["source"],
+                    file_type=r["file_type"],
+                    start=r["start"],
+                    end=r["end"],
+                    text=r["text"],
+                    score=score,
+                    rank=rank,
+                    page=doc.page_at(r["start"]),
+                    section=doc.section_at(r["start"]),
+                    ranks=ranks,
+                )
+            )
+        return hits
+
+
+def _check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise ConfigError(f"unknown retrieval mode {mode!r}: use one of {', '.join(MODES)}")
+    return mode

@@ -1,0 +1,90 @@
+"""The manifest: what an index was built with, checked every time it is opened."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import IndexFormatError, IndexMismatchError
+
+FORMAT_NAME = "rag-index"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Manifest:
+    embedding: dict[str, Any]  # name, fingerprint, dim, max_tokens, normalized
+    chunking: dict[str, Any]  # chunk_tokens, chunk_overlap, splitter
+    format: str = FORMAT_NAME
+    format_version: int = FORMAT_VERSION
+    created_at: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> Manifest:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise IndexFormatError(f"{where}: manifest is not valid JSON ({exc})") from exc
+        if data.get("format") != FORMAT_NAME:
+            raise IndexFormatError(f"{where}: not a rag index (format {data.get('format')!r})")
+        if data.get("format_version") != FORMAT_VERSION:
+            raise IndexFormatError(
+                f"{where}: index format version {data.get('format_version')} is not supported "
+                f"by this rag (version {FORMAT_VERSION}); re-ingest your files into a new --index"
+            )
+        known = {"embedding", "chunking", "format", "format_version", "created_at", "extra"}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def check_compatible(self, embedding: dict[str, Any], chunking: dict[str, Any], where: str):
+        """Refuse to mix vectors of two models, or chunks cut two ways, in one index."""
+        mine, theirs = self.embedding, embedding
+        if mine.get("fingerprint") != theirs.get("fingerprint") or mine.get("dim") != theirs.get(
+            "dim"
+        ):
+            raise IndexMismatchError(
+                f"the index at {where} was built with the embedding model "
+                f"{mine.get('name')} (fingerprint {mine.get('fingerprint')}, dim {mine.get('dim')}),"
+                f" but the configured model is {theirs.get('name')} (fingerprint "
+                f"{theirs.get('fingerprint')}, dim {theirs.get('dim')}). Use the model it was built "
+                f"with (RAG_MODEL_PATH), or rebuild: ingest your files into a new folder with "
+                f"--index NEW_DIR (or delete {where} and ingest again)."
+            )
+        for key in ("chunk_tokens", "chunk_overlap", "splitter"):
+            if self.chunking.get(key) != chunking.get(key):
+                raise IndexMismatchError(
+                    f"the index at {where} was chunked with {key}={self.chunking.get(key)}, but "
+                    f"the settings say {key}={chunking.get(key)}. Set RAG_"
+                    f"{key.upper()}={self.chunking.get(key)} to use it, or rebuild: ingest into "
+                    f"a new folder with --index NEW_DIR (or delete {where} and ingest again)."
+                )
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write a file so that readers see the old content or the new, never a part."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,710 @@
+"""SQLite holds documents, chunks, their vectors and an FTS5 index; FAISS serves the vectors.
+
+Atomicity: every write is one SQLite transaction that also bumps a generation counter. The FAISS
+file is named after the generation it reflects (vectors-<gen>.faiss) and is written beside the
+old one, then the old one is deleted. On open, a missing or stale FAISS file is rebuilt from the
+vectors in SQLite, so a crash at any moment leaves the last committed state and nothing else.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from ..documents import Chunk, Document, Section
+from ..errors import IndexFormatError, IndexLockedError
+from .manifest import Manifest, atomic_write, fsync_dir
+
+DB_NAME = "rag.sqlite3"
+MANIFEST_NAME = "manifest.json"
+LOCK_NAME = ".lock"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL UNIQUE,
+    file_type TEXT NOT NULL,
+    title TEXT,
+    content_hash TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    text TEXT NOT NULL,
+    page_starts TEXT NOT NULL,
+    sections TEXT NOT NULL,
+    n_chunks INTEGER NOT NULL,
+    added_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    n_tokens INTEGER NOT NULL,
+    text_hash TEXT NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    text, content='chunks', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+"""
+
+# Words too common to help a keyword search; the FTS5 query would otherwise match everything.
+STOPWORDS = frozenset(
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+    ]
+)
+# Words that frame a question rather than name its topic ("What did Austin say?"): as keywords
+# they match every article that reports speech, and outrank the name the person asked about.
+QUESTION_WORDS = frozenset(
+    [
+        "say",
+        "says",
+        "said",
+        "saying",
+        "tell",
+        "tells",
+        "told",
+        "mention",
+        "mentions",
+        "mentioned",
+        "according",
+        "describe",
+        "describes",
+        "explain",
+        "explains",
+        "document",
+        "documents",
+        "please",
+    ]
+)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass
+class DocumentWrite:
+    """A document to store with its chunks and one vector per chunk."""
+
+    document: Document
+    chunks: list[Chunk]
+    vectors: np.ndarray
+    size: int
+    mtime: float
+
+
+@dataclass
+class DocumentInfo:
+    id: str
+    source: str
+    file_type: str
+    title: str | None
+    content_hash: str
+    size: int
+    n_chunks: int
+    added_at: float
+    updated_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def query_terms(text: str) -> list[str]:
+    """The question's content words, once each; FTS5 quotes them, so no syntax can leak in."""
+    terms: list[str] = []
+    for word in _WORD.findall(text.lower()):
+        if word not in STOPWORDS and word not in QUESTION_WORDS and word not in terms:
+            terms.append(word)
+    return terms
+
+
+class IndexStore:
+    """One index folder. Readers need nothing; a writer must hold `writing()`."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, manifest: Manifest) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.dim = int(manifest.embedding["dim"])
+        self._conn = conn
+        self._lock = threading.RLock()
+        self._lock_fd: int | None = None
+        self._faiss: Any = None
+        self._faiss_generation = -1
+
+    # ---------------------------------------------------------------- opening
+    @classmethod
+    def open(
+        cls,
+        path: Path,
+        embedding: dict[str, Any],
+        chunking: dict[str, Any],
+        *,
+        create: bool = True,
+    ) -> IndexStore:
+        """Open (or create) the index at `path`; refuse one built with another model/chunking."""
+        path = Path(path)
+        db = path / DB_NAME
+        if not db.exists():
+            if not create:
+                raise IndexFormatError(f"no index at {path}: run `rag ingest PATH` first")
+            if path.exists() and not path.is_dir():
+                raise IndexFormatError(f"{path} exists and is not a folder; choose another --index")
+            path.mkdir(parents=True, exist_ok=True)
+        conn = _connect(db)
+        row = conn.execute(
+            "SELECT value FROM meta WHERE key='manifest'"
+            if _has_table(conn, "meta")
+            else "SELECT NULL WHERE 0"
+        ).fetchone()
+        if row is None:
+            fresh = Manifest(
+                embedding=embedding,
+                chunking=chunking,
+                created_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            )
+            _create_schema(conn, fresh)  # a racing creator may win: re-read what was stored
+            row = conn.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()
+        manifest = Manifest.from_json(row[0], str(path))
+        manifest.check_compatible(embedding, chunking, str(path))
+        # manifest.json is the readable copy; SQLite's is the one that counts.
+        mpath = path / MANIFEST_NAME
+        text = manifest.to_json() + "\n"
+        if not mpath.exists() or mpath.read_text() != text:
+            atomic_write(mpath, text.encode())
+        return cls(path, conn, manifest)
+
+    def close(self) -> None:
+        with self._lock:
+            self.release_write_lock()
+            self._conn.close()
+
+    # ---------------------------------------------------------------- locking
+    def acquire_write_lock(self) -> None:
+        """Only one process writes to an index at a time; readers are never blocked."""
+        if self._lock_fd is not None:
+            return
+        fd = os.open(self.path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="ignore").strip() or "another process"
+            os.close(fd)
+            raise IndexLockedError(
+                f"{self.path} is being written by pid {holder}; wait for it to finish"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def release_write_lock(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    @contextmanager
+    def writing(self) -> Iterator[IndexStore]:
+        self.acquire_write_lock()
+        try:
+            yield self
+        finally:
+            self.flush()
+            self.release_write_lock()
+
+    # ---------------------------------------------------------------- reads
+    @property
+    def generation(self) -> int:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        return int(row[0])
+
+    def document_state(self, source: str) -> tuple[str, str] | None:
+        """(id, content hash) of the stored document for `source`, if any."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT id, content_hash FROM documents WHERE source=?", (source,)
+            ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def documents(self) -> list[DocumentInfo]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, source, file_type, title, content_hash, size, n_chunks, added_at,"
+                " updated_at FROM documents ORDER BY source"
+            ).fetchall()
+        return [DocumentInfo(*r) for r in rows]
+
+    def document(self, doc_id: str) -> Document:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT source, file_type, text, content_hash, title, page_starts, sections"
+                " FROM documents WHERE id=?",
+                (doc_id,),
+            ).fetchone()
+        if row is None:
+            raise KeyError(doc_id)
+        return _row_to_document(row)
+
+    def vectors_by_text(self, doc_id: str) -> dict[str, np.ndarray]:
+        """Stored vectors of a document's chunks keyed by text hash: unchanged text is not re-embedded."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT text_hash, vector FROM chunks WHERE doc_id=?", (doc_id,)
+            ).fetchall()
+        return {h: np.frombuffer(v, dtype=np.float32) for h, v in rows}
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            docs = self._conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+            chunks = self._conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        return {"documents": docs, "chunks": chunks, "generation": self.generation}
+
+    def chunk_rows(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """Everything needed to show or cite the given chunks, keyed by chunk id."""
+        if not ids:
+            return {}
+        out: dict[int, dict[str, Any]] = {}
+        with self._lock:
+            for lo in range(0, len(ids), 500):
+                part = list(ids[lo : lo + 500])
+                marks = ",".join("?" * len(part))
+                rows = self._conn.execute(
+                    f'SELECT c.id, c.doc_id, d.source, d.file_type, c.start, c."end", c.text,'
+                    f" d.page_starts, d.sections FROM chunks c JOIN documents d ON d.id=c.doc_id"
+                    f" WHERE c.id IN ({marks})",
+                    part,
+                ).fetchall()
+                for r in rows:
+                    out[r[0]] = {
+                        "doc_id": r[1],
+                        "source": r[2],
+                        "file_type": r[3],
+                        "start": r[4],
+                        "end": r[5],
+                        "text": r[6],
+                        "page_starts": json.loads(r[7]),
+                        "sections": [Section(s, p) for s, p in json.loads(r[8])],
+                    }
+        return out
+
+    def filtered_chunk_ids(
+        self, path_glob: str | None, file_types: Sequence[str] | None
+    ) -> np.ndarray | None:
+        """Chunk ids allowed by the filters, or None when nothing is filtered."""
+        where, args = _filter_sql(path_glob, file_types)
+        if not where:
+            return None
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT c.id FROM chunks c JOIN documents d ON d.id=c.doc_id WHERE {where}", args
+            ).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    # ---------------------------------------------------------------- search
+    def dense_search(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        index = self._vectors()
+        if index.ntotal == 0 or k <= 0 or (allowed is not None and len(allowed) == 0):
+            return []
+        q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        params = None
+        if allowed is not None:
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))  # type: ignore[call-arg]
+        with self._lock:
+            scores, ids = index.search(q, min(k, index.ntotal), params=params)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def keyword_search(
+        self,
+        query: str,
+        k: int,
+        path_glob: str | None = None,
+        file_types: Sequence[str] | None = None,
+    ) -> list[tuple[int, float]]:
+        """BM25 (k1=1.2, b=0.75) with Lucene's IDF, over the FTS5 postings (Porter stemmed).
+
+        FTS5's own bm25() uses log((N-n+0.5)/(n+0.5)), which is zero or below for any term in half
+        the chunks or more: in a small collection the name a person asks about ("Austin") then
+        counts for nothing. Each term is queried alone, FTS5's IDF is divided out of its score and
+        Lucene's always-positive log(1 + (N-n+0.5)/(n+0.5)) put in its place.
+        """
+        terms = query_terms(query)
+        if not terms or k <= 0:
+            return []
+        with self._lock:
+            total = self._conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+            scores: dict[int, float] = {}
+            for term in terms:
+                rows = self._conn.execute(
+                    "SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?",
+                    (f'"{term}"',),
+                ).fetchall()
+                n = len(rows)
+                if n == 0:
+                    continue
+                fts_idf = math.log((total - n + 0.5) / (n + 0.5))
+                if fts_idf <= 0:
+                    fts_idf = 1e-6  # what FTS5 substitutes
+                idf = math.log(1 + (total - n + 0.5) / (n + 0.5))
+                factor = idf / fts_idf
+                for rowid, raw in rows:
+                    scores[rowid] = scores.get(rowid, 0.0) - raw * factor
+        if not scores:
+            return []
+        allowed = self.filtered_chunk_ids(path_glob, file_types)
+        if allowed is not None:
+            keep = set(allowed.tolist())
+            scores = {c: s for c, s in scores.items() if c in keep}
+        best = sorted(scores.items(), key=lambda cs: (-cs[1], cs[0]))[:k]
+        return [(int(c), float(s)) for c, s in best]
+
+    # ---------------------------------------------------------------- writes
+    def write(self, docs: Sequence[DocumentWrite], remove_ids: Iterable[str] = ()) -> None:
+        """Store documents (replacing earlier versions) and remove others, in one transaction."""
+        self._require_writer()
+        now = time.time()
+        removed_chunk_ids: list[int] = []
+        added_ids: list[int] = []
+        added_vecs: list[np.ndarray] = []
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for doc_id in remove_ids:
+                    removed_chunk_ids += self._delete_document(doc_id)
+                for w in docs:
+                    d = w.document
+                    if w.vectors.shape != (len(w.chunks), self.dim):
+                        raise ValueError(
+                            f"{d.source}: {len(w.chunks)} chunks, vectors {w.vectors.shape}"
+                        )
+                    old = conn.execute(
+                        "SELECT added_at FROM documents WHERE id=?", (d.id,)
+                    ).fetchone()
+                    removed_chunk_ids += self._delete_document(d.id)
+                    conn.execute(
+                        "INSERT INTO documents (id, source, file_type, title, content_hash, size,"
+                        " mtime, text, page_starts, sections, n_chunks, added_at, updated_at)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (
+                            d.id,
+                            d.source,
+                            d.file_type,
+                            d.title,
+                            d.content_hash,
+                            w.size,
+                            w.mtime,
+                            d.text,
+                            json.dumps(d.page_starts),
+                            json.dumps([[s.start, s.path] for s in d.sections]),
+                            len(w.chunks),
+                            old[0] if old else now,
+                            now,
+                        ),
+                    )
+                    vecs = np.ascontiguousarray(w.vectors, dtype=np.float32)
+                    for c, v in zip(w.chunks, vecs, strict=True):
+                        cur = conn.execute(
+                            'INSERT INTO chunks (doc_id, ordinal, start, "end", text, n_tokens,'
+                            " text_hash, vector) VALUES (?,?,?,?,?,?,?,?)",
+                            (
+                                d.id,
+                                c.ordinal,
+                                c.start,
+                                c.end,
+                                c.text,
+                                c.n_tokens,
+                                c.text_hash,
+                                v.tobytes(),
+                            ),
+                        )
+                        added_ids.append(int(cur.lastrowid or 0))
+                    added_vecs.append(vecs)
+                conn.execute(
+                    "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'"
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            # The transaction is durable; bring the in-memory vectors up to date with it.
+            if self._faiss is not None:
+                if removed_chunk_ids:
+                    self._faiss.remove_ids(np.asarray(removed_chunk_ids, dtype=np.int64))
+                if added_ids:
+                    self._faiss.add_with_ids(
+                        np.vstack(added_vecs), np.asarray(added_ids, dtype=np.int64)
+                    )
+                self._faiss_generation = self.generation
+
+    def remove(self, doc_ids: Iterable[str]) -> None:
+        self.write([], remove_ids=list(doc_ids))
+
+    def flush(self) -> None:
+        """Write the FAISS file for the current generation (after a batch of writes)."""
+        with self._lock:
+            gen = self.generation
+            target = self.path / f"vectors-{gen}.faiss"
+            if not target.exists():
+                index = self._vectors()
+                atomic_write(target, faiss.serialize_index(index).tobytes())
+            for old in self.path.glob("vectors-*.faiss"):
+                if old != target:
+                    old.unlink(missing_ok=True)
+            fsync_dir(self.path)
+
+    # ---------------------------------------------------------------- internals
+    def _require_writer(self) -> None:
+        if self._lock_fd is None:
+            raise RuntimeError("write() needs the write lock: use `with store.writing():`")
+
+    def _delete_document(self, doc_id: str) -> list[int]:
+        ids = [r[0] for r in self._conn.execute("SELECT id FROM chunks WHERE doc_id=?", (doc_id,))]
+        self._conn.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
+        self._conn.execute("DELETE FROM documents WHERE id=?", (doc_id,))
+        return ids
+
+    def _vectors(self) -> Any:
+        """The FAISS index for the current generation: cached, read from disk, or rebuilt."""
+        with self._lock:
+            gen = self.generation
+            if self._faiss is not None and self._faiss_generation == gen:
+                return self._faiss
+            n = self._conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+            file = self.path / f"vectors-{gen}.faiss"
+            index = None
+            if file.exists():
+                try:
+                    index = faiss.read_index(str(file))
+                except RuntimeError:
+                    index = None  # damaged: rebuild from SQLite below
+                if index is not None and (index.ntotal != n or index.d != self.dim):
+                    index = None
+            if index is None:
+                index = self._rebuild_vectors()
+            self._faiss, self._faiss_generation = index, gen
+            return index
+
+    def _rebuild_vectors(self) -> Any:
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+        cur = self._conn.execute("SELECT id, vector FROM chunks ORDER BY id")
+        while rows := cur.fetchmany(8192):
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+            index.add_with_ids(vecs.reshape(len(rows), self.dim), ids)
+        return index
+
+
+def _connect(db: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(db, check_same_thread=False, isolation_level=None, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    q = "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?"
+    return conn.execute(q, (name,)).fetchone() is not None
+
+
+def _create_schema(conn: sqlite3.Connection, manifest: Manifest) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for stmt in _statements(SCHEMA):
+            conn.execute(stmt)
+        conn.execute(
+            "INSERT OR IGNORE INTO meta VALUES ('manifest', ?), ('generation', '0')",
+            (manifest.to_json(),),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _statements(script: str) -> list[str]:
+    out, buf = [], ""
+    for line in script.strip().splitlines():
+        buf += line + "\n"
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    return out
+
+
+def _filter_sql(path_glob: str | None, file_types: Sequence[str] | None) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    args: list[Any] = []
+    if path_glob:
+        # A bare folder or file name matches anywhere in the path, like a person expects.
+        pattern = path_glob if any(ch in path_glob for ch in "*?[") else f"*{path_glob}*"
+        clauses.append("d.source GLOB ?")
+        args.append(pattern)
+    if file_types:
+        clauses.append(f"d.file_type IN ({','.join('?' * len(file_types))})")
+        args.extend(t.lower().lstrip(".") for t in file_types)
+    return " AND ".join(clauses), args
+
+
+def _row_to_document(row: Sequence[Any]) -> Document:
+    source, file_type, text, chash, title, pages, sections = row
+    return Document(
+        source=source,
+        file_type=file_type,
+        text=text,
+        content_hash=chash,
+        title=title,
+        page_starts=json.loads(pages),
+        sections=[Section(s, p) for s, p in json.loads(sections)],
+    )
