@@ -111,6 +111,8 @@ def test_unsupported_suffix(tmp_path: Path) -> None:
     no_suffix = write(tmp_path, "Makefile", "all:")
     with pytest.raises(UnsupportedFileError, match="no extension"):
         load_file(no_suffix)
+    with pytest.raises(UnsupportedFileError):  # decided by name alone, before any I/O
+        load_file(tmp_path / "missing.zip")
 
 
 # --- plain text and decoding ----------------------------------------------------------------
@@ -214,14 +216,11 @@ def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert "permission denied" in load_error(path).reason
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads anything")
-def test_unreadable_file_for_real(tmp_path: Path) -> None:
-    path = write(tmp_path, "secret.txt", "hidden")
-    path.chmod(0)
-    try:
-        assert "permission denied" in load_error(path).reason
-    finally:
-        path.chmod(0o644)
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_named_pipe_is_not_read(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
+    assert load_error(fifo).reason == "not a regular file (device, pipe or socket)"
 
 
 def test_size_limit_checked_before_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -330,8 +329,8 @@ def test_markdown_sections(tmp_path: Path) -> None:
         "Guide > Usage",
         "Appendix",
     ]
-    for section, line in zip(doc.sections, ["# Guide", "## Installation", "### Linux",
-                                            "Usage\n---", "Appendix\n==="], strict=True):  # fmt: skip
+    heading_lines = ["# Guide", "## Installation", "### Linux", "Usage\n---", "Appendix\n==="]
+    for section, line in zip(doc.sections, heading_lines, strict=True):
         assert doc.text[section.start :].startswith(line)
     at = doc.text.index
     assert doc.section_at(at("Intro before")) is None
@@ -406,6 +405,13 @@ def test_html_text_and_sections(tmp_path: Path) -> None:
     assert doc.section_at(0) is None
 
 
+def test_html_deep_nesting(tmp_path: Path) -> None:
+    raw = b"<html><body><h1>Top</h1>" + b"<b>" * 3000 + b"deep text</body></html>"
+    doc = load_file(write(tmp_path, "deep.html", raw))
+    assert doc.text == "Top\n\ndeep text"
+    assert doc.section_at(doc.text.index("deep")) == "Top"
+
+
 def test_html_declared_charset_and_utf16(tmp_path: Path) -> None:
     body = "<html><head><meta charset='iso-8859-1'></head><body><p>café naïve</p></body></html>"
     assert load_file(write(tmp_path, "l.html", body.encode("latin-1"))).text == "café naïve"
@@ -439,6 +445,19 @@ def test_pdf_with_user_password_is_rejected(tmp_path: Path) -> None:
 def test_pdf_with_empty_user_password_is_read(tmp_path: Path) -> None:
     doc = load_file(write(tmp_path, "owner-only.pdf", encrypted_pdf("")))
     assert "zebras" in doc.text and doc.page_at(doc.text.index("zebras")) == 2
+
+
+def test_pdf_needing_missing_crypto_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pypdf.errors import DependencyError
+
+    def needs_crypto(self: PdfReader, password: str) -> object:
+        raise DependencyError("cryptography>=3.1 is required for AES algorithm")
+
+    monkeypatch.setattr(PdfReader, "decrypt", needs_crypto)
+    err = load_error(write(tmp_path, "aes.pdf", encrypted_pdf("")))
+    assert "pip install cryptography" in err.reason
 
 
 def test_pdf_without_text_layer(tmp_path: Path) -> None:

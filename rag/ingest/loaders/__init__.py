@@ -1,0 +1,117 @@
+"""Read one file (txt, md, html, pdf, docx) into a Document, or say in one line why not.
+
+Each format's loader returns the text that chunk offsets point into, plus the page starts
+(PDF) and the heading sections (md, html, docx) that map an offset back to a place in the file.
+Every failure is a LoadError whose `reason` is one short line saying what to do.
+"""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+from rag.documents import Document, content_hash
+from rag.errors import LoadError, UnsupportedFileError
+
+from ._common import Parsed, Reject, one_line
+from ._docx import load_docx
+from ._html import load_html
+from ._pdf import load_pdf
+from ._text import load_md, load_txt
+
+__all__ = ["SUPPORTED_SUFFIXES", "file_type_of", "load_file"]
+
+SUPPORTED_SUFFIXES: dict[str, str] = {
+    ".txt": "txt",
+    ".text": "txt",
+    ".md": "md",
+    ".markdown": "md",
+    ".html": "html",
+    ".htm": "html",
+    ".pdf": "pdf",
+    ".docx": "docx",
+}
+_SUPPORTED_LIST = ".txt, .md, .html, .htm, .pdf, .docx"
+_MB = 1024 * 1024
+
+_LOADERS: dict[str, Callable[[bytes], Parsed]] = {
+    "txt": load_txt,
+    "md": load_md,
+    "html": load_html,
+    "pdf": load_pdf,
+    "docx": load_docx,
+}
+
+
+def file_type_of(path: Path) -> str | None:
+    """The type rag reads `path` as ('txt', 'md', 'html', 'pdf', 'docx'), by suffix; else None."""
+    return SUPPORTED_SUFFIXES.get(Path(path).suffix.lower())
+
+
+def load_file(path: Path, *, max_bytes: int = 64 * _MB, data: bytes | None = None) -> Document:
+    """Read `path` (or `data`, its bytes already read) into a Document; raise LoadError if not."""
+    path = Path(path)
+    name = str(path)
+    file_type = file_type_of(path)
+    if file_type is None:  # before any I/O: never read a file rag cannot use
+        shown = f"'{path.suffix}'" if path.suffix else "(no extension)"
+        raise UnsupportedFileError(
+            name, f"unsupported file type {shown} (supported: {_SUPPORTED_LIST})"
+        )
+    raw = _read(path, max_bytes) if data is None else data
+    if len(raw) > max_bytes:
+        raise LoadError(name, _too_big(len(raw), max_bytes))
+    if not raw:
+        raise LoadError(name, "empty file")
+    try:
+        parsed = _LOADERS[file_type](raw)
+    except Reject as e:
+        raise LoadError(name, str(e)) from None
+    except Exception as e:  # a parser bug or a file it chokes on: still one line, still LoadError
+        raise LoadError(name, f"could not read {file_type} file ({one_line(e)})") from e
+    if not parsed.text.strip():
+        raise LoadError(name, "no text found")
+    return Document(
+        source=_resolve(path),
+        file_type=file_type,
+        text=parsed.text,
+        content_hash=content_hash(raw),
+        title=parsed.title or None,
+        page_starts=parsed.page_starts,
+        sections=sorted(parsed.sections, key=lambda s: s.start),
+    )
+
+
+def _read(path: Path, max_bytes: int) -> bytes:
+    name = str(path)
+    try:
+        st = path.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise LoadError(name, "is a directory, not a file")
+        if not stat.S_ISREG(st.st_mode):
+            raise LoadError(name, "not a regular file (device, pipe or socket)")
+        if st.st_size > max_bytes:  # checked before reading: never load a huge file into memory
+            raise LoadError(name, _too_big(st.st_size, max_bytes))
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise LoadError(name, "file not found") from None
+    except PermissionError:
+        raise LoadError(name, "permission denied (check the file's read permission)") from None
+    except OSError as e:
+        raise LoadError(name, f"cannot read file ({e.strerror or type(e).__name__})") from None
+
+
+def _too_big(size: int, limit: int) -> str:
+    limit_mb = f"{limit / _MB:.1f}".removesuffix(".0")
+    return (
+        f"file is {size / _MB:.1f} MB, over the {limit_mb} MB limit; "
+        "raise RAG_MAX_FILE_MB to index it"
+    )
+
+
+def _resolve(path: Path) -> str:
+    try:
+        return str(path.resolve())
+    except (OSError, RuntimeError):  # e.g. a symlink loop
+        return str(path.absolute())

@@ -1,0 +1,95 @@
+"""Shared fixtures: a deterministic fake embedder, clean environments, and the shared data."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.api import RagIndex
+from rag.config import Settings
+from rag.embeddings import Embedder
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("RAG_SHARED_DIR", ROOT.parent / "shared"))
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+class FakeEmbedder(Embedder):
+    """Hashed bag of words: texts sharing words get similar vectors. Counts every call."""
+
+    def __init__(self, dim: int = 64, version: str = "v1", max_tokens: int = 254) -> None:
+        self.name = f"fake-hash-{dim}"
+        self.dim = dim
+        self.max_tokens = max_tokens
+        self.batch_size = 16
+        self.version = version
+        self.embedded: list[str] = []
+
+    @property
+    def fingerprint(self) -> str:
+        return f"fake-{self.dim}-{self.version}"
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(_TOKEN.findall(t)) for t in texts]
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        self.embedded += texts
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                h = int.from_bytes(hashlib.md5(word.encode()).digest()[:4], "little")
+                out[i, h % self.dim] += 1.0 if (h >> 16) & 1 else -1.0
+            out[i, 0] += 0.01  # never all-zero
+        return out
+
+
+@pytest.fixture(autouse=True)
+def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test runs in its own folder with no RAG_* settings from the outside."""
+    for key in list(os.environ):
+        if key.startswith("RAG_") and key != "RAG_SHARED_DIR":
+            monkeypatch.delenv(key)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(index=tmp_path / "index", chunk_tokens=40, chunk_overlap=8, commit_every=8)
+
+
+@pytest.fixture
+def index(settings: Settings, fake_embedder: FakeEmbedder):
+    idx = RagIndex.open(settings, fake_embedder)
+    yield idx
+    idx.close()
+
+
+def shared(*parts: str) -> Path:
+    """A path in ../shared; missing data fails under CI and skips elsewhere."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        msg = f"shared data missing: {path}"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,220 @@
+"""Ingest with the fake embedder: change detection, deletion, bad input, no stale chunks."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from rag.api import RagIndex
+from rag.config import Settings
+from rag.errors import DocumentNotFoundError
+
+from .conftest import FakeEmbedder, write
+
+LOREM = (
+    "The lighthouse keeper recorded the storm in his log. Waves broke over the northern pier. "
+    "Ships waited in the harbour until the wind turned west. "
+)
+
+
+def _corpus(root: Path) -> Path:
+    write(root / "a.txt", "Zebras graze on the savanna near the river delta. " + LOREM * 3)
+    write(root / "notes" / "b.md", "# Birds\n\nPuffins nest on cliffs in the north.\n\n" + LOREM)
+    write(
+        root / "notes" / "c.html",
+        "<html><head><title>Cats</title></head><body><h1>Cats</h1><p>Ocelots hunt at night."
+        "</p></body></html>",
+    )
+    write(root / "notes" / "ignored.csv", "a,b\n1,2\n")
+    write(root / ".hidden" / "secret.txt", "never indexed")
+    return root
+
+
+def _integrity(index: RagIndex) -> None:
+    """Every part of the index agrees: documents, chunks, FTS rows and vectors."""
+    conn = sqlite3.connect(index.store.path / "rag.sqlite3")
+    n_chunks = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+    orphans = conn.execute(
+        "SELECT COUNT(*) FROM chunks WHERE doc_id NOT IN (SELECT id FROM documents)"
+    ).fetchone()[0]
+    declared = conn.execute("SELECT COALESCE(SUM(n_chunks), 0) FROM documents").fetchone()[0]
+    fts = conn.execute("SELECT COUNT(*) FROM chunks_fts").fetchone()[0]
+    conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('integrity-check')")
+    conn.close()
+    assert orphans == 0
+    assert declared == n_chunks == fts
+    assert index.store._vectors().ntotal == n_chunks
+
+
+def test_first_ingest_adds_supported_files_and_ignores_the_rest(index, tmp_path) -> None:
+    root = _corpus(tmp_path / "docs")
+    report = index.ingest([root])
+    assert sorted(Path(s).name for s in report.added) == ["a.txt", "b.md", "c.html"]
+    assert report.ignored == 1 and not report.skipped
+    _integrity(index)
+    assert index.search("zebras savanna", 1)[0].source.endswith("a.txt")
+    assert index.search("ocelots", 1, mode="keyword")[0].source.endswith("c.html")
+
+
+def test_reingesting_unchanged_files_embeds_nothing(index, fake_embedder, tmp_path) -> None:
+    root = _corpus(tmp_path / "docs")
+    index.ingest([root])
+    fake_embedder.embedded.clear()
+    gen = index.store.generation
+    report = index.ingest([root])
+    assert len(report.unchanged) == 3 and not report.added and not report.updated
+    assert fake_embedder.embedded == []
+    assert index.store.generation == gen  # nothing was written at all
+
+
+def test_a_changed_file_reembeds_only_its_changed_chunks(index, fake_embedder, tmp_path) -> None:
+    root = _corpus(tmp_path / "docs")
+    index.ingest([root])
+    before = {c.text for c in index.splitter.split((root / "a.txt").read_text())}
+    fake_embedder.embedded.clear()
+    write(root / "a.txt", (root / "a.txt").read_text() + "\n\nGiraffes browse acacia trees.")
+    report = index.ingest([root])
+    assert [Path(s).name for s in report.updated] == ["a.txt"]
+    assert len(report.unchanged) == 2
+    assert fake_embedder.embedded, "the new text must be embedded"
+    assert all(t not in before for t in fake_embedder.embedded)
+    assert report.chunks_reused > 0
+    _integrity(index)
+    assert index.search("giraffes acacia", 1, mode="keyword")[0].source.endswith("a.txt")
+
+
+def test_an_edit_leaves_no_stale_chunk(index, tmp_path) -> None:
+    f = write(tmp_path / "d" / "x.txt", "The password is swordfish. " + LOREM)
+    index.ingest([f.parent])
+    write(f, "The password is marlin. " + LOREM)
+    index.ingest([f.parent])
+    for mode in ("keyword", "dense", "hybrid"):
+        hits = index.search("swordfish", 10, mode=mode)
+        assert all("swordfish" not in h.text for h in hits)
+    _integrity(index)
+
+
+def test_prune_removes_vanished_files_from_every_part(index, tmp_path) -> None:
+    root = _corpus(tmp_path / "docs")
+    index.ingest([root])
+    (root / "a.txt").unlink()
+    report = index.ingest([root])  # without --prune the document stays
+    assert not report.removed and len(index.documents()) == 3
+    report = index.ingest([root], prune=True)
+    assert [Path(s).name for s in report.removed] == ["a.txt"]
+    assert len(index.documents()) == 2
+    assert all(not h.source.endswith("a.txt") for h in index.search("zebras", 10, mode="dense"))
+    assert index.search("zebras", 10, mode="keyword") == []
+    _integrity(index)
+
+
+def test_prune_of_a_vanished_folder(index, tmp_path) -> None:
+    root = _corpus(tmp_path / "docs")
+    index.ingest([root])
+    shutil.rmtree(root / "notes")
+    report = index.ingest([root / "notes"], prune=True)
+    assert sorted(Path(s).name for s in report.removed) == ["b.md", "c.html"]
+    assert not report.skipped  # a folder that was indexed and is gone is not an error
+    _integrity(index)
+
+
+def test_remove_by_id_path_and_folder(index, tmp_path) -> None:
+    root = _corpus(tmp_path / "docs")
+    index.ingest([root])
+    docs = {Path(d.source).name: d for d in index.documents()}
+    assert [d.source for d in index.remove([docs["a.txt"].id])] == [docs["a.txt"].source]
+    removed = index.remove([str(root / "notes")])
+    assert sorted(Path(d.source).name for d in removed) == ["b.md", "c.html"]
+    assert index.documents() == []
+    assert index.search("puffins", 5) == []
+    _integrity(index)
+    with pytest.raises(DocumentNotFoundError, match="rag documents"):
+        index.remove(["nope"])
+
+
+def test_bad_inputs_never_stop_the_batch(index, tmp_path) -> None:
+    root = tmp_path / "bad"
+    write(root / "good.txt", "Good file about volcanoes and lava. " + LOREM)
+    write(root / "empty.txt", "")
+    write(root / "blank.md", "   \n\n  ")
+    (root / "binary.txt").write_bytes(bytes(range(256)) * 20)
+    (root / "corrupt.pdf").write_bytes(b"%PDF-1.4\n garbage \x00\x01")
+    (root / "fake.docx").write_bytes(b"this is not a zip")
+    (root / "utf16.txt").write_bytes("Glaciers carve valleys slowly.".encode("utf-16"))
+    (root / "latin1.txt").write_bytes("Café au lait près de la gare.".encode("latin-1"))
+    with open(root / "huge.txt", "wb") as f:
+        f.truncate(200 * 1024 * 1024)  # sparse: instant, and never read
+    skipped_live: list[tuple[str, str]] = []
+    report = index.ingest(
+        [root, tmp_path / "does-not-exist", root / "good.txt"],
+        on_skip=lambda s, r: skipped_live.append((s, r)),
+    )
+    names = {Path(s).name: r for s, r in report.skipped}
+    assert sorted(Path(s).name for s in report.added) == ["good.txt", "latin1.txt", "utf16.txt"]
+    assert set(names) == {
+        "empty.txt",
+        "blank.md",
+        "binary.txt",
+        "corrupt.pdf",
+        "fake.docx",
+        "huge.txt",
+        "does-not-exist",
+    }
+    assert "binary" in names["binary.txt"]
+    assert "corrupt" in names["corrupt.pdf"].lower()
+    assert "RAG_MAX_FILE_MB" in names["huge.txt"]
+    assert names["does-not-exist"] == "path does not exist"
+    assert all("\n" not in r for r in names.values())
+    assert skipped_live == report.skipped
+    assert "7 skipped" in report.summary()
+    assert index.search("café gare", 1, mode="keyword")[0].source.endswith("latin1.txt")
+    assert index.search("glaciers", 1, mode="keyword")[0].source.endswith("utf16.txt")
+    _integrity(index)
+
+
+def test_a_file_that_turns_bad_keeps_its_indexed_version(index, tmp_path) -> None:
+    f = write(tmp_path / "d" / "x.txt", "Tortoises live long lives. " + LOREM)
+    index.ingest([f])
+    f.write_bytes(b"\x00\x01\x02" * 1000)
+    report = index.ingest([f])
+    assert report.skipped and "binary" in report.skipped[0][1]
+    assert index.search("tortoises", 1, mode="keyword")[0].source == str(f.resolve())
+
+
+def test_unreadable_file_is_skipped(index, tmp_path, monkeypatch) -> None:
+    f = write(tmp_path / "d" / "locked.txt", "secret")
+    ok = write(tmp_path / "d" / "ok.txt", "Otters hold hands while sleeping.")
+    real = Path.read_bytes
+
+    def deny(self: Path) -> bytes:
+        if self.name == "locked.txt":
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", deny)
+    report = index.ingest([f.parent])
+    assert report.skipped == [(str(f.resolve()), "cannot read: Permission denied")]
+    assert report.added == [str(ok.resolve())]
+
+
+def test_commits_in_batches_and_survives_reopen(settings, tmp_path) -> None:
+    root = tmp_path / "many"
+    for i in range(30):
+        write(root / f"f{i:02}.txt", f"Document number {i} talks about topic{i}. " + LOREM)
+    emb = FakeEmbedder()
+    with RagIndex.open(settings, emb) as idx:
+        idx.ingest([root])
+        gen = idx.store.generation
+        assert gen > 3, "commit_every=8 must split 30 documents into several commits"
+    with RagIndex.open(settings, FakeEmbedder()) as idx:
+        assert len(idx.documents()) == 30
+        assert idx.search("topic17", 1, mode="keyword")[0].source.endswith("f17.txt")
+        assert idx.search("topic17", 1, mode="dense")[0].source.endswith("f17.txt")
+
+
+def test_settings_validation() -> None:
+    with pytest.raises(ValueError, match="chunk_overlap"):
+        Settings(chunk_tokens=32, chunk_overlap=32)

@@ -1,0 +1,157 @@
+"""The on-disk index: manifest checks, locking, FAISS rebuilds, filters and fusion."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from rag.api import RagIndex
+from rag.errors import IndexFormatError, IndexLockedError, IndexMismatchError
+from rag.retrieve import rrf
+from rag.store.sqlite_faiss import query_terms
+
+from .conftest import FakeEmbedder, write
+
+
+def _ingest_three(idx: RagIndex, tmp_path) -> None:
+    write(tmp_path / "c" / "one.txt", "Apples and pears grow in the orchard.")
+    write(tmp_path / "c" / "two.md", "# Fruit\n\nBananas ripen in the sun.")
+    write(tmp_path / "c" / "sub" / "three.txt", "Cherries are picked in June.")
+    idx.ingest([tmp_path / "c"])
+
+
+def test_another_embedding_model_is_refused_with_a_way_out(settings, tmp_path) -> None:
+    with RagIndex.open(settings, FakeEmbedder()) as idx:
+        _ingest_three(idx, tmp_path)
+    with pytest.raises(IndexMismatchError) as err:
+        RagIndex.open(settings, FakeEmbedder(version="v2"))
+    msg = str(err.value)
+    assert "fake-64-v1" in msg and "fake-64-v2" in msg and "--index" in msg
+    with pytest.raises(IndexMismatchError, match="dim"):
+        RagIndex.open(settings, FakeEmbedder(dim=32))
+
+
+def test_other_chunking_settings_are_refused(settings, tmp_path) -> None:
+    with RagIndex.open(settings, FakeEmbedder()) as idx:
+        _ingest_three(idx, tmp_path)
+    other = settings.model_copy(update={"chunk_tokens": 64})
+    with pytest.raises(IndexMismatchError, match="RAG_CHUNK_TOKENS=40"):
+        RagIndex.open(other, FakeEmbedder())
+
+
+def test_manifest_is_readable_json_and_versioned(index, tmp_path) -> None:
+    _ingest_three(index, tmp_path)
+    m = json.loads((index.store.path / "manifest.json").read_text())
+    assert m["format"] == "rag-index" and m["format_version"] == 1
+    assert m["embedding"]["fingerprint"] == "fake-64-v1" and m["embedding"]["dim"] == 64
+    assert m["chunking"]["chunk_tokens"] == 40
+    info = index.info()
+    assert info["documents"] == 3 and info["chunks"] == 3
+
+
+def test_a_future_format_version_is_refused(settings, tmp_path) -> None:
+    with RagIndex.open(settings, FakeEmbedder()) as idx:
+        _ingest_three(idx, tmp_path)
+    db = sqlite3.connect(settings.index / "rag.sqlite3")
+    m = json.loads(db.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()[0])
+    m["format_version"] = 99
+    db.execute("UPDATE meta SET value=? WHERE key='manifest'", (json.dumps(m),))
+    db.commit()
+    db.close()
+    with pytest.raises(IndexFormatError, match="version 99"):
+        RagIndex.open(settings, FakeEmbedder())
+
+
+def test_opening_a_missing_index_without_create(settings) -> None:
+    with pytest.raises(IndexFormatError, match="rag ingest"):
+        RagIndex.open(settings, FakeEmbedder(), create=False)
+
+
+def test_one_writer_at_a_time(settings, tmp_path) -> None:
+    a = RagIndex.open(settings, FakeEmbedder())
+    b = RagIndex.open(settings, FakeEmbedder())
+    a.store.acquire_write_lock()
+    with pytest.raises(IndexLockedError, match="being written"):
+        b.ingest([write(tmp_path / "x.txt", "hello")])
+    a.store.release_write_lock()
+    assert b.ingest([tmp_path / "x.txt"]).added
+    a.close()
+    b.close()
+
+
+@pytest.mark.parametrize("damage", ["missing", "stale", "corrupt"])
+def test_faiss_file_is_rebuilt_from_sqlite(settings, tmp_path, damage) -> None:
+    with RagIndex.open(settings, FakeEmbedder()) as idx:
+        _ingest_three(idx, tmp_path)
+        expected = [h.chunk_id for h in idx.search("bananas sun", 3, mode="dense")]
+    [vec_file] = settings.index.glob("vectors-*.faiss")
+    if damage == "missing":
+        vec_file.unlink()
+    elif damage == "stale":  # as after a crash between the SQLite commit and the FAISS write
+        vec_file.rename(settings.index / "vectors-0.faiss")
+        db = sqlite3.connect(settings.index / "rag.sqlite3")
+        db.execute("DELETE FROM chunks WHERE id = (SELECT MIN(id) FROM chunks)")
+        db.execute("UPDATE documents SET n_chunks = n_chunks")
+        db.commit()
+        db.close()
+    else:
+        vec_file.write_bytes(b"not a faiss index")
+    with RagIndex.open(settings, FakeEmbedder()) as idx:
+        got = [h.chunk_id for h in idx.search("bananas sun", 3, mode="dense")]
+        n = idx.store.counts()["chunks"]
+        assert idx.store._vectors().ntotal == n
+    if damage == "stale":
+        assert got == [c for c in expected if c != min(expected)][: len(got)]
+    else:
+        assert got == expected
+
+
+def test_filters_apply_in_every_mode(index, tmp_path) -> None:
+    _ingest_three(index, tmp_path)
+    for mode in ("dense", "keyword", "hybrid"):
+        hits = index.search("bananas cherries apples", 10, mode=mode, file_types=["md"])
+        assert [h.file_type for h in hits] == ["md"]
+        hits = index.search("bananas cherries apples", 10, mode=mode, path="sub")
+        assert [h.source.endswith("three.txt") for h in hits] == [True]
+        hits = index.search("bananas cherries apples", 10, mode=mode, path="*/c/*.txt")
+        assert {h.source.rsplit("/", 1)[1] for h in hits} == {"one.txt", "three.txt"}
+
+
+def test_hits_carry_spans_and_headings(index, tmp_path) -> None:
+    _ingest_three(index, tmp_path)
+    [hit] = index.search("bananas", 1, mode="keyword")
+    doc = index.store.document(hit.doc_id)
+    assert doc.text[hit.start : hit.end] == hit.text
+    assert hit.section == "Fruit"
+    assert "§ Fruit" in hit.location()
+
+
+def test_keyword_query_cannot_inject_fts_syntax(index, tmp_path) -> None:
+    _ingest_three(index, tmp_path)
+    for q in ['"', "apples AND NOT", "NEAR(apples pears)", "apples*", "-", "text:apples", "^"]:
+        index.search(q, 3, mode="keyword")  # must not raise
+    assert query_terms("What did Austin say about the orchard?") == ["austin", "orchard"]
+    assert index.search("the of and", 3, mode="keyword") == []
+
+
+def test_rare_names_count_in_small_collections(index, tmp_path) -> None:
+    # FTS5's own IDF is zero for a term in half the chunks; ours must still rank by it.
+    write(tmp_path / "k" / "a.txt", "Austin spoke with Kishi about trilateral security.")
+    write(tmp_path / "k" / "b.txt", "Austin and Suh discussed deterrence.")
+    write(tmp_path / "k" / "c.txt", "The weather was mild and calm.")
+    write(tmp_path / "k" / "d.txt", "Markets closed higher on the day.")
+    index.ingest([tmp_path / "k"])
+    hits = index.search("Austin", 4, mode="keyword")
+    assert {h.source.rsplit("/", 1)[1] for h in hits} == {"a.txt", "b.txt"}
+
+
+def test_rrf_fuses_by_rank() -> None:
+    fused = rrf({"dense": [1, 2, 3], "keyword": [3, 4, 1]}, k=60)
+    scores = {c: s for c, s, _ in fused}
+    assert scores[1] == pytest.approx(1 / 61 + 1 / 63)
+    assert scores[3] == pytest.approx(1 / 63 + 1 / 61)
+    assert [c for c, _, _ in fused][:2] == [1, 3]  # tie broken by best rank, then id
+    assert fused[0][2] == {"dense": 1, "keyword": 3}
+    assert {c for c, _, _ in fused} == {1, 2, 3, 4}
