@@ -148,26 +148,27 @@ class SentenceTransformerEmbedder(Embedder):
 
     @property
     def tokenizer(self) -> Any:
-        # The fast tokenizer alone loads in milliseconds; chunking needs it, not the whole model.
+        """The model's fast tokenizer, without truncation: counting must see every token."""
         if self._tokenizer is None:
-            if self._model is not None:
-                self._tokenizer = self._model.tokenizer
-            else:
-                _quiet_offline_hub()
-                from transformers import AutoTokenizer
-
-                self._tokenizer = AutoTokenizer.from_pretrained(
-                    str(self.path), local_files_only=True
+            file = self.path / "tokenizer.json"
+            if not file.exists():
+                raise EmbeddingError(
+                    f"{self.path} has no tokenizer.json; rag needs a fast tokenizer to size chunks"
                 )
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_file(str(file))
+            tok.no_truncation()
+            tok.no_padding()
+            self._tokenizer = tok
         return self._tokenizer
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        if not texts:
-            return []
-        enc = self.tokenizer(
-            list(texts), add_special_tokens=False, return_attention_mask=False, verbose=False
-        )
-        return [len(ids) for ids in enc["input_ids"]]
+        # The splitter asks about one piece at a time: encode() avoids encode_batch's thread pool.
+        if len(texts) == 1:
+            return [len(self.tokenizer.encode(texts[0], add_special_tokens=False).ids)]
+        encs = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        return [len(e.ids) for e in encs]
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         return np.asarray(

@@ -15,6 +15,7 @@ from rag.api import RagIndex
 from rag.config import Settings
 from rag.embeddings import Embedder
 
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the machine in tests
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("RAG_SHARED_DIR", ROOT.parent / "shared"))
 _TOKEN = re.compile(r"\w+|[^\w\s]")

@@ -57,14 +57,21 @@ class Manifest:
                 f"with (RAG_MODEL_PATH), or rebuild: ingest your files into a new folder with "
                 f"--index NEW_DIR (or delete {where} and ingest again)."
             )
-        for key in ("chunk_tokens", "chunk_overlap", "splitter"):
+        rebuild = (
+            f"ingest into a new folder with --index NEW_DIR (or delete {where} and ingest again)"
+        )
+        for key in ("chunk_tokens", "chunk_overlap"):
             if self.chunking.get(key) != chunking.get(key):
                 raise IndexMismatchError(
                     f"the index at {where} was chunked with {key}={self.chunking.get(key)}, but "
-                    f"the settings say {key}={chunking.get(key)}. Set RAG_"
-                    f"{key.upper()}={self.chunking.get(key)} to use it, or rebuild: ingest into "
-                    f"a new folder with --index NEW_DIR (or delete {where} and ingest again)."
+                    f"the settings say {key}={chunking.get(key)}. Set RAG_{key.upper()}="
+                    f"{self.chunking.get(key)} to use it, or rebuild: {rebuild}."
                 )
+        if self.chunking.get("splitter") != chunking.get("splitter"):
+            raise IndexMismatchError(
+                f"the index at {where} was chunked by splitter {self.chunking.get('splitter')}, "
+                f"this version of rag uses {chunking.get('splitter')}; rebuild: {rebuild}."
+            )
 
 
 def atomic_write(path: Path, data: bytes) -> None:

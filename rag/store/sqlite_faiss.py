@@ -277,6 +277,7 @@ class IndexStore:
         self._conn = conn
         self._lock = threading.RLock()
         self._lock_fd: int | None = None
+        self._writer = threading.Lock()  # one writer per process too (the file lock is per fd)
         self._faiss: Any = None
         self._faiss_generation = -1
 
@@ -353,12 +354,13 @@ class IndexStore:
 
     @contextmanager
     def writing(self) -> Iterator[IndexStore]:
-        self.acquire_write_lock()
-        try:
-            yield self
-        finally:
-            self.flush()
-            self.release_write_lock()
+        with self._writer:
+            self.acquire_write_lock()
+            try:
+                yield self
+            finally:
+                self.flush()
+                self.release_write_lock()
 
     # ---------------------------------------------------------------- reads
     @property
