@@ -23,7 +23,7 @@ from ranx import Qrels, Run, evaluate
 from rag.api import RagIndex
 from rag.config import Settings
 from rag.embeddings import SentenceTransformerEmbedder
-from rag.store.sqlite_faiss import query_terms
+from rag.store.keyword import query_terms
 
 METRICS = ["ndcg@10", "mrr@10", "recall@1", "recall@5", "recall@10", "recall@100"]
 PUBLISHED = {

@@ -46,7 +46,7 @@ def _integrity(index: RagIndex) -> None:
     conn.close()
     assert orphans == 0
     assert declared == n_chunks == fts
-    assert index.store._vectors().ntotal == n_chunks
+    assert index.store.vector_count() == n_chunks
 
 
 def test_first_ingest_adds_supported_files_and_ignores_the_rest(index, tmp_path) -> None:

@@ -195,7 +195,7 @@ def test_kill_9_during_ingest_leaves_a_usable_index(tmp_path, embedder) -> None:
         assert docs >= seen_docs
         seen_docs = docs
         with RagIndex.open(Settings(index=index), embedder, create=False) as idx:
-            assert idx.store._vectors().ntotal == idx.store.counts()["chunks"]
+            assert idx.store.vector_count() == idx.store.counts()["chunks"]
             hits = idx.search("cerebral white matter diffusion", 3)
             assert hits and all(h.text for h in hits)
     assert seen_docs < len(lines)

@@ -10,7 +10,7 @@ import pytest
 from rag.api import RagIndex
 from rag.errors import IndexFormatError, IndexLockedError, IndexMismatchError
 from rag.retrieve import rrf
-from rag.store.sqlite_faiss import query_terms
+from rag.store.keyword import query_terms
 
 from .conftest import FakeEmbedder, write
 
@@ -101,7 +101,7 @@ def test_faiss_file_is_rebuilt_from_sqlite(settings, tmp_path, damage) -> None:
     with RagIndex.open(settings, FakeEmbedder()) as idx:
         got = [h.chunk_id for h in idx.search("bananas sun", 3, mode="dense")]
         n = idx.store.counts()["chunks"]
-        assert idx.store._vectors().ntotal == n
+        assert idx.store.vector_count() == n
     if damage == "stale":
         assert got == [c for c in expected if c != min(expected)][: len(got)]
     else:

@@ -1,18 +1,15 @@
 """SQLite holds documents, chunks, their vectors and an FTS5 index; FAISS serves the vectors.
 
-Atomicity: every write is one SQLite transaction that also bumps a generation counter. The FAISS
-file is named after the generation it reflects (vectors-<gen>.faiss) and is written beside the
-old one, then the old one is deleted. On open, a missing or stale FAISS file is rebuilt from the
-vectors in SQLite, so a crash at any moment leaves the last committed state and nothing else.
+Atomicity: every write is one SQLite transaction that also bumps a generation counter; the FAISS
+file is derived from it and named by generation (see vectors.py), so a crash at any moment leaves
+the last committed state and nothing else.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
-import math
 import os
-import re
 import sqlite3
 import threading
 import time
@@ -22,12 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 
 from ..documents import Chunk, Document, Section
 from ..errors import IndexFormatError, IndexLockedError
-from .manifest import Manifest, atomic_write, fsync_dir
+from .keyword import bm25_scores, query_terms
+from .manifest import Manifest, atomic_write
+from .vectors import VectorIndex
 
 DB_NAME = "rag.sqlite3"
 MANIFEST_NAME = "manifest.json"
@@ -73,163 +71,6 @@ CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
 END;
 """
 
-# Words too common to help a keyword search; the FTS5 query would otherwise match everything.
-STOPWORDS = frozenset(
-    [
-        "a",
-        "about",
-        "above",
-        "after",
-        "again",
-        "against",
-        "all",
-        "am",
-        "an",
-        "and",
-        "any",
-        "are",
-        "as",
-        "at",
-        "be",
-        "because",
-        "been",
-        "before",
-        "being",
-        "below",
-        "between",
-        "both",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "do",
-        "does",
-        "doing",
-        "down",
-        "during",
-        "each",
-        "few",
-        "for",
-        "from",
-        "further",
-        "had",
-        "has",
-        "have",
-        "having",
-        "he",
-        "her",
-        "here",
-        "hers",
-        "herself",
-        "him",
-        "himself",
-        "his",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "itself",
-        "just",
-        "me",
-        "more",
-        "most",
-        "my",
-        "myself",
-        "no",
-        "nor",
-        "not",
-        "now",
-        "of",
-        "off",
-        "on",
-        "once",
-        "only",
-        "or",
-        "other",
-        "our",
-        "ours",
-        "ourselves",
-        "out",
-        "over",
-        "own",
-        "same",
-        "she",
-        "should",
-        "so",
-        "some",
-        "such",
-        "than",
-        "that",
-        "the",
-        "their",
-        "theirs",
-        "them",
-        "themselves",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "those",
-        "through",
-        "to",
-        "too",
-        "under",
-        "until",
-        "up",
-        "very",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "while",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-        "yours",
-        "yourself",
-        "yourselves",
-    ]
-)
-# Words that frame a question rather than name its topic ("What did Austin say?"): as keywords
-# they match every article that reports speech, and outrank the name the person asked about.
-QUESTION_WORDS = frozenset(
-    [
-        "say",
-        "says",
-        "said",
-        "saying",
-        "tell",
-        "tells",
-        "told",
-        "mention",
-        "mentions",
-        "mentioned",
-        "according",
-        "describe",
-        "describes",
-        "explain",
-        "explains",
-        "document",
-        "documents",
-        "please",
-    ]
-)
-_WORD = re.compile(r"\w+", re.UNICODE)
-
 
 @dataclass
 class DocumentWrite:
@@ -258,15 +99,6 @@ class DocumentInfo:
         return dict(self.__dict__)
 
 
-def query_terms(text: str) -> list[str]:
-    """The question's content words, once each; FTS5 quotes them, so no syntax can leak in."""
-    terms: list[str] = []
-    for word in _WORD.findall(text.lower()):
-        if word not in STOPWORDS and word not in QUESTION_WORDS and word not in terms:
-            terms.append(word)
-    return terms
-
-
 class IndexStore:
     """One index folder. Readers need nothing; a writer must hold `writing()`."""
 
@@ -278,8 +110,7 @@ class IndexStore:
         self._lock = threading.RLock()
         self._lock_fd: int | None = None
         self._writer = threading.Lock()  # one writer per process too (the file lock is per fd)
-        self._faiss: Any = None
-        self._faiss_generation = -1
+        self.vectors = VectorIndex(path, self.dim)
 
     # ---------------------------------------------------------------- opening
     @classmethod
@@ -455,16 +286,8 @@ class IndexStore:
     def dense_search(
         self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
     ) -> list[tuple[int, float]]:
-        index = self._vectors()
-        if index.ntotal == 0 or k <= 0 or (allowed is not None and len(allowed) == 0):
-            return []
-        q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-        params = None
-        if allowed is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))  # type: ignore[call-arg]
         with self._lock:
-            scores, ids = index.search(q, min(k, index.ntotal), params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+            return self.vectors.search(self._conn, query, k, allowed)
 
     def keyword_search(
         self,
@@ -473,34 +296,12 @@ class IndexStore:
         path_glob: str | None = None,
         file_types: Sequence[str] | None = None,
     ) -> list[tuple[int, float]]:
-        """BM25 (k1=1.2, b=0.75) with Lucene's IDF, over the FTS5 postings (Porter stemmed).
-
-        FTS5's own bm25() uses log((N-n+0.5)/(n+0.5)), which is zero or below for any term in half
-        the chunks or more: in a small collection the name a person asks about ("Austin") then
-        counts for nothing. Each term is queried alone, FTS5's IDF is divided out of its score and
-        Lucene's always-positive log(1 + (N-n+0.5)/(n+0.5)) put in its place.
-        """
+        """Chunks ranked by BM25 (see keyword.bm25_scores); filters do not change the IDF."""
         terms = query_terms(query)
         if not terms or k <= 0:
             return []
         with self._lock:
-            total = self._conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-            scores: dict[int, float] = {}
-            for term in terms:
-                rows = self._conn.execute(
-                    "SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?",
-                    (f'"{term}"',),
-                ).fetchall()
-                n = len(rows)
-                if n == 0:
-                    continue
-                fts_idf = math.log((total - n + 0.5) / (n + 0.5))
-                if fts_idf <= 0:
-                    fts_idf = 1e-6  # what FTS5 substitutes
-                idf = math.log(1 + (total - n + 0.5) / (n + 0.5))
-                factor = idf / fts_idf
-                for rowid, raw in rows:
-                    scores[rowid] = scores.get(rowid, 0.0) - raw * factor
+            scores = bm25_scores(self._conn, terms)
         if not scores:
             return []
         allowed = self.filtered_chunk_ids(path_glob, file_types)
@@ -580,14 +381,7 @@ class IndexStore:
                 conn.execute("ROLLBACK")
                 raise
             # The transaction is durable; bring the in-memory vectors up to date with it.
-            if self._faiss is not None:
-                if removed_chunk_ids:
-                    self._faiss.remove_ids(np.asarray(removed_chunk_ids, dtype=np.int64))
-                if added_ids:
-                    self._faiss.add_with_ids(
-                        np.vstack(added_vecs), np.asarray(added_ids, dtype=np.int64)
-                    )
-                self._faiss_generation = self.generation
+            self.vectors.apply(removed_chunk_ids, added_ids, added_vecs, self.generation)
 
     def remove(self, doc_ids: Iterable[str]) -> None:
         self.write([], remove_ids=list(doc_ids))
@@ -595,15 +389,7 @@ class IndexStore:
     def flush(self) -> None:
         """Write the FAISS file for the current generation (after a batch of writes)."""
         with self._lock:
-            gen = self.generation
-            target = self.path / f"vectors-{gen}.faiss"
-            if not target.exists():
-                index = self._vectors()
-                atomic_write(target, faiss.serialize_index(index).tobytes())
-            for old in self.path.glob("vectors-*.faiss"):
-                if old != target:
-                    old.unlink(missing_ok=True)
-            fsync_dir(self.path)
+            self.vectors.flush(self._conn)
 
     # ---------------------------------------------------------------- internals
     def _require_writer(self) -> None:
@@ -616,35 +402,9 @@ class IndexStore:
         self._conn.execute("DELETE FROM documents WHERE id=?", (doc_id,))
         return ids
 
-    def _vectors(self) -> Any:
-        """The FAISS index for the current generation: cached, read from disk, or rebuilt."""
+    def vector_count(self) -> int:
         with self._lock:
-            gen = self.generation
-            if self._faiss is not None and self._faiss_generation == gen:
-                return self._faiss
-            n = self._conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-            file = self.path / f"vectors-{gen}.faiss"
-            index = None
-            if file.exists():
-                try:
-                    index = faiss.read_index(str(file))
-                except RuntimeError:
-                    index = None  # damaged: rebuild from SQLite below
-                if index is not None and (index.ntotal != n or index.d != self.dim):
-                    index = None
-            if index is None:
-                index = self._rebuild_vectors()
-            self._faiss, self._faiss_generation = index, gen
-            return index
-
-    def _rebuild_vectors(self) -> Any:
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
-        cur = self._conn.execute("SELECT id, vector FROM chunks ORDER BY id")
-        while rows := cur.fetchmany(8192):
-            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-            index.add_with_ids(vecs.reshape(len(rows), self.dim), ids)
-        return index
+            return int(self.vectors.current(self._conn).ntotal)
 
 
 def _connect(db: Path) -> sqlite3.Connection:
