@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .answer import Answer, ExtractiveAnswerer
 from .config import Settings
 from .documents import SearchHit
 from .embeddings import Embedder, SentenceTransformerEmbedder
@@ -35,6 +37,7 @@ class RagIndex:
             min(settings.chunk_tokens, embedder.max_tokens),
             settings.chunk_overlap,
         )
+        self._answerer: ExtractiveAnswerer | None = None
         self.retriever = Retriever(
             store,
             embedder,
@@ -88,6 +91,34 @@ class RagIndex:
     ) -> list[SearchHit]:
         filters = Filters(path, tuple(file_types) if file_types else None)
         return self.retriever.search(query, k or self.settings.top_k, mode=mode, filters=filters)
+
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        *,
+        mode: str | None = None,
+        path: str | None = None,
+        file_types: Sequence[str] | None = None,
+    ) -> Answer:
+        """Answer from the documents, citing the spans it rests on, or refuse."""
+        t0 = time.perf_counter()
+        hits = self.search(question, k, mode=mode, path=path, file_types=file_types)
+        retrieve_ms = round((time.perf_counter() - t0) * 1000, 1)
+        answer = self.answerer.answer(question, hits)
+        answer.timings_ms["retrieve"] = retrieve_ms
+        return answer
+
+    @property
+    def answerer(self) -> ExtractiveAnswerer:
+        if self._answerer is None:
+            self._answerer = ExtractiveAnswerer(
+                self.embedder,
+                self.store.term_counts,
+                threshold=self.settings.answer_threshold,
+                max_sentences=self.settings.answer_sentences,
+            )
+        return self._answerer
 
     def documents(self) -> list[DocumentInfo]:
         return self.store.documents()

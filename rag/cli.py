@@ -172,6 +172,52 @@ def search(
 
 
 @cli.command()
+@click.argument("question")
+@click.option("-k", "--top-k", "k", type=int, default=None, help="Passages to read (default 5).")
+@click.option("--mode", type=click.Choice(["dense", "keyword", "hybrid"]), default=None)
+@click.option("--path", "path_glob", default=None, help="Only documents whose path matches.")
+@click.option("--type", "file_types", multiple=True, help="Only these file types (pdf, md, ...).")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole Answer as JSON.")
+@click.pass_context
+def ask(
+    ctx: click.Context,
+    question: str,
+    k: int | None,
+    mode: str | None,
+    path_glob: str | None,
+    file_types: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Answer QUESTION from the documents, citing the exact passages, or say it is not there."""
+    settings = _settings(ctx, mode=mode)
+
+    def go() -> None:
+        with _open(settings, create=False) as idx:
+            answer = idx.ask(question, k, path=path_glob, file_types=file_types or None)
+        if as_json:
+            click.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+            return
+        click.echo(textwrap.fill(answer.render(), 100))
+        if answer.refused:
+            if answer.passages:
+                click.echo("\nClosest passages:")
+            for h in answer.passages[:3]:
+                click.echo(f"  - {h.source} ({h.location()})")
+                click.echo(textwrap.indent(textwrap.fill(_snippet(h.text), 94), "      "))
+            return
+        click.echo("\nSources:")
+        for c in answer.citations:
+            click.echo(f"  [{c.number}] {c.source} ({c.location()})")
+            click.echo(textwrap.indent(textwrap.fill(f"“{_snippet(c.quote)}”", 94), "      "))
+
+    _run(go)
+
+
+def _snippet(text: str, limit: int = 400) -> str:
+    return textwrap.shorten(" ".join(text.split()), limit)
+
+
+@cli.command()
 @click.pass_context
 def info(ctx: click.Context) -> None:
     """Show the index manifest (model, fingerprint, chunking) and counts."""

@@ -39,9 +39,16 @@ class Settings(BaseSettings):
     mode: RetrievalMode = Field("hybrid", description="Retrieval mode: dense, keyword or hybrid.")
     top_k: int = Field(5, ge=1, le=1000, description="Hits returned by a search.")
     candidates: int = Field(
-        50, ge=1, description="Hits taken from each retriever before hybrid fusion."
+        300, ge=1, description="Hits taken from each retriever before hybrid fusion."
     )
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
+    answer_threshold: float = Field(
+        0.45,
+        ge=0.0,
+        le=1.0,
+        description="Evidence score below which the answer is a refusal (calibrated: EVAL.md).",
+    )
+    answer_sentences: int = Field(3, ge=1, le=10, description="Most sentences in an answer.")
     commit_every: int = Field(
         512, ge=1, description="Chunks embedded between two commits of an ingest."
     )

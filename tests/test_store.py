@@ -82,6 +82,48 @@ def test_one_writer_at_a_time(settings, tmp_path) -> None:
 
 
 @pytest.mark.parametrize("damage", ["missing", "stale", "corrupt"])
+def test_keyword_file_is_rebuilt_from_sqlite(settings, tmp_path, damage) -> None:
+    with RagIndex.open(settings, FakeEmbedder()) as idx:
+        _ingest_three(idx, tmp_path)
+        expected = idx.search("bananas cherries", 3, mode="keyword")
+    [kw_file] = settings.index.glob("keywords-*.npz")
+    if damage == "missing":
+        kw_file.unlink()
+    elif damage == "stale":
+        kw_file.rename(settings.index / "keywords-0.npz")
+    else:
+        kw_file.write_bytes(b"PK not really")
+    with RagIndex.open(settings, FakeEmbedder()) as idx:
+        got = idx.search("bananas cherries", 3, mode="keyword")
+    assert [(h.chunk_id, round(h.score, 5)) for h in got] == [
+        (h.chunk_id, round(h.score, 5)) for h in expected
+    ]
+
+
+def test_incremental_keyword_updates_equal_a_rebuild(settings, tmp_path) -> None:
+    from rag.store.keyword import KeywordIndex
+
+    with RagIndex.open(settings, FakeEmbedder()) as idx:
+        _ingest_three(idx, tmp_path)
+        idx.search("warm", 1, mode="keyword")  # load the postings, so later writes update them
+        write(tmp_path / "c" / "one.txt", "Apples, plums and quinces grow in the orchard.")
+        write(tmp_path / "c" / "four.txt", "Quinces make a fine jelly. Plums too.")
+        idx.ingest([tmp_path / "c"])
+        idx.remove([str(tmp_path / "c" / "sub")])
+        live = idx.store.keywords.current(idx.store._conn)
+        fresh = KeywordIndex(tmp_path / "elsewhere")._rebuild(idx.store._conn)
+        assert live.chunk_ids.tolist() == fresh.chunk_ids.tolist()
+        for q in ("quinces plums", "apples orchard", "cherries june", "bananas"):
+            a = idx.store.keywords.search(idx.store._conn, q, 10, None)
+            fresh_index = KeywordIndex(tmp_path / "elsewhere")
+            fresh_index._p, fresh_index._generation = fresh, idx.store.generation
+            b = fresh_index.search(idx.store._conn, q, 10, None)
+            assert [c for c, _ in a] == [c for c, _ in b]
+            assert [round(s, 5) for _, s in a] == [round(s, 5) for _, s in b]
+        assert idx.store.keywords.search(idx.store._conn, "cherries", 5, None) == []
+
+
+@pytest.mark.parametrize("damage", ["missing", "stale", "corrupt"])
 def test_faiss_file_is_rebuilt_from_sqlite(settings, tmp_path, damage) -> None:
     with RagIndex.open(settings, FakeEmbedder()) as idx:
         _ingest_three(idx, tmp_path)

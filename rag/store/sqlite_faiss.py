@@ -1,4 +1,4 @@
-"""SQLite holds documents, chunks, their vectors and an FTS5 index; FAISS serves the vectors.
+"""SQLite holds documents, chunks and their vectors; FAISS and the keyword postings derive from it.
 
 Atomicity: every write is one SQLite transaction that also bumps a generation counter; the FAISS
 file is derived from it and named by generation (see vectors.py), so a crash at any moment leaves
@@ -23,7 +23,7 @@ import numpy as np
 
 from ..documents import Chunk, Document, Section
 from ..errors import IndexFormatError, IndexLockedError
-from .keyword import bm25_scores, query_terms
+from .keyword import KeywordIndex
 from .manifest import Manifest, atomic_write
 from .vectors import VectorIndex
 
@@ -60,15 +60,6 @@ CREATE TABLE IF NOT EXISTS chunks (
     vector BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    text, content='chunks', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
-);
-CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
-    INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
-END;
-CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
-    INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
-END;
 """
 
 
@@ -111,6 +102,7 @@ class IndexStore:
         self._lock_fd: int | None = None
         self._writer = threading.Lock()  # one writer per process too (the file lock is per fd)
         self.vectors = VectorIndex(path, self.dim)
+        self.keywords = KeywordIndex(path)
 
     # ---------------------------------------------------------------- opening
     @classmethod
@@ -296,20 +288,15 @@ class IndexStore:
         path_glob: str | None = None,
         file_types: Sequence[str] | None = None,
     ) -> list[tuple[int, float]]:
-        """Chunks ranked by BM25 (see keyword.bm25_scores); filters do not change the IDF."""
-        terms = query_terms(query)
-        if not terms or k <= 0:
-            return []
-        with self._lock:
-            scores = bm25_scores(self._conn, terms)
-        if not scores:
-            return []
+        """Chunks ranked by BM25 (see keyword.py); filters do not change the IDF."""
         allowed = self.filtered_chunk_ids(path_glob, file_types)
-        if allowed is not None:
-            keep = set(allowed.tolist())
-            scores = {c: s for c, s in scores.items() if c in keep}
-        best = sorted(scores.items(), key=lambda cs: (-cs[1], cs[0]))[:k]
-        return [(int(c), float(s)) for c, s in best]
+        with self._lock:
+            return self.keywords.search(self._conn, query, k, allowed)
+
+    def term_counts(self, words: Sequence[str]) -> tuple[dict[str, int], int]:
+        """How many chunks hold each word (stemmed as the keyword index does), and the total."""
+        with self._lock:
+            return self.keywords.doc_freq(self._conn, words)
 
     # ---------------------------------------------------------------- writes
     def write(self, docs: Sequence[DocumentWrite], remove_ids: Iterable[str] = ()) -> None:
@@ -319,6 +306,7 @@ class IndexStore:
         removed_chunk_ids: list[int] = []
         added_ids: list[int] = []
         added_vecs: list[np.ndarray] = []
+        added_texts: list[tuple[int, str]] = []
         with self._lock:
             conn = self._conn
             try:
@@ -372,6 +360,7 @@ class IndexStore:
                             ),
                         )
                         added_ids.append(int(cur.lastrowid or 0))
+                        added_texts.append((added_ids[-1], c.text))
                     added_vecs.append(vecs)
                 conn.execute(
                     "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'"
@@ -381,7 +370,9 @@ class IndexStore:
                 conn.execute("ROLLBACK")
                 raise
             # The transaction is durable; bring the in-memory vectors up to date with it.
-            self.vectors.apply(removed_chunk_ids, added_ids, added_vecs, self.generation)
+            gen = self.generation
+            self.vectors.apply(removed_chunk_ids, added_ids, added_vecs, gen)
+            self.keywords.apply(removed_chunk_ids, added_texts, gen)
 
     def remove(self, doc_ids: Iterable[str]) -> None:
         self.write([], remove_ids=list(doc_ids))
@@ -390,6 +381,7 @@ class IndexStore:
         """Write the FAISS file for the current generation (after a batch of writes)."""
         with self._lock:
             self.vectors.flush(self._conn)
+            self.keywords.flush(self._conn)
 
     # ---------------------------------------------------------------- internals
     def _require_writer(self) -> None:

@@ -1,0 +1,143 @@
+"""Evidence: the sentences of the retrieved chunks, scored for how well they answer a question."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..documents import SearchHit
+from ..embeddings import Embedder
+from ..store.keyword import IGNORED
+from .sentences import split_sentences
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_NUMBER = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
+    r"forty|fifty|hundred|thousand|million|billion|dozen|half|first|second|third|fourth|fifth|"
+    r"sixth|seventh|eighth|ninth|tenth)\b",
+    re.IGNORECASE,
+)
+_TIME = re.compile(
+    r"\d|\b(january|february|march|april|may|june|july|august|september|october|november|"
+    r"december|monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|"
+    r"tomorrow|century|decade|year|years|ago|during|since|until|before|after)\b",
+    re.IGNORECASE,
+)
+_CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'-]+")
+
+# Document frequency lookup: (terms) -> ({term: chunks containing it}, chunks in all).
+DocFreq = Callable[[Sequence[str]], tuple[dict[str, int], int]]
+
+
+def stem(word: str) -> str:
+    """A light English stemmer: enough to match 'missiles' with 'missile', 'spoke' stays."""
+    w = word.lower()
+    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3 and not w.endswith("ss"):
+            return w[: -len(suffix)] + keep
+    return w
+
+
+def content_terms(text: str) -> list[str]:
+    out: list[str] = []
+    for word in _WORD.findall(text.lower()):
+        if word not in IGNORED and (s := stem(word)) not in out:
+            out.append(s)
+    return out
+
+
+@dataclass
+class Candidate:
+    """One sentence of a retrieved chunk, with its place in the document and its scores."""
+
+    hit: SearchHit
+    start: int  # offsets in the document text
+    end: int
+    text: str
+    semantic: float = 0.0
+    lexical: float = 0.0
+    type_ok: bool = True
+    novel: bool = True
+    score: float = 0.0
+
+
+def candidates(hits: Sequence[SearchHit]) -> list[Candidate]:
+    """Sentences of the hits, each once (overlapping chunks share sentences)."""
+    seen: set[tuple[str, int, int]] = set()
+    out: list[Candidate] = []
+    for hit in hits:
+        for span in split_sentences(hit.text, offset=hit.start):
+            if len(_WORD.findall(span.text)) < 3:  # headings, captions, stray markers
+                continue
+            key = (hit.doc_id, span.start, span.end)
+            if key not in seen:
+                seen.add(key)
+                out.append(Candidate(hit, span.start, span.end, span.text))
+    return out
+
+
+def expected_type(question: str) -> str | None:
+    q = question.lower().strip()
+    if re.match(r"(how (many|much|long|old|far|big|large|often))|what (number|percent)", q):
+        return "number"
+    if re.match(r"(when|what year|what date|what time|in what year|which year)\b", q):
+        return "time"
+    if re.match(r"(who|whom|whose)\b", q):
+        return "name"
+    if re.match(r"where\b", q):
+        return "name"
+    return None
+
+
+def type_matches(kind: str | None, sentence: str, question: str) -> bool:
+    if kind == "number":
+        return bool(_NUMBER.search(sentence))
+    if kind == "time":
+        return bool(_TIME.search(sentence))
+    if kind == "name":
+        asked = {w.lower() for w in _WORD.findall(question)}
+        return any(m.group().lower() not in asked for m in _CAPITALISED.finditer(sentence))
+    return True
+
+
+def score(
+    question: str,
+    cands: list[Candidate],
+    embedder: Embedder,
+    doc_freq: DocFreq,
+    semantic_weight: float = 0.55,
+    type_penalty: float = 0.6,
+) -> None:
+    """Fill in each candidate's semantic, lexical and overall score (in place)."""
+    if not cands:
+        return
+    vecs = embedder.embed([question] + [c.text for c in cands])
+    sims = vecs[1:] @ vecs[0]
+    terms = content_terms(question)
+    raw_terms = [w for w in _WORD.findall(question.lower()) if w not in IGNORED]
+    dfs, total = doc_freq(raw_terms) if raw_terms else ({}, 1)
+    # Lucene's IDF: rare words weigh most; a word the index has never seen weighs like a
+    # word in one chunk (it may be a paraphrase, it may be what the documents lack).
+    weights: dict[str, float] = {}
+    for raw in raw_terms:
+        n = max(dfs.get(raw, 0), 1)
+        weights[stem(raw)] = max(
+            weights.get(stem(raw), 0.0), math.log(1 + (total - n + 0.5) / (n + 0.5))
+        )
+    norm = sum(weights.values()) or 1.0
+    kind = expected_type(question)
+    for c, sim in zip(cands, sims, strict=True):
+        words = {stem(w) for w in _WORD.findall(c.text.lower())}
+        c.semantic = float(np.clip(sim, 0.0, 1.0))
+        c.lexical = sum(w for t, w in weights.items() if t in words) / norm if terms else 0.0
+        c.type_ok = type_matches(kind, c.text, question)
+        c.novel = bool(words - set(terms) - {stem(w) for w in IGNORED})
+        c.score = semantic_weight * c.semantic + (1 - semantic_weight) * c.lexical
+        if not c.type_ok:
+            c.score *= type_penalty
+        if not c.novel:
+            c.score *= type_penalty

@@ -1,0 +1,110 @@
+"""The extractive answerer: the answer is made of retrieved sentences, so it is faithful by
+construction; each sentence cites its own span. Deterministic and fast, needs no language model."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+
+from ..documents import SearchHit
+from ..embeddings import Embedder
+from .evidence import Candidate, DocFreq, candidates, content_terms, score
+from .types import REFUSAL, Answer, AnswerSentence, Citation
+
+
+class ExtractiveAnswerer:
+    name = "extractive"
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        doc_freq: DocFreq,
+        *,
+        threshold: float = 0.45,
+        max_sentences: int = 3,
+        keep_ratio: float = 0.8,
+    ) -> None:
+        self.embedder = embedder
+        self.doc_freq = doc_freq
+        self.threshold = threshold
+        self.max_sentences = max_sentences
+        self.keep_ratio = keep_ratio
+
+    def answer(self, question: str, hits: Sequence[SearchHit]) -> Answer:
+        t0 = time.perf_counter()
+        cands = candidates(hits)
+        score(question, cands, self.embedder, self.doc_freq)
+        chosen = self.select(question, cands)
+        ms = {"answer": round((time.perf_counter() - t0) * 1000, 1)}
+        best = max((c.score for c in cands), default=0.0)
+        if not chosen:
+            return Answer(
+                question,
+                REFUSAL,
+                [],
+                [],
+                True,
+                self.name,
+                passages=list(hits),
+                confidence=best,
+                timings_ms=ms,
+            )
+        citations: list[Citation] = []
+        sentences: list[AnswerSentence] = []
+        for c in chosen:
+            cit = Citation(
+                number=len(citations) + 1,
+                chunk_id=c.hit.chunk_id,
+                doc_id=c.hit.doc_id,
+                source=c.hit.source,
+                start=c.start,
+                end=c.end,
+                quote=c.text,
+                page=c.hit.page,
+                section=c.hit.section,
+            )
+            citations.append(cit)
+            sentences.append(AnswerSentence(c.text, [cit.number], True, round(c.score, 4)))
+        return Answer(
+            question,
+            " ".join(s.text for s in sentences),
+            sentences,
+            citations,
+            False,
+            self.name,
+            passages=list(hits),
+            confidence=best,
+            timings_ms=ms,
+        )
+
+    def stream(self, question: str, hits: Sequence[SearchHit]) -> Iterator[str | Answer]:
+        """The same iterator shape as the generative backends: text pieces, then the Answer."""
+        answer = self.answer(question, hits)
+        for s in answer.sentences or [AnswerSentence(answer.text, [])]:
+            yield s.text + " "
+        yield answer
+
+    def select(self, question: str, cands: list[Candidate]) -> list[Candidate]:
+        """The best sentence if it clears the threshold, plus close runners-up that add a
+        question word not yet covered or come from another document; in reading order."""
+        ranked = sorted(cands, key=lambda c: -c.score)
+        if not ranked or ranked[0].score < self.threshold:
+            return []
+        best = ranked[0]
+        chosen = [best]
+        covered = set(content_terms(best.text))
+        docs = {best.hit.doc_id}
+        wanted = set(content_terms(question))
+        for c in ranked[1:]:
+            if len(chosen) >= self.max_sentences:
+                break
+            if c.score < max(self.threshold, self.keep_ratio * best.score):
+                break
+            terms = set(content_terms(c.text))
+            adds = bool((terms & wanted) - covered) or c.hit.doc_id not in docs
+            if adds or len(wanted) <= 1:
+                chosen.append(c)
+                covered |= terms
+                docs.add(c.hit.doc_id)
+        order = {h: i for i, h in enumerate(dict.fromkeys(c.hit.doc_id for c in chosen))}
+        return sorted(chosen, key=lambda c: (order[c.hit.doc_id], c.start))

@@ -1,0 +1,58 @@
+"""Every seed question, answered extractively over the real index with the real model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rag.answer import REFUSAL
+from rag.api import RagIndex
+from rag.config import Settings
+
+from .conftest import shared
+
+pytestmark = pytest.mark.slow
+
+
+def seed_questions() -> list[dict]:
+    path = shared("eval", "seed_questions.jsonl")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def seed_rag(tmp_path_factory):
+    settings = Settings(index=tmp_path_factory.mktemp("answers") / "index")
+    idx = RagIndex.open(settings)
+    idx.ingest([shared("corpus", "seeds")])
+    yield idx
+    idx.close()
+
+
+def test_there_are_seed_questions() -> None:
+    qs = seed_questions()
+    assert len(qs) >= 10 and any(not q["answerable"] for q in qs)
+
+
+@pytest.mark.parametrize(
+    "case", seed_questions() if shared("eval").exists() else [], ids=lambda c: c["id"]
+)
+def test_seed_question(seed_rag, case) -> None:
+    answer = seed_rag.ask(case["question"])
+    if not case["answerable"]:
+        assert answer.refused, f"should refuse, answered: {answer.render()}"
+        assert answer.text == REFUSAL and answer.passages
+        return
+    assert not answer.refused, f"refused; closest: {[h.text[:80] for h in answer.passages[:2]]}"
+    text = answer.text.lower()
+    for group in case["must_mention_any"]:
+        assert any(term.lower() in text for term in group), f"{group} missing from: {answer.text}"
+    cited = {Path(c.source).name for c in answer.citations}
+    assert cited == set(case["sources"]), answer.render()
+    for c in answer.citations:  # every citation quotes its document exactly
+        doc = seed_rag.store.document(c.doc_id)
+        assert doc.text[c.start : c.end] == c.quote
+        assert c.chunk_id in {h.chunk_id for h in answer.passages}  # only retrieved spans
+    for s in answer.sentences:
+        assert s.citations and s.supported
