@@ -13,6 +13,7 @@ Metrics come from ranx.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -55,7 +56,13 @@ def main() -> None:
 
     corpus, queries, qrels = load_beir(args.dataset)
     embedder = SentenceTransformerEmbedder()
-    idx = RagIndex.open(Settings(index=args.index), embedder, create=False)
+    chunking = json.loads((args.index / "manifest.json").read_text())["chunking"]
+    settings = Settings(
+        index=args.index,
+        chunk_tokens=chunking["chunk_tokens"],
+        chunk_overlap=chunking["chunk_overlap"],
+    )
+    idx = RagIndex.open(settings, embedder, create=False)
     store = idx.store
     rows = store._conn.execute(
         "SELECT c.id, d.source FROM chunks c JOIN documents d ON d.id=c.doc_id"

@@ -1,4 +1,4 @@
-"""Retrieval: dense (FAISS), keyword (FTS5 BM25) and hybrid (reciprocal rank fusion), with filters."""
+"""Retrieval: dense (FAISS), keyword (BM25) and hybrid (reciprocal rank fusion), with filters."""
 
 from __future__ import annotations
 

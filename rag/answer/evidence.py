@@ -27,7 +27,74 @@ _TIME = re.compile(
     r"tomorrow|century|decade|year|years|ago|during|since|until|before|after)\b",
     re.IGNORECASE,
 )
-_CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'-]+")
+# Speech: quotation marks, an attribution dash, or a verb of saying.
+_SPEECH = re.compile(
+    r"[\"“”]|\s[—–]\s|\b(said|says|say|told|tells|stated|states|announced|announces|wrote|"
+    r"writes|tweeted|added|noted|warned|assured|promised|pledged|claimed|declared|spoke|"
+    r"underscored|emphasi[sz]ed|stressed|according to)\b",
+    re.IGNORECASE,
+)
+_ASKS_SPEECH = re.compile(
+    r"\b(say|says|said|tell|tells|told|promise|promised|announce|announced|claim|claimed|"
+    r"state|stated|warn|warned|write|wrote|tweet|tweeted|pledge|pledged|assure|assured)\b",
+    re.IGNORECASE,
+)
+_CAPITALISED = re.compile(r"\b[A-Z][\w'-]+")
+# Capitalised words that are titles or institutions, not names.
+_TITLES = frozenset(
+    [
+        "the",
+        "a",
+        "an",
+        "secretary",
+        "minister",
+        "president",
+        "chief",
+        "spokesman",
+        "spokeswoman",
+        "spokesperson",
+        "general",
+        "defence",
+        "defense",
+        "national",
+        "republic",
+        "press",
+        "department",
+        "ministry",
+        "foreign",
+        "state",
+        "states",
+        "united",
+        "prime",
+        "deputy",
+        "senior",
+        "official",
+        "officials",
+        "government",
+        "army",
+        "navy",
+        "air",
+        "force",
+        "council",
+        "committee",
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "sir",
+        "lord",
+        "king",
+        "queen",
+        "prince",
+        "his",
+        "her",
+        "their",
+        "its",
+        "during",
+        "according",
+    ]
+)
 
 # Document frequency lookup: (terms) -> ({term: chunks containing it}, chunks in all).
 DocFreq = Callable[[Sequence[str]], tuple[dict[str, int], int]]
@@ -90,6 +157,8 @@ def expected_type(question: str) -> str | None:
         return "name"
     if re.match(r"where\b", q):
         return "name"
+    if _ASKS_SPEECH.search(q):  # "What did Austin say?": what someone said, not what they did
+        return "speech"
     return None
 
 
@@ -98,10 +167,39 @@ def type_matches(kind: str | None, sentence: str, question: str) -> bool:
         return bool(_NUMBER.search(sentence))
     if kind == "time":
         return bool(_TIME.search(sentence))
+    if kind == "speech":
+        return bool(_SPEECH.search(sentence))
     if kind == "name":
-        asked = {w.lower() for w in _WORD.findall(question)}
-        return any(m.group().lower() not in asked for m in _CAPITALISED.finditer(sentence))
+        return _has_new_name(sentence, question)
     return True
+
+
+def _has_new_name(sentence: str, question: str) -> bool:
+    """Two capitalised words in a row that the question does not use ("Itsunori Onodera"):
+    a person or place the answer can name. Acronyms and titles do not count."""
+    return bool(new_names(sentence, question))
+
+
+def new_names(sentence: str, question: str) -> set[str]:
+    """Runs of two or more capitalised words that are not in the question, titles or acronyms."""
+    asked = {w.lower() for w in _WORD.findall(question)}
+    names: set[str] = set()
+    run: list[str] = []
+    prev_end = 0
+    for m in _CAPITALISED.finditer(sentence):
+        word = m.group()
+        fresh = word.lower() not in asked and word.lower() not in _TITLES and not word.isupper()
+        adjacent = sentence[prev_end : m.start()] == " "
+        prev_end = m.end()
+        if fresh and run and adjacent:
+            run.append(word)
+        else:
+            if len(run) >= 2:
+                names.add(" ".join(run))
+            run = [word] if fresh else []
+    if len(run) >= 2:
+        names.add(" ".join(run))
+    return names
 
 
 def score(

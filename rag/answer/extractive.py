@@ -3,12 +3,13 @@ construction; each sentence cites its own span. Deterministic and fast, needs no
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Sequence
 
 from ..documents import SearchHit
 from ..embeddings import Embedder
-from .evidence import Candidate, DocFreq, candidates, content_terms, score
+from .evidence import Candidate, DocFreq, candidates, content_terms, new_names, score
 from .types import REFUSAL, Answer, AnswerSentence, Citation
 
 
@@ -85,26 +86,41 @@ class ExtractiveAnswerer:
         yield answer
 
     def select(self, question: str, cands: list[Candidate]) -> list[Candidate]:
-        """The best sentence if it clears the threshold, plus close runners-up that add a
-        question word not yet covered or come from another document; in reading order."""
+        """The best sentence if it clears the threshold, plus close runners-up from its document
+        that cover a question word not yet covered. A question in several parts ("which ..., and which ...",
+        "each") may take one sentence more, and one that adds a new name or document."""
         ranked = sorted(cands, key=lambda c: -c.score)
         if not ranked or ranked[0].score < self.threshold:
             return []
+        multi = bool(_MULTI_PART.search(question))
+        limit = self.max_sentences + (1 if multi else 0)
+        # The threshold decides whether to answer at all; runners-up are judged against the best.
+        floor = (self.keep_ratio - (0.1 if multi else 0)) * ranked[0].score
         best = ranked[0]
         chosen = [best]
         covered = set(content_terms(best.text))
+        names = new_names(best.text, question)
         docs = {best.hit.doc_id}
         wanted = set(content_terms(question))
         for c in ranked[1:]:
-            if len(chosen) >= self.max_sentences:
-                break
-            if c.score < max(self.threshold, self.keep_ratio * best.score):
+            if len(chosen) >= limit or c.score < floor:
                 break
             terms = set(content_terms(c.text))
-            adds = bool((terms & wanted) - covered) or c.hit.doc_id not in docs
+            found = new_names(c.text, question)
+            adds = bool((terms & wanted) - covered)
+            if multi:  # each part may be answered by another name, in another document
+                adds = adds or bool(found - names) or c.hit.doc_id not in docs
+            elif c.hit.doc_id != best.hit.doc_id:
+                continue  # a one-part question is answered in one place
             if adds or len(wanted) <= 1:
                 chosen.append(c)
                 covered |= terms
+                names |= found
                 docs.add(c.hit.doc_id)
         order = {h: i for i, h in enumerate(dict.fromkeys(c.hit.doc_id for c in chosen))}
         return sorted(chosen, key=lambda c: (order[c.hit.doc_id], c.start))
+
+
+_MULTI_PART = re.compile(
+    r"\b(each|both|every)\b|,\s*and\b|\band (which|who|what|how|when|where)\b", re.IGNORECASE
+)

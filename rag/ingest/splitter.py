@@ -26,11 +26,25 @@ class TokenSplitter:
             keep_separator="end",
             chunk_size=chunk_tokens,
             chunk_overlap=overlap,
-            length_function=lambda s: self.count_tokens([s])[0],
+            length_function=self._length,
             strip_whitespace=True,
         )
 
+    def _length(self, piece: str) -> int:
+        # The recursive splitter measures each piece twice (to test it, then to merge it).
+        n = self._lengths.get(piece)
+        if n is None:
+            n = self._lengths[piece] = self.count_tokens([piece])[0]
+        return n
+
     def split(self, text: str) -> list[Chunk]:
+        self._lengths: dict[str, int] = {}
+        try:
+            return self._split(text)
+        finally:
+            self._lengths = {}
+
+    def _split(self, text: str) -> list[Chunk]:
         stripped = text.strip()
         if not stripped:
             return []
@@ -39,7 +53,7 @@ class TokenSplitter:
             start = text.index(stripped)
             return [Chunk(0, start, start + len(stripped), stripped, n)]
         pieces = self._splitter.split_text(text)
-        counts = self.count_tokens(pieces)
+        counts = [self._lengths.get(p) or self.count_tokens([p])[0] for p in pieces]
         chunks: list[Chunk] = []
         cursor = 0
         for piece, count in zip(pieces, counts, strict=True):

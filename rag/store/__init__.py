@@ -1,4 +1,4 @@
-"""The index on disk: SQLite (documents, chunks, FTS5) is the truth; FAISS is derived from it."""
+"""The index on disk: SQLite (documents, chunks, vectors) is the truth; FAISS and BM25 derive from it."""
 
 from .manifest import FORMAT_VERSION, Manifest
 from .sqlite_faiss import DocumentInfo, DocumentWrite, IndexStore
