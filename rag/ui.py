@@ -1,16 +1,17 @@
-"""The Gradio app: search your documents and see exactly where each passage comes from."""
+"""The Gradio app: ask your documents and see exactly where each sentence of the answer comes from."""
 
 from __future__ import annotations
 
 import html
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .answer import Answer
 from .api import RagIndex
 from .config import Settings
-from .documents import SearchHit
 from .errors import RagError
 
 SAMPLE_DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -33,24 +34,43 @@ def ensure_sample_corpus(index: RagIndex, folder: Path = SAMPLE_DOCS) -> str | N
     return report.summary()
 
 
-def format_hits(hits: list[SearchHit]) -> tuple[str, str]:
-    """(chat reply, sources panel) for a list of hits, in Markdown/HTML."""
-    if not hits:
-        return "No passage in your documents matches this question.", ""
-    lines = ["Most relevant passages:"]
-    for h in hits:
-        quote = " ".join(h.text.split())
-        short = quote if len(quote) <= 280 else quote[:277] + "..."
-        lines.append(f"\n**[{h.rank}]** {short}")
-    cards = []
-    for h in hits:
-        cards.append(
-            f'<div class="rag-source" id="source-{h.rank}"><b>[{h.rank}] '
-            f"{html.escape(Path(h.source).name)}</b> <small>{html.escape(h.location())}"
-            f" · score {h.score:.4f}</small><br><small>{html.escape(h.source)}</small>"
-            f"<blockquote>{html.escape(h.text)}</blockquote></div>"
+def format_answer(answer: Answer) -> tuple[str, str]:
+    """(chat reply, sources panel): the answer with [n] markers, and each cited span quoted in
+    its passage; for a refusal, the closest passages."""
+    if answer.refused:
+        reply = answer.text
+        if answer.passages:
+            reply += " The closest passages are shown beside."
+        return reply, _cards(
+            [(h.rank, h.source, h.location(), h.text, None) for h in answer.passages[:3]]
         )
-    return "\n".join(lines), "\n".join(cards)
+    cards = []
+    for c in answer.citations:
+        hit = next((h for h in answer.passages if h.chunk_id == c.chunk_id), None)
+        passage = hit.text if hit else c.quote
+        offset = (c.start - hit.start) if hit else 0
+        cards.append((c.number, c.source, c.location(), passage, (offset, offset + len(c.quote))))
+    return answer.render(), _cards(cards)
+
+
+def _cards(items: Sequence[tuple[int, str, str, str, tuple[int, int] | None]]) -> str:
+    out = []
+    for number, source, location, passage, mark in items:
+        if mark is not None:
+            a, b = mark
+            body = (
+                html.escape(passage[:a])
+                + f"<mark>{html.escape(passage[a:b])}</mark>"
+                + html.escape(passage[b:])
+            )
+        else:
+            body = html.escape(passage)
+        out.append(
+            f'<div class="rag-source" id="source-{number}"><b>[{number}] '
+            f"{html.escape(Path(source).name)}</b> <small>{html.escape(location)}</small><br>"
+            f"<small>{html.escape(source)}</small><blockquote>{body}</blockquote></div>"
+        )
+    return "\n".join(out)
 
 
 def build_app(index: RagIndex) -> Any:
@@ -64,8 +84,7 @@ def build_app(index: RagIndex) -> Any:
             return history, gr.update(), ""
         history.append({"role": "user", "content": question})
         try:
-            hits = index.search(question, int(k), mode=mode)
-            reply, sources = format_hits(hits)
+            reply, sources = format_answer(index.ask(question, int(k), mode=mode))
         except RagError as exc:
             reply, sources = f"Error: {exc}", ""
         history.append({"role": "assistant", "content": reply})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import urllib.request
 
-from rag.ui import build_app, ensure_sample_corpus, format_hits
+from rag.ui import build_app, ensure_sample_corpus, format_answer
 
 from .conftest import write
 
@@ -18,14 +18,18 @@ def test_empty_index_gets_the_user_guide(index) -> None:
     assert hits and all("/docs/" in h.source for h in hits)
 
 
-def test_hits_are_shown_with_file_location_and_quote(index, tmp_path) -> None:
-    write(tmp_path / "d" / "guide.md", "# Setup\n\nRun <b>make</b> to build the kiln controller.")
+def test_answers_are_shown_with_markers_and_highlighted_sources(index, tmp_path) -> None:
+    write(
+        tmp_path / "d" / "guide.md",
+        "# Setup\n\nRun <b>make</b> to build the kiln controller firmware version 4.2.",
+    )
     index.ingest([tmp_path / "d"])
-    reply, sources = format_hits(index.search("kiln controller", 1))
-    assert reply.startswith("Most relevant passages") and "[1]" in reply
-    assert "guide.md" in sources and "§ Setup" in sources
+    reply, sources = format_answer(index.ask("Which firmware version does the kiln use?"))
+    assert "4.2" in reply and "[1]" in reply
+    assert "guide.md" in sources and "§ Setup" in sources and "<mark>" in sources
     assert "&lt;b&gt;make&lt;/b&gt;" in sources  # document text is escaped, never rendered
-    assert format_hits([])[0].startswith("No passage")
+    reply, sources = format_answer(index.ask("Who painted the Mona Lisa?"))
+    assert reply.startswith("I could not find this in your documents.")
 
 
 def test_app_serves_on_loopback(index, tmp_path) -> None:
