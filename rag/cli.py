@@ -134,13 +134,30 @@ def documents(ctx: click.Context, as_json: bool) -> None:
     _run(go)
 
 
+def retrieval_options(fn: F) -> F:
+    """The options `search` and `ask` share: how many passages, which mode, which documents."""
+    for option in reversed(
+        [
+            click.option(
+                "-k", "--top-k", "k", type=int, default=None, help="Passages (default 5)."
+            ),
+            click.option("--mode", type=click.Choice(["dense", "keyword", "hybrid"]), default=None),
+            click.option(
+                "--path", "path_glob", default=None, help="Only documents whose path matches."
+            ),
+            click.option(
+                "--type", "file_types", multiple=True, help="Only these file types (pdf, md, ...)."
+            ),
+            click.option("--json", "as_json", is_flag=True, help="Print JSON."),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
 @cli.command()
 @click.argument("query")
-@click.option("-k", "--top-k", "k", type=int, default=None, help="Number of hits (default 5).")
-@click.option("--mode", type=click.Choice(["dense", "keyword", "hybrid"]), default=None)
-@click.option("--path", "path_glob", default=None, help="Only documents whose path matches.")
-@click.option("--type", "file_types", multiple=True, help="Only these file types (pdf, md, ...).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@retrieval_options
 @click.pass_context
 def search(
     ctx: click.Context,
@@ -173,11 +190,7 @@ def search(
 
 @cli.command()
 @click.argument("question")
-@click.option("-k", "--top-k", "k", type=int, default=None, help="Passages to read (default 5).")
-@click.option("--mode", type=click.Choice(["dense", "keyword", "hybrid"]), default=None)
-@click.option("--path", "path_glob", default=None, help="Only documents whose path matches.")
-@click.option("--type", "file_types", multiple=True, help="Only these file types (pdf, md, ...).")
-@click.option("--json", "as_json", is_flag=True, help="Print the whole Answer as JSON.")
+@retrieval_options
 @click.pass_context
 def ask(
     ctx: click.Context,

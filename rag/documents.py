@@ -75,6 +75,17 @@ class Chunk:
         return text_hash(self.text)
 
 
+def format_location(page: int | None, section: str | None, start: int, end: int) -> str:
+    """Where a span is, in words a person reads: 'p. 3, § Install, chars 10-200'."""
+    parts = []
+    if page is not None:
+        parts.append(f"p. {page}")
+    if section:
+        parts.append(f"§ {section}")
+    parts.append(f"chars {start}-{end}")
+    return ", ".join(parts)
+
+
 @dataclass
 class SearchHit:
     """One ranked chunk, with everything a citation needs."""
@@ -94,14 +105,7 @@ class SearchHit:
     ranks: dict[str, int] = field(default_factory=dict)
 
     def location(self) -> str:
-        """Where the chunk is, in words a person reads: 'p. 3', '§ Install', 'chars 10-200'."""
-        parts = []
-        if self.page is not None:
-            parts.append(f"p. {self.page}")
-        if self.section:
-            parts.append(f"§ {self.section}")
-        parts.append(f"chars {self.start}-{self.end}")
-        return ", ".join(parts)
+        return format_location(self.page, self.section, self.start, self.end)
 
     def to_dict(self) -> dict[str, object]:
         return {

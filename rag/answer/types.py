@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..documents import SearchHit
+from ..documents import SearchHit, format_location
 
 REFUSAL = "I could not find this in your documents."
 
@@ -25,13 +25,7 @@ class Citation:
     section: str | None = None
 
     def location(self) -> str:
-        parts = []
-        if self.page is not None:
-            parts.append(f"p. {self.page}")
-        if self.section:
-            parts.append(f"§ {self.section}")
-        parts.append(f"chars {self.start}-{self.end}")
-        return ", ".join(parts)
+        return format_location(self.page, self.section, self.start, self.end)
 
 
 @dataclass
