@@ -11,7 +11,7 @@ from rag.answer import REFUSAL
 from rag.api import RagIndex
 from rag.config import Settings
 
-from .conftest import shared
+from .conftest import SHARED, shared
 
 pytestmark = pytest.mark.slow
 
@@ -19,6 +19,14 @@ pytestmark = pytest.mark.slow
 def seed_questions() -> list[dict]:
     path = shared("eval", "seed_questions.jsonl")
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _cases() -> list[dict | None]:
+    """The seed questions, read at collection; when the data is missing, one case that fails
+    under CI (and skips elsewhere) when it runs."""
+    if not (SHARED / "eval" / "seed_questions.jsonl").exists():
+        return [None]
+    return seed_questions()
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +43,10 @@ def test_there_are_seed_questions() -> None:
     assert len(qs) >= 10 and any(not q["answerable"] for q in qs)
 
 
-@pytest.mark.parametrize(
-    "case", seed_questions() if shared("eval").exists() else [], ids=lambda c: c["id"]
-)
+@pytest.mark.parametrize("case", _cases(), ids=lambda c: c["id"] if c else "missing")
 def test_seed_question(seed_rag, case) -> None:
+    if case is None:
+        shared("eval", "seed_questions.jsonl")
     answer = seed_rag.ask(case["question"])
     if not case["answerable"]:
         assert answer.refused, f"should refuse, answered: {answer.render()}"
