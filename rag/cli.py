@@ -209,21 +209,56 @@ def ask(
             answer = idx.ask(question, k, path=path_glob, file_types=file_types or None)
         if as_json:
             click.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
-            return
-        click.echo(textwrap.fill(answer.render(), 100))
-        if answer.refused:
-            if answer.passages:
-                click.echo("\nClosest passages:")
-            for h in answer.passages[:3]:
-                click.echo(f"  - {h.source} ({h.location()})")
-                click.echo(textwrap.indent(textwrap.fill(_snippet(h.text), 94), "      "))
-            return
-        click.echo("\nSources:")
-        for c in answer.citations:
-            click.echo(f"  [{c.number}] {c.source} ({c.location()})")
-            click.echo(textwrap.indent(textwrap.fill(f"“{_snippet(c.quote)}”", 94), "      "))
+        else:
+            _print_answer(answer)
 
     _run(go)
+
+
+@cli.command()
+@click.option("-k", "--top-k", "k", type=int, default=None, help="Passages (default 5).")
+@click.pass_context
+def chat(ctx: click.Context, k: int | None) -> None:
+    """Ask questions one after another; follow-ups ("what did he say about Japan?") are
+    rewritten into standalone questions, shown before each answer. Ctrl-D or 'exit' ends."""
+    settings = _settings(ctx)
+
+    def go() -> None:
+        from .chat import Conversation
+
+        with _open(settings, create=False) as idx:
+            conversation = Conversation(lambda q: idx.ask(q, k))
+            while True:
+                try:
+                    question = click.prompt("you", prompt_suffix="> ").strip()
+                except (EOFError, click.Abort):
+                    break
+                if question.lower() in {"exit", "quit"}:
+                    break
+                if not question:
+                    continue
+                turn = conversation.send(question)
+                if turn.standalone != question:
+                    click.echo(f"(searching for: {turn.standalone})")
+                _print_answer(turn.answer)
+                click.echo()
+
+    _run(go)
+
+
+def _print_answer(answer: Any) -> None:
+    click.echo(textwrap.fill(answer.render(), 100))
+    if answer.refused:
+        if answer.passages:
+            click.echo("\nClosest passages:")
+        for h in answer.passages[:3]:
+            click.echo(f"  - {h.source} ({h.location()})")
+            click.echo(textwrap.indent(textwrap.fill(_snippet(h.text), 94), "      "))
+        return
+    click.echo("\nSources:")
+    for c in answer.citations:
+        click.echo(f"  [{c.number}] {c.source} ({c.location()})")
+        click.echo(textwrap.indent(textwrap.fill(f"“{_snippet(c.quote)}”", 94), "      "))
 
 
 def _snippet(text: str, limit: int = 400) -> str:

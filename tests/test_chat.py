@@ -1,0 +1,69 @@
+"""Follow-up questions are rewritten into standalone ones before retrieval."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+import rag.api
+from rag.chat import Conversation, names_in, rewrite
+from rag.cli import cli
+
+from .conftest import FakeEmbedder, write
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("What did he say about Japan?", "What did Austin say about Japan?"),
+        ("Who called him?", "Who called Austin?"),
+        ("What about Kishi?", "What did Austin say about Kishi?"),
+        ("And Taiwan?", "What did Austin say about Taiwan?"),
+        ("And about Taiwan?", "What did Austin say about Taiwan?"),
+        ("And what did Kishi say?", "And what did Kishi say?"),
+        ("Which missile did North Korea test?", "Which missile did North Korea test?"),
+        ("What did Austin tell Kishi?", "What did Austin tell Kishi?"),
+    ],
+)
+def test_rewrite_carries_the_previous_subject(question: str, expected: str) -> None:
+    assert rewrite(question, "What did Austin say?") == expected
+
+
+def test_first_question_is_left_alone_and_names_are_found() -> None:
+    assert rewrite("What did he say?", None) == "What did he say?"
+    assert names_in("What did Lloyd Austin tell Japan?") == ["Lloyd Austin", "Japan"]
+
+
+def test_conversation_uses_the_rewritten_question(index, tmp_path) -> None:
+    write(tmp_path / "d" / "a.txt", "Austin said the alliance with Japan is ironclad. " * 2)
+    write(tmp_path / "d" / "b.txt", "Mattis spoke about budgets and ships.")
+    index.ingest([tmp_path / "d"])
+    chat = Conversation(lambda q: index.ask(q))
+    first = chat.send("What did Austin say?")
+    assert first.standalone == "What did Austin say?" and first.answer.standalone_question is None
+    second = chat.send("What did he say about Japan?")
+    assert second.standalone == "What did Austin say about Japan?"
+    assert second.answer.standalone_question == second.standalone
+    assert second.answer.question == second.standalone
+    assert [t.question for t in chat.turns] == [
+        "What did Austin say?",
+        "What did he say about Japan?",
+    ]
+
+
+def test_cli_chat_shows_the_standalone_question(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(rag.api, "make_embedder", lambda settings: FakeEmbedder())
+    write(tmp_path / "d" / "a.txt", "Austin said the alliance with Japan is ironclad.")
+    index = str(tmp_path / "idx")
+    runner = CliRunner()
+    assert (
+        runner.invoke(cli, ["--index", index, "ingest", "-q", str(tmp_path / "d")]).exit_code == 0
+    )
+    res = runner.invoke(
+        cli,
+        ["--index", index, "chat"],
+        input="What did Austin say?\nWhat did he say about Japan?\n",
+    )
+    assert res.exit_code == 0, res.output
+    assert "(searching for: What did Austin say about Japan?)" in res.output
+    assert res.output.count("Sources:") + res.output.count("could not find") == 2
