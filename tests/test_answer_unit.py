@@ -102,3 +102,17 @@ def test_instructions_inside_documents_are_only_quoted(index, tmp_path) -> None:
     answer = index.ask("What colour is the garden gate painted?")
     assert "green" in answer.text and "hunter2" not in answer.text
     assert all(c.quote in answer.text for c in answer.citations)
+
+
+def test_headings_and_quoted_questions_are_not_answers(index, tmp_path) -> None:
+    write(
+        tmp_path / "d" / "guide.md",
+        '# Guide\n\nNew users often ask "How do I reset the kiln timer?" in the forum.\n\n'
+        "## How do I reset the kiln timer\n\n"
+        "Hold the red button for five seconds to reset the kiln timer to zero.",
+    )
+    index.ingest([tmp_path / "d"])
+    answer = index.ask("How do I reset the kiln timer?")
+    assert not answer.refused
+    assert answer.sentences[0].text.startswith("Hold the red button")
+    assert all(not s.text.startswith("#") for s in answer.sentences)

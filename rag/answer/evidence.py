@@ -15,6 +15,7 @@ from ..store.keyword import IGNORED
 from .sentences import split_sentences
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+_NOT_PROSE = re.compile(r"\s*(#{1,6}\s|\|?\s*:?-{3,})")
 _NUMBER = re.compile(
     r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
     r"forty|fifty|hundred|thousand|million|billion|dozen|half|first|second|third|fourth|fifth|"
@@ -138,8 +139,8 @@ def candidates(hits: Sequence[SearchHit]) -> list[Candidate]:
     out: list[Candidate] = []
     for hit in hits:
         for span in split_sentences(hit.text, offset=hit.start):
-            if len(_WORD.findall(span.text)) < 3:  # headings, captions, stray markers
-                continue
+            if len(_WORD.findall(span.text)) < 3 or _NOT_PROSE.match(span.text):
+                continue  # headings, table rules, captions, stray markers: not answers
             key = (hit.doc_id, span.start, span.end)
             if key not in seen:
                 seen.add(key)
@@ -202,6 +203,11 @@ def new_names(sentence: str, question: str) -> set[str]:
     return names
 
 
+def _echoes(question: str, sentence: str) -> bool:
+    q = " ".join(_WORD.findall(question.lower()))
+    return len(q.split()) >= 3 and q in " ".join(_WORD.findall(sentence.lower()))
+
+
 def score(
     question: str,
     cands: list[Candidate],
@@ -228,14 +234,18 @@ def score(
         )
     norm = sum(weights.values()) or 1.0
     kind = expected_type(question)
+    ignored_stems = {stem(w) for w in IGNORED}
     for c, sim in zip(cands, sims, strict=True):
         words = {stem(w) for w in _WORD.findall(c.text.lower())}
         c.semantic = float(np.clip(sim, 0.0, 1.0))
         c.lexical = sum(w for t, w in weights.items() if t in words) / norm if terms else 0.0
         c.type_ok = type_matches(kind, c.text, question)
-        c.novel = bool(words - set(terms) - {stem(w) for w in IGNORED})
+        own = {w for w in words if w not in ignored_stems} - set(terms)
+        # A sentence that only repeats the question's words, or quotes the question itself
+        # (a guide that lists example questions), is not an answer to it.
+        c.novel = len(own) >= 2 and not _echoes(question, c.text)
         c.score = semantic_weight * c.semantic + (1 - semantic_weight) * c.lexical
         if not c.type_ok:
             c.score *= type_penalty
         if not c.novel:
-            c.score *= type_penalty
+            c.score *= type_penalty * type_penalty
