@@ -135,7 +135,6 @@ def test_faiss_file_is_rebuilt_from_sqlite(settings, tmp_path, damage) -> None:
         vec_file.rename(settings.index / "vectors-0.faiss")
         db = sqlite3.connect(settings.index / "rag.sqlite3")
         db.execute("DELETE FROM chunks WHERE id = (SELECT MIN(id) FROM chunks)")
-        db.execute("UPDATE documents SET n_chunks = n_chunks")
         db.commit()
         db.close()
     else:
