@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import Stemmer
 
-from .manifest import atomic_write
+from .derived import generation_file, read_generation, write_generation_file
 
 K1 = 1.2
 B = 0.75
@@ -102,6 +102,21 @@ class _Postings:
             np.float32
         )
 
+    def to_bytes(self) -> bytes:
+        """The postings as an .npz file: plain arrays, loadable with allow_pickle=False."""
+        buf = io.BytesIO()
+        words = np.array(sorted(self.vocab, key=self.vocab.__getitem__), dtype=np.str_)
+        np.savez(
+            buf,
+            vocab=words,
+            chunk_ids=self.chunk_ids,
+            lengths=self.lengths,
+            term=self.term,
+            chunk=self.chunk,
+            tf=self.tf,
+        )
+        return buf.getvalue()
+
     def df(self, term_id: int) -> int:
         assert self.indptr is not None
         return int(self.indptr[term_id + 1] - self.indptr[term_id])
@@ -156,9 +171,7 @@ class KeywordIndex:
         with self._lock:
             conn.execute("BEGIN")  # one snapshot: the generation and the rows agree
             try:
-                gen = int(
-                    conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0]
-                )
+                gen = read_generation(conn)
                 if self._p is None or self._generation != gen:
                     n = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
                     p = self._read(gen, n)
@@ -196,26 +209,10 @@ class KeywordIndex:
     def flush(self, conn: sqlite3.Connection) -> None:
         with self._lock:
             p = self.current(conn)
-            target = self.folder / f"keywords-{self._generation}.npz"
-            if not target.exists():
-                buf = io.BytesIO()
-                words = np.array(sorted(p.vocab, key=p.vocab.__getitem__), dtype=np.str_)
-                np.savez(
-                    buf,
-                    vocab=words,
-                    chunk_ids=p.chunk_ids,
-                    lengths=p.lengths,
-                    term=p.term,
-                    chunk=p.chunk,
-                    tf=p.tf,
-                )
-                atomic_write(target, buf.getvalue())
-            for old in self.folder.glob("keywords-*.npz"):
-                if old != target:
-                    old.unlink(missing_ok=True)
+            write_generation_file(self.folder, "keywords", ".npz", self._generation, p.to_bytes)
 
     def _read(self, gen: int, n_chunks: int) -> _Postings | None:
-        file = self.folder / f"keywords-{gen}.npz"
+        file = generation_file(self.folder, "keywords", ".npz", gen)
         if not file.exists():
             return None
         try:

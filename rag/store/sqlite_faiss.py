@@ -23,6 +23,7 @@ import numpy as np
 
 from ..documents import Chunk, Document, Section
 from ..errors import IndexFormatError, IndexLockedError
+from .derived import read_generation
 from .keyword import KeywordIndex
 from .manifest import Manifest, atomic_write
 from .vectors import VectorIndex
@@ -189,8 +190,7 @@ class IndexStore:
     @property
     def generation(self) -> int:
         with self._lock:
-            row = self._conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
-        return int(row[0])
+            return read_generation(self._conn)
 
     def document_state(self, source: str) -> tuple[str, str] | None:
         """(id, content hash) of the stored document for `source`, if any."""

@@ -10,7 +10,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from .manifest import atomic_write, fsync_dir
+from .derived import generation_file, read_generation, write_generation_file
 
 # Searches here are one query at a time; on a single query, FAISS's OpenMP threads cost more than
 # they give (measured: 20 ms with 2 threads, 15 ms with 1, over 100k vectors).
@@ -37,7 +37,7 @@ class VectorIndex:
         with self._lock:
             conn.execute("BEGIN")  # one snapshot: the generation and the rows agree
             try:
-                gen = _generation(conn)
+                gen = read_generation(conn)
                 if self._index is not None and self._generation == gen:
                     return self._index
                 n = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
@@ -66,13 +66,13 @@ class VectorIndex:
         """Write the file for the current generation and delete the files of older ones."""
         with self._lock:
             index = self.current(conn)
-            target = self.folder / f"vectors-{self._generation}.faiss"
-            if not target.exists():
-                atomic_write(target, faiss.serialize_index(index).tobytes())
-            for old in self.folder.glob("vectors-*.faiss"):
-                if old != target:
-                    old.unlink(missing_ok=True)
-            fsync_dir(self.folder)
+            write_generation_file(
+                self.folder,
+                "vectors",
+                ".faiss",
+                self._generation,
+                lambda: faiss.serialize_index(index).tobytes(),
+            )
 
     def search(
         self, conn: sqlite3.Connection, query: np.ndarray, k: int, allowed: np.ndarray | None
@@ -88,7 +88,7 @@ class VectorIndex:
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     def _read(self, gen: int, n: int) -> Any:
-        file = self.folder / f"vectors-{gen}.faiss"
+        file = generation_file(self.folder, "vectors", ".faiss", gen)
         if not file.exists():
             return None
         try:
@@ -105,7 +105,3 @@ class VectorIndex:
             vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
             index.add_with_ids(vecs.reshape(len(rows), self.dim), ids)
         return index
-
-
-def _generation(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
