@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .answer import Answer, ExtractiveAnswerer
+from .answer import Answer, Answerer, StreamEvent, make_answerer
 from .config import Settings
 from .documents import SearchHit
 from .embeddings import Embedder, SentenceTransformerEmbedder
@@ -37,7 +37,7 @@ class RagIndex:
             min(settings.chunk_tokens, embedder.max_tokens),
             settings.chunk_overlap,
         )
-        self._answerer: ExtractiveAnswerer | None = None
+        self._answerer: Answerer | None = None
         self.retriever = Retriever(
             store,
             embedder,
@@ -102,22 +102,35 @@ class RagIndex:
         file_types: Sequence[str] | None = None,
     ) -> Answer:
         """Answer from the documents, citing the spans it rests on, or refuse."""
+        for event in self.ask_stream(question, k, mode=mode, path=path, file_types=file_types):
+            if isinstance(event, Answer):
+                return event
+        raise AssertionError("the answerer's stream ended without an Answer")
+
+    def ask_stream(
+        self,
+        question: str,
+        k: int | None = None,
+        *,
+        mode: str | None = None,
+        path: str | None = None,
+        file_types: Sequence[str] | None = None,
+    ) -> Iterator[StreamEvent]:
+        """The answer as it is written: Delta (raw text) and Checked (a sentence aligned to its
+        sources, kept or dropped) events, then the Answer. CLI, app and HTTP all use this."""
         t0 = time.perf_counter()
         hits = self.search(question, k, mode=mode, path=path, file_types=file_types)
         retrieve_ms = round((time.perf_counter() - t0) * 1000, 1)
-        answer = self.answerer.answer(question, hits)
-        answer.timings_ms["retrieve"] = retrieve_ms
-        return answer
+        for event in self.answerer.stream(question, hits):
+            if isinstance(event, Answer):
+                event.timings_ms["retrieve"] = retrieve_ms
+                event.timings_ms["total"] = round((time.perf_counter() - t0) * 1000, 1)
+            yield event
 
     @property
-    def answerer(self) -> ExtractiveAnswerer:
+    def answerer(self) -> Answerer:
         if self._answerer is None:
-            self._answerer = ExtractiveAnswerer(
-                self.embedder,
-                self.store.term_counts,
-                threshold=self.settings.answer_threshold,
-                max_sentences=self.settings.answer_sentences,
-            )
+            self._answerer = make_answerer(self.settings, self.embedder, self.store.term_counts)
         return self._answerer
 
     def documents(self) -> list[DocumentInfo]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -14,6 +14,7 @@ from pydantic_settings import (
 )
 
 RetrievalMode = Literal["dense", "keyword", "hybrid"]
+AnswerBackend = Literal["extractive", "local", "openai"]
 
 
 class Settings(BaseSettings):
@@ -49,6 +50,52 @@ class Settings(BaseSettings):
         description="Evidence score below which the answer is a refusal (calibrated: EVAL.md).",
     )
     answer_sentences: int = Field(3, ge=1, le=10, description="Most sentences in an answer.")
+    backend: AnswerBackend = Field(
+        "extractive",
+        description="Who writes answers: extractive (sentences of your documents, no language "
+        "model), local (a GGUF model through llama.cpp) or openai (an OpenAI-compatible server).",
+    )
+    support_threshold: float = Field(
+        0.55,
+        ge=0.0,
+        le=1.0,
+        description="How closely a written sentence must match retrieved text to be cited.",
+    )
+    unsupported: Literal["drop", "show"] = Field(
+        "drop", description="Sentences no retrieved text supports: drop them, or show them flagged."
+    )
+    llm_path: Path | None = Field(
+        None, description="GGUF file for the local backend; default: the packaged model."
+    )
+    llm_packaged: Literal["smollm2-135m", "gemma3-270m"] = Field(
+        "smollm2-135m", description="Packaged GGUF used when llm_path is not set."
+    )
+    llm_format: Literal["auto", "chat", "completion"] = Field(
+        "auto",
+        description="Prompt form: chat (instruct models) or completion (base models); auto "
+        "decides from the model.",
+    )
+    llm_context_tokens: int = Field(2048, ge=256, description="Context window of the model.")
+    llm_max_tokens: int = Field(160, ge=8, description="Longest reply, in the model's tokens.")
+    llm_temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature.")
+    llm_threads: int | None = Field(None, ge=1, description="CPU threads for llama.cpp.")
+    llm_evidence: int = Field(
+        8, ge=1, le=50, description="Retrieved sentences given to the model as sources."
+    )
+    llm_timeout_s: float = Field(60.0, gt=0, description="Seconds to wait for the server.")
+    openai_base_url: str = Field(
+        "https://api.openai.com/v1", description="Base URL of an OpenAI-compatible server."
+    )
+    openai_model: str = Field("gpt-4o-mini", description="Model name at that server.")
+    openai_api_key: SecretStr | None = Field(
+        None, description="API key (else OPENAI_API_KEY); never printed or logged."
+    )
+    prompts_dir: Path | None = Field(
+        None, description="Folder of prompt files; default: the project's prompts/."
+    )
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "rag", description="Where packaged models are unpacked."
+    )
     commit_every: int = Field(
         512, ge=1, description="Chunks embedded between two commits of an ingest."
     )

@@ -9,6 +9,7 @@ RagError                     base of everything below; its message says what to 
 │   ├── IndexFormatError     written by an incompatible version, or damaged
 │   └── IndexLockedError     another process is writing to it
 ├── EmbeddingError           the embedding model could not be loaded or run
+├── GenerationError          the language model could not be loaded, reached or run
 └── DocumentNotFoundError    no indexed document matches an id or path
 """
 
@@ -53,6 +54,10 @@ class IndexLockedError(IndexError_):
 
 
 class EmbeddingError(RagError):
+    pass
+
+
+class GenerationError(RagError):
     pass
 
 

@@ -1,6 +1,21 @@
 """Answers with verified citations: backends, evidence scoring, and the Answer type."""
 
 from .extractive import ExtractiveAnswerer
-from .types import REFUSAL, Answer, AnswerSentence, Citation
+from .factory import Answerer, make_answerer, make_llm
+from .generative import GenerativeAnswerer
+from .types import REFUSAL, Answer, AnswerSentence, Checked, Citation, Delta, StreamEvent
 
-__all__ = ["REFUSAL", "Answer", "AnswerSentence", "Citation", "ExtractiveAnswerer"]
+__all__ = [
+    "REFUSAL",
+    "Answer",
+    "AnswerSentence",
+    "Answerer",
+    "Checked",
+    "Citation",
+    "Delta",
+    "ExtractiveAnswerer",
+    "GenerativeAnswerer",
+    "StreamEvent",
+    "make_answerer",
+    "make_llm",
+]

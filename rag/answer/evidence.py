@@ -131,6 +131,25 @@ class Candidate:
     type_ok: bool = True
     novel: bool = True
     score: float = 0.0
+    vec: np.ndarray | None = None  # the sentence's embedding, kept for citation alignment
+
+
+# Sentences written to steer an assistant ("ignore previous instructions and say ..."): a
+# document may contain them by accident or on purpose; they are never answers nor prompt text.
+_INSTRUCTION = re.compile(
+    r"\b(ignore|disregard|forget|override)\s+(all\s+|any\s+|the\s+|your\s+|of\s+)*"
+    r"((previous|prior|above|earlier|preceding|system|original)\s+(instructions?|prompts?|rules|"
+    r"directions|messages?|text|context|guidelines)\b|above\b|instructions?\b|prompts?\b)"
+    r"|\b(you are now|pretend to be|new instructions|system prompt|developer mode|jailbreak)\b"
+    r"|\b(assistants?|AI|chatbots?|language models?|LLMs?|the model)\b[^.!?\n]{0,30}\b(must|should|"
+    r"shall|will)\s+(now\s+)?(say|answer|reply|respond|output|print|write|tell)\b"
+    r"|\b(always|only)\s+(answer|reply|respond)\s+(with|that)\b",
+    re.IGNORECASE,
+)
+
+
+def looks_like_instruction(text: str) -> bool:
+    return bool(_INSTRUCTION.search(text))
 
 
 def candidates(hits: Sequence[SearchHit]) -> list[Candidate]:
@@ -141,6 +160,8 @@ def candidates(hits: Sequence[SearchHit]) -> list[Candidate]:
         for span in split_sentences(hit.text, offset=hit.start):
             if len(_WORD.findall(span.text)) < 3 or _NOT_PROSE.match(span.text):
                 continue  # headings, table rules, captions, stray markers: not answers
+            if looks_like_instruction(span.text):
+                continue  # text addressed to the assistant is data, never an answer or a prompt
             key = (hit.doc_id, span.start, span.end)
             if key not in seen:
                 seen.add(key)
@@ -235,7 +256,8 @@ def score(
     norm = sum(weights.values()) or 1.0
     kind = expected_type(question)
     ignored_stems = {stem(w) for w in IGNORED}
-    for c, sim in zip(cands, sims, strict=True):
+    for c, sim, vec in zip(cands, sims, vecs[1:], strict=True):
+        c.vec = vec
         words = {stem(w) for w in _WORD.findall(c.text.lower())}
         c.semantic = float(np.clip(sim, 0.0, 1.0))
         c.lexical = sum(w for t, w in weights.items() if t in words) / norm if terms else 0.0

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from ..documents import SearchHit
 from ..embeddings import Embedder
 from .evidence import Candidate, DocFreq, candidates, content_terms, new_names, score
-from .types import REFUSAL, Answer, AnswerSentence, Citation
+from .types import REFUSAL, Answer, AnswerSentence, Checked, Citation, Delta, StreamEvent
 
 
 class ExtractiveAnswerer:
@@ -78,11 +78,16 @@ class ExtractiveAnswerer:
             timings_ms=ms,
         )
 
-    def stream(self, question: str, hits: Sequence[SearchHit]) -> Iterator[str | Answer]:
-        """The same iterator shape as the generative backends: text pieces, then the Answer."""
+    def stream(self, question: str, hits: Sequence[SearchHit]) -> Iterator[StreamEvent]:
+        """The same events as the generative backends: each sentence as Delta and Checked (its
+        citations known from the start), then the Answer."""
         answer = self.answer(question, hits)
-        for s in answer.sentences or [AnswerSentence(answer.text, [])]:
-            yield s.text + " "
+        if answer.refused:
+            yield Delta(answer.text)
+        by_number = {c.number: c for c in answer.citations}
+        for s in answer.sentences:
+            yield Delta(s.text + " ")
+            yield Checked(s, [by_number[n] for n in s.citations], True)
         yield answer
 
     def select(self, question: str, cands: list[Candidate]) -> list[Candidate]:

@@ -34,6 +34,16 @@ class AnswerSentence:
     citations: list[int]  # Citation numbers
     supported: bool = True
     support: float = 0.0  # how strongly the cited spans back it (0-1)
+    # What the model cited itself ([n] markers, by source number) and whether the code agreed.
+    model_markers: list[int] = field(default_factory=list)
+    markers_confirmed: bool | None = None
+
+    def rendered(self) -> str:
+        """The sentence with its [n] markers, or flagged when nothing supports it."""
+        if not self.supported:
+            return f"{self.text} [unsupported]"
+        marks = "".join(f"[{n}]" for n in self.citations)
+        return f"{self.text} {marks}" if marks else self.text
 
 
 @dataclass
@@ -48,16 +58,17 @@ class Answer:
     passages: list[SearchHit] = field(default_factory=list)
     confidence: float = 0.0
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # Sentences the model wrote that no retrieved span supports (kept out of `text` by default).
+    dropped: list[AnswerSentence] = field(default_factory=list)
+    # Set when a generative backend produced nothing supported and the extractive answer stands in.
+    fallback: str | None = None
+    model_text: str | None = None  # the model's raw output, for inspection
 
     def render(self) -> str:
         """The answer with [n] markers after each supported sentence."""
         if self.refused:
             return self.text
-        parts = []
-        for s in self.sentences:
-            marks = "".join(f"[{n}]" for n in s.citations)
-            parts.append(f"{s.text}{' ' + marks if marks else ''}")
-        return " ".join(parts)
+        return " ".join(s.rendered() for s in self.sentences)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,4 +83,28 @@ class Answer:
             "citations": [asdict(c) for c in self.citations],
             "passages": [h.to_dict() for h in self.passages],
             "timings_ms": self.timings_ms,
+            "dropped": [asdict(s) for s in self.dropped],
+            "fallback": self.fallback,
+            "model_text": self.model_text,
         }
+
+
+@dataclass(frozen=True)
+class Delta:
+    """Raw text from the answerer as it arrives: shown live, not yet checked against sources."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One sentence aligned to the sources: kept with its citations, or flagged unsupported.
+    A consumer replaces the raw text it showed since the last Checked with `sentence.rendered()`,
+    or with nothing when `kept` is false."""
+
+    sentence: AnswerSentence
+    citations: list[Citation]
+    kept: bool
+
+
+StreamEvent = Delta | Checked | Answer

@@ -1,0 +1,159 @@
+"""Citation alignment: the code, not the model, decides what supports each written sentence.
+
+Each sentence a model writes is compared with every sentence of the retrieved chunks (the
+candidates): how much of its content the candidate covers (stems, numbers counted twice) and how
+close the two are in embedding space. The best candidate, plus a second one when the sentence
+joins facts from two places, become its citations. A sentence is supported only when that score
+clears a threshold and every number it states appears in the cited spans, and every name it
+introduces appears in the cited chunks. Only retrieved text can be cited: the candidates are the
+only things there are to point at.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..embeddings import Embedder
+from .evidence import Candidate, content_terms
+
+REFUSAL_PATTERNS = re.compile(
+    r"could not find (this|that|it|the answer)|(sources|documents|context) (do|does) not "
+    r"(contain|say|mention|answer|provide)|no (information|answer) (about|on|in|to)|"
+    r"not (mentioned|stated|found) in the (sources|documents|context)",
+    re.IGNORECASE,
+)
+# Markers a model writes: [1], [1, 2], [1][2], [Source 1], 【1】.
+MARKER = re.compile(
+    r"\s*[\[【]\s*(?:sources?\s*)?(\d+(?:\s*[,;&-]\s*(?:and\s*)?\d+)*)\s*[\]】]", re.I
+)
+_LEAD_IN = re.compile(
+    r"^(according to (the )?(sources?|documents?|context|passages?)( \d+)?|based on (the )?"
+    r"(sources?|documents?|context|passages?)|the (sources?|documents?|context) (say|says|state|"
+    r"states|show|shows))\s*,?\s*(that\s+)?",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(r"\d+(?:[,.]\d+)*")
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z][\w'-]*")
+
+
+@dataclass
+class Alignment:
+    text: str  # the sentence without the model's markers
+    markers: list[int]  # source numbers the model wrote
+    spans: list[Candidate] = field(default_factory=list)
+    support: float = 0.0
+    supported: bool = False
+    reason: str = ""  # why it is unsupported
+
+
+def strip_markers(sentence: str) -> tuple[str, list[int]]:
+    found: list[int] = []
+    for m in MARKER.finditer(sentence):
+        for n in re.findall(r"\d+", m.group(1)):
+            if int(n) not in found:
+                found.append(int(n))
+    text = MARKER.sub("", sentence).strip()
+    text = _LEAD_IN.sub("", text).strip()
+    if text and text[0].islower():
+        text = text[0].upper() + text[1:]
+    return text, found
+
+
+def is_refusal(sentence: str) -> bool:
+    return bool(REFUSAL_PATTERNS.search(sentence))
+
+
+def numbers_in(text: str) -> set[str]:
+    return {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text)}
+
+
+class Aligner:
+    """Aligns written sentences to the candidates of one question (already embedded)."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        cands: Sequence[Candidate],
+        question: str,
+        *,
+        threshold: float = 0.55,
+        lexical_weight: float = 0.5,
+        second_gain: float = 0.2,
+    ) -> None:
+        self.embedder = embedder
+        self.cands = [c for c in cands if c.vec is not None]
+        self.vecs = (
+            np.stack([c.vec for c in self.cands if c.vec is not None])
+            if self.cands
+            else np.zeros((0, 1), np.float32)
+        )
+        self.terms = [set(content_terms(c.text)) for c in self.cands]
+        self.numbers = [numbers_in(c.text) for c in self.cands]
+        self.question_words = {w.lower() for w in re.findall(r"\w+", question)}
+        self.threshold = threshold
+        self.lexical_weight = lexical_weight
+        self.second_gain = second_gain
+
+    def align(self, sentence: str, vec: np.ndarray | None = None) -> Alignment:
+        text, markers = strip_markers(sentence)
+        out = Alignment(text, markers)
+        terms = content_terms(text)
+        if not terms or not self.cands:
+            out.reason = "no content to check" if not terms else "nothing was retrieved"
+            return out
+        if vec is None:
+            vec = self.embedder.embed([text])[0]
+        sims = np.clip(self.vecs @ vec, 0.0, 1.0)
+        nums = numbers_in(text)
+        weights = {t: (2.0 if t.isdigit() else 1.0) for t in terms}
+        total = sum(weights.values())
+
+        def coverage(covered: set[str]) -> float:
+            return sum(w for t, w in weights.items() if t in covered) / total
+
+        covs = [coverage(t) for t in self.terms]
+        scores = [
+            self.lexical_weight * cv + (1 - self.lexical_weight) * float(s)
+            for cv, s in zip(covs, sims, strict=True)
+        ]
+        best = int(np.argmax(scores))
+        chosen = [best]
+        covered = set(self.terms[best])
+        cov = covs[best]
+        # A sentence that joins two facts: add the candidate that covers most of what is left.
+        if cov < 1.0:
+            gains = [
+                (coverage(covered | t) - cov, i)
+                for i, t in enumerate(self.terms)
+                if i != best and sims[i] > 0.3
+            ]
+            if gains:
+                gain, second = max(gains)
+                if gain >= self.second_gain:
+                    chosen.append(second)
+                    covered |= self.terms[second]
+                    cov += gain
+        sem = max(float(sims[i]) for i in chosen)
+        out.spans = [self.cands[i] for i in chosen]
+        out.support = round(self.lexical_weight * cov + (1 - self.lexical_weight) * sem, 4)
+        cited_numbers = set().union(*(self.numbers[i] for i in chosen))
+        context = " ".join(c.hit.text for c in out.spans).lower()
+        missing_numbers = sorted(n for n in nums if n not in cited_numbers)
+        missing_names = [
+            n
+            for n in dict.fromkeys(_NAME.findall(text))
+            if n.lower() not in self.question_words and n.lower() not in context
+        ]
+        if out.support < self.threshold:
+            out.reason = f"support {out.support:.2f} is below {self.threshold:.2f}"
+        elif missing_numbers:
+            out.reason = f"the sources do not state {', '.join(missing_numbers)}"
+        elif missing_names:
+            out.reason = f"the sources do not name {', '.join(missing_names)}"
+        else:
+            out.supported = True
+        return out

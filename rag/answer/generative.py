@@ -1,0 +1,269 @@
+"""The generative answerer: a language model writes the answer, the code checks every sentence.
+
+1. The retrieved sentences are scored as evidence, exactly as the extractive answerer does; when
+   none clears the calibrated threshold the answer is a refusal and the model is never called, so
+   a weak model cannot invent an answer the documents do not hold.
+2. The best evidence goes to the model as numbered sources (sentences from the retrieved chunks,
+   grouped by chunk; instruction-like text is left out).
+3. The reply streams back. Each finished sentence is aligned to the retrieved sentences
+   (align.py): supported sentences get citations chosen by the code; unsupported ones are dropped,
+   or shown flagged, as the `unsupported` setting says. The model's own [n] markers are checked
+   against the code's choice and recorded, never used.
+4. If the model writes nothing that the sources support (and does not refuse), the extractive
+   answer stands in and the Answer says so (`fallback`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import Literal
+
+from ..documents import SearchHit
+from ..embeddings import Embedder
+from ..prompts import Completion, Messages, Prompt, PromptTemplate
+from .align import Aligner, Alignment, is_refusal
+from .evidence import Candidate, DocFreq, candidates, score
+from .extractive import ExtractiveAnswerer
+from .llm import LLM
+from .sentences import split_sentences
+from .types import REFUSAL, Answer, AnswerSentence, Checked, Citation, Delta, StreamEvent
+
+Unsupported = Literal["drop", "show"]
+
+
+class GenerativeAnswerer:
+    def __init__(
+        self,
+        name: str,
+        llm: LLM,
+        embedder: Embedder,
+        doc_freq: DocFreq,
+        prompt: PromptTemplate,
+        *,
+        threshold: float = 0.45,
+        support_threshold: float = 0.55,
+        unsupported: Unsupported = "drop",
+        evidence_sentences: int = 8,
+        max_tokens: int = 160,
+        max_sentences: int = 3,
+    ) -> None:
+        self.name = name
+        self.llm = llm
+        self.embedder = embedder
+        self.doc_freq = doc_freq
+        self.prompt = prompt
+        self.threshold = threshold
+        self.support_threshold = support_threshold
+        self.unsupported = unsupported
+        self.evidence_sentences = evidence_sentences
+        self.max_tokens = max_tokens
+        self.extractive = ExtractiveAnswerer(
+            embedder, doc_freq, threshold=threshold, max_sentences=max_sentences
+        )
+
+    def answer(self, question: str, hits: Sequence[SearchHit]) -> Answer:
+        for event in self.stream(question, hits):
+            if isinstance(event, Answer):
+                return event
+        raise AssertionError("stream ended without an Answer")
+
+    def stream(self, question: str, hits: Sequence[SearchHit]) -> Iterator[StreamEvent]:
+        t0 = time.perf_counter()
+        cands = candidates(hits)
+        score(question, cands, self.embedder, self.doc_freq)
+        best = max((c.score for c in cands), default=0.0)
+        timings: dict[str, float] = {}
+        if best < self.threshold:
+            timings["answer"] = _ms(t0)
+            refusal = Answer(
+                question, REFUSAL, [], [], True, self.name, passages=list(hits),
+                confidence=best, timings_ms=timings,
+            )  # fmt: skip
+            yield Delta(REFUSAL)
+            yield refusal
+            return
+
+        sources = self.sources(cands)
+        prompt = self.fit(question, sources)
+        aligner = Aligner(self.embedder, cands, question, threshold=self.support_threshold)
+        run = _Run(self, aligner, len(sources), sources)
+        raw = ""
+        pending = ""
+        t_model = time.perf_counter()
+        pieces = self.llm.stream(prompt, max_tokens=self.max_tokens)
+        try:
+            for piece in pieces:
+                if "first_token" not in timings:
+                    timings["first_token"] = _ms(t0)
+                raw += piece
+                pending += piece
+                yield Delta(piece)
+                spans = split_sentences(pending)
+                # A sentence is finished once the next one has started.
+                while len(spans) > 1:
+                    done = pending[: spans[1].start]
+                    pending = pending[spans[1].start :]
+                    yield from run.check(done)
+                    spans = split_sentences(pending)
+                if run.stop:
+                    break
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()  # stops the model when the reply is cut short
+        if pending.strip() and not run.stop:
+            yield from run.check(pending)
+        timings["generate"] = _ms(t_model)
+        yield run.finish(question, hits, raw, best, timings, t0)
+
+    def sources(self, cands: list[Candidate]) -> list[tuple[SearchHit, list[Candidate]]]:
+        """The best evidence sentences, grouped by chunk (best chunk first), in reading order."""
+        ranked = sorted(cands, key=lambda c: -c.score)[: self.evidence_sentences]
+        groups: dict[int, tuple[SearchHit, list[Candidate]]] = {}
+        for c in ranked:
+            groups.setdefault(c.hit.chunk_id, (c.hit, []))[1].append(c)
+        for _, group in groups.values():
+            group.sort(key=lambda c: c.start)
+        return list(groups.values())
+
+    def fit(self, question: str, sources: list[tuple[SearchHit, list[Candidate]]]) -> Prompt:
+        """The prompt, with sources dropped from the end until it fits the model's context."""
+        budget = self.llm.context_tokens - self.max_tokens
+        while True:
+            prompt = self.prompt.render(
+                self.llm.format, sources=_format_sources(sources), question=question
+            )
+            text = prompt.text if isinstance(prompt, Completion) else _chat_text(prompt)
+            if len(sources) <= 1 or self.llm.count_tokens(text) <= budget:
+                return prompt
+            sources = sources[:-1]
+
+
+class _Run:
+    """The state of one streamed answer: kept sentences, citations by span, what was dropped."""
+
+    def __init__(
+        self,
+        owner: GenerativeAnswerer,
+        aligner: Aligner,
+        n_sources: int,
+        sources: list[tuple[SearchHit, list[Candidate]]],
+    ) -> None:
+        self.owner = owner
+        self.aligner = aligner
+        self.source_chunks = {i + 1: hit.chunk_id for i, (hit, _) in enumerate(sources)}
+        self.citations: dict[tuple[int, int, int], Citation] = {}
+        self.sentences: list[AnswerSentence] = []
+        self.dropped: list[AnswerSentence] = []
+        self.seen: set[str] = set()
+        self.refused = False
+        self.stop = False
+
+    def check(self, piece: str) -> Iterator[Checked]:
+        for span in split_sentences(piece):
+            if self.stop:
+                return
+            if is_refusal(span.text):
+                # A refusal after supported sentences ends the answer; alone, it is the answer.
+                self.refused = not self.sentences
+                self.stop = True
+                return
+            a = self.aligner.align(span.text)
+            key = a.text.lower()
+            if not a.text or key in self.seen:
+                self.stop = bool(a.text)  # a repeated sentence: the model is looping
+                continue
+            self.seen.add(key)
+            yield self.record(a)
+
+    def record(self, a: Alignment) -> Checked:
+        cited = [self.cite(c) for c in a.spans] if a.supported else []
+        confirmed = None
+        if a.markers:
+            chunks = {self.source_chunks.get(m) for m in a.markers}
+            confirmed = a.supported and any(c.chunk_id in chunks for c in cited)
+        sentence = AnswerSentence(
+            a.text,
+            [c.number for c in cited],
+            a.supported,
+            a.support,
+            model_markers=a.markers,
+            markers_confirmed=confirmed,
+        )
+        kept = a.supported or self.owner.unsupported == "show"
+        (self.sentences if kept else self.dropped).append(sentence)
+        if not a.supported:
+            sentence.citations = []
+        return Checked(sentence, cited, kept)
+
+    def cite(self, c: Candidate) -> Citation:
+        key = (c.hit.chunk_id, c.start, c.end)
+        if key not in self.citations:
+            self.citations[key] = Citation(
+                number=len(self.citations) + 1,
+                chunk_id=c.hit.chunk_id,
+                doc_id=c.hit.doc_id,
+                source=c.hit.source,
+                start=c.start,
+                end=c.end,
+                quote=c.text,
+                page=c.hit.page,
+                section=c.hit.section,
+            )
+        return self.citations[key]
+
+    def finish(
+        self,
+        question: str,
+        hits: Sequence[SearchHit],
+        raw: str,
+        best: float,
+        timings: dict[str, float],
+        t0: float,
+    ) -> Answer:
+        owner = self.owner
+        supported = [s for s in self.sentences if s.supported]
+        if self.refused or not supported:
+            if self.refused:
+                answer = Answer(
+                    question, REFUSAL, [], [], True, owner.name, passages=list(hits),
+                    confidence=best,
+                )  # fmt: skip
+            else:
+                # Nothing the model wrote is backed by the sources: the extractive answer stands in.
+                answer = owner.extractive.answer(question, hits)
+                answer.backend = owner.name
+                answer.fallback = "extractive"
+            answer.dropped = self.dropped + [s for s in self.sentences if not s.supported]
+            answer.model_text = raw
+            answer.timings_ms = {**timings, "answer": _ms(t0)}
+            return answer
+        return Answer(
+            question,
+            " ".join(s.text for s in self.sentences),
+            self.sentences,
+            list(self.citations.values()),
+            False,
+            owner.name,
+            passages=list(hits),
+            confidence=best,
+            timings_ms={**timings, "answer": _ms(t0)},
+            dropped=self.dropped,
+            model_text=raw,
+        )
+
+
+def _format_sources(sources: list[tuple[SearchHit, list[Candidate]]]) -> str:
+    # Text only: small models copy file names and locations into their answers.
+    return "\n".join(
+        f"[{i}] {' '.join(c.text for c in group)}" for i, (_, group) in enumerate(sources, 1)
+    )
+
+
+def _chat_text(prompt: Messages) -> str:
+    return prompt.system + "\n" + prompt.user
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 1)
