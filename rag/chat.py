@@ -8,10 +8,13 @@ about Japan?". The rewritten question is kept with each turn so a person can see
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .answer import Answer
+from .answer.align import is_refusal
+from .answer.llm import LLM
+from .prompts import PromptTemplate
 
 _PERSONAL = {"he", "she", "him", "her", "his", "hers", "they", "them", "their", "theirs"}
 _THINGS = {"it", "its", "this", "that", "these", "those"}
@@ -91,19 +94,81 @@ class Turn:
     answer: Answer
 
 
+class LLMRewriter:
+    """Rewrites follow-ups with a language model and the rewrite prompt; falls back to the
+    rule-based rewrite when the model's output does not look like one question."""
+
+    def __init__(self, llm: LLM, prompt: PromptTemplate, max_tokens: int = 48) -> None:
+        self.llm = llm
+        self.prompt = prompt
+        self.max_tokens = max_tokens
+        self.fallbacks = 0
+
+    def __call__(self, question: str, turns: Sequence[Turn]) -> str:
+        if not turns:
+            return question
+        history = "\n".join(
+            f"Q: {t.standalone}\nA: {_clip(t.answer.text, 200)}" for t in turns[-2:]
+        )
+        prompt = self.prompt.render(self.llm.format, history=history, question=question)
+        out = "".join(self.llm.stream(prompt, max_tokens=self.max_tokens))
+        candidate = _clean(out)
+        if _plausible(candidate, question):
+            return candidate
+        self.fallbacks += 1
+        return rewrite(question, turns[-1].standalone)
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _clean(text: str) -> str:
+    line = text.strip().split("\n")[0].strip()
+    line = re.sub(
+        r"^(standalone question|question|rewritten question)\s*:\s*", "", line, flags=re.I
+    )
+    return line.strip(" \"'“”")
+
+
+def _plausible(candidate: str, question: str) -> bool:
+    words = candidate.split()
+    asked = {w.lower() for w in re.findall(r"\w+", question)}
+    shared = asked & {w.lower() for w in re.findall(r"\w+", candidate)}
+    return (
+        2 <= len(words) <= 2 * len(question.split()) + 12
+        and not is_refusal(candidate)
+        and len(shared) >= min(2, len(asked))
+    )
+
+
+Rewriter = Callable[[str, Sequence[Turn]], str]
+
+
+def rule_rewriter(question: str, turns: Sequence[Turn]) -> str:
+    return rewrite(question, turns[-1].standalone if turns else None)
+
+
 @dataclass
 class Conversation:
     """History of one chat; `ask` is the index's ask (or any function with its signature)."""
 
     ask: Callable[[str], Answer]
+    rewriter: Rewriter = rule_rewriter
     turns: list[Turn] = field(default_factory=list)
 
-    def send(self, question: str) -> Turn:
-        previous = self.turns[-1].standalone if self.turns else None
-        standalone = rewrite(question, previous)
-        answer = self.ask(standalone)
+    def standalone(self, question: str) -> str:
+        """The question to search for, given the history."""
+        return self.rewriter(question, self.turns)
+
+    def record(self, question: str, standalone: str, answer: Answer) -> Turn:
         if standalone != question:
             answer.standalone_question = standalone
         turn = Turn(question, standalone, answer)
         self.turns.append(turn)
         return turn
+
+    def send(self, question: str) -> Turn:
+        standalone = self.standalone(question)
+        return self.record(question, standalone, self.ask(standalone))

@@ -188,9 +188,39 @@ def search(
     _run(go)
 
 
+def answer_options(fn: F) -> F:
+    """Options shared by ask and chat: who writes the answer, and what to do with sentences
+    that nothing retrieved supports."""
+    for option in reversed(
+        [
+            click.option(
+                "--backend",
+                type=click.Choice(["extractive", "local", "openai"]),
+                default=None,
+                help="Who writes the answer (default: extractive, or RAG_BACKEND).",
+            ),
+            click.option(
+                "--show-unsupported",
+                is_flag=True,
+                default=None,
+                help="Show sentences no retrieved passage supports, flagged, instead of dropping them.",
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+def _answer_settings(
+    ctx: click.Context, mode: str | None, backend: str | None, show: bool | None
+) -> Settings:
+    return _settings(ctx, mode=mode, backend=backend, unsupported="show" if show else None)
+
+
 @cli.command()
 @click.argument("question")
 @retrieval_options
+@answer_options
 @click.pass_context
 def ask(
     ctx: click.Context,
@@ -200,34 +230,53 @@ def ask(
     path_glob: str | None,
     file_types: tuple[str, ...],
     as_json: bool,
+    backend: str | None,
+    show_unsupported: bool | None,
 ) -> None:
-    """Answer QUESTION from the documents, citing the exact passages, or say it is not there."""
-    settings = _settings(ctx, mode=mode)
+    """Answer QUESTION from the documents, citing the exact passages, or say it is not there.
+    With a language model (--backend local/openai) the answer streams in sentence by sentence,
+    each one checked against the retrieved text before it is shown."""
+    settings = _answer_settings(ctx, mode, backend, show_unsupported)
 
     def go() -> None:
+        from .answer import Answer
+
         with _open(settings, create=False) as idx:
-            answer = idx.ask(question, k, path=path_glob, file_types=file_types or None)
-        if as_json:
-            click.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
-        else:
-            _print_answer(answer)
+            events = idx.ask_stream(question, k, path=path_glob, file_types=file_types or None)
+            if as_json:
+                answer = next(e for e in events if isinstance(e, Answer))
+                click.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+            else:
+                _print_stream(events)
 
     _run(go)
 
 
 @cli.command()
 @click.option("-k", "--top-k", "k", type=int, default=None, help="Passages (default 5).")
+@answer_options
 @click.pass_context
-def chat(ctx: click.Context, k: int | None) -> None:
+def chat(
+    ctx: click.Context, k: int | None, backend: str | None, show_unsupported: bool | None
+) -> None:
     """Ask questions one after another; follow-ups ("what did he say about Japan?") are
     rewritten into standalone questions, shown before each answer. Ctrl-D or 'exit' ends."""
-    settings = _settings(ctx)
+    settings = _answer_settings(ctx, None, backend, show_unsupported)
 
     def go() -> None:
-        from .chat import Conversation
+        from .chat import Conversation, LLMRewriter, rule_rewriter
 
         with _open(settings, create=False) as idx:
             conversation = Conversation(lambda q: idx.ask(q, k))
+            llm = getattr(idx.answerer, "llm", None)
+            if llm is not None:  # the answering model also rewrites follow-ups
+                from .prompts import load_prompt
+
+                conversation.rewriter = LLMRewriter(
+                    llm, load_prompt("rewrite", settings.prompts_dir)
+                )
+            else:
+                conversation.rewriter = rule_rewriter
             while True:
                 try:
                     question = click.prompt("you", prompt_suffix="> ").strip()
@@ -237,17 +286,42 @@ def chat(ctx: click.Context, k: int | None) -> None:
                     break
                 if not question:
                     continue
-                turn = conversation.send(question)
-                if turn.standalone != question:
-                    click.echo(f"(searching for: {turn.standalone})")
-                _print_answer(turn.answer)
+                standalone = conversation.standalone(question)
+                if standalone != question:
+                    click.echo(f"(searching for: {standalone})")
+                answer = _print_stream(idx.ask_stream(standalone, k))
+                conversation.record(question, standalone, answer)
                 click.echo()
 
     _run(go)
 
 
-def _print_answer(answer: Any) -> None:
-    click.echo(textwrap.fill(answer.render(), 100))
+def _print_stream(events: Any) -> Any:
+    """Prints each sentence once it has been checked against the sources, then the sources.
+    Returns the Answer."""
+    from .answer import Answer, Checked
+
+    shown = 0
+    for event in events:
+        if isinstance(event, Checked) and event.kept:
+            click.echo(("" if shown == 0 else " ") + event.sentence.rendered(), nl=False)
+            shown += 1
+        elif isinstance(event, Answer):
+            if shown:
+                click.echo()
+            _print_answer(event, printed=shown > 0 and event.fallback is None)
+            return event
+    raise AssertionError("the answer stream ended without an Answer")
+
+
+def _print_answer(answer: Any, printed: bool = False) -> None:
+    if answer.fallback:
+        click.echo(
+            f"(Nothing the {answer.backend} model wrote is supported by your documents; "
+            "here are the passages that answer it.)"
+        )
+    if not printed:
+        click.echo(textwrap.fill(answer.render(), 100))
     if answer.refused:
         if answer.passages:
             click.echo("\nClosest passages:")
@@ -259,6 +333,14 @@ def _print_answer(answer: Any) -> None:
     for c in answer.citations:
         click.echo(f"  [{c.number}] {c.source} ({c.location()})")
         click.echo(textwrap.indent(textwrap.fill(f"“{_snippet(c.quote)}”", 94), "      "))
+    dropped = [d for d in answer.dropped if not d.supported]
+    if dropped:
+        n = len(dropped)
+        click.echo(
+            f"\n({n} sentence{'s' if n > 1 else ''} the model wrote {'were' if n > 1 else 'was'} "
+            "dropped: no retrieved passage supports "
+            f"{'them' if n > 1 else 'it'}. --show-unsupported shows them.)"
+        )
 
 
 def _snippet(text: str, limit: int = 400) -> str:

@@ -6,8 +6,10 @@ import pytest
 from click.testing import CliRunner
 
 import rag.api
-from rag.chat import Conversation, names_in, rewrite
+from rag.answer import Answer
+from rag.chat import Conversation, LLMRewriter, Turn, names_in, rewrite
 from rag.cli import cli
+from rag.prompts import load_prompt
 
 from .conftest import FakeEmbedder, write
 
@@ -67,3 +69,40 @@ def test_cli_chat_shows_the_standalone_question(monkeypatch, tmp_path) -> None:
     assert res.exit_code == 0, res.output
     assert "(searching for: What did Austin say about Japan?)" in res.output
     assert res.output.count("Sources:") + res.output.count("could not find") == 2
+
+
+def _turn(standalone: str) -> Turn:
+    answer = Answer(standalone, "Austin said the commitment is ironclad.", [], [], False, "x")
+    return Turn(standalone, standalone, answer)
+
+
+def test_a_language_model_rewrites_follow_ups_when_its_output_is_a_question() -> None:
+    from .test_generative import ScriptedLLM
+
+    llm = ScriptedLLM("What did Lloyd Austin say about Japan?\nAnd more text")
+    rewriter = LLMRewriter(llm, load_prompt("rewrite"))
+    assert rewriter("What did he say about Japan?", [_turn("What did Austin say?")]) == (
+        "What did Lloyd Austin say about Japan?"
+    )
+    sent = llm.prompts[0]
+    assert "What did Austin say?" in sent.user and "ironclad" in sent.user
+    assert rewriter("First question?", []) == "First question?"  # nothing to rewrite
+    assert len(llm.prompts) == 1 and rewriter.fallbacks == 0
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "",
+        "I could not find this in your documents.",
+        "Austin said that the alliance with Japan is the cornerstone of peace and stability in "
+        "the region and that the commitment of the United States is ironclad and unwavering.",
+        "Sure!",
+    ],
+)
+def test_a_bad_model_rewrite_falls_back_to_the_rules(reply: str) -> None:
+    from .test_generative import ScriptedLLM
+
+    rewriter = LLMRewriter(ScriptedLLM(reply), load_prompt("rewrite"))
+    out = rewriter("What did he say about Japan?", [_turn("What did Austin say?")])
+    assert out == "What did Austin say about Japan?" and rewriter.fallbacks == 1
