@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     unsupported: Literal["drop", "show"] = Field(
         "drop", description="Sentences no retrieved text supports: drop them, or show them flagged."
     )
+    trust_model_refusal: bool = Field(
+        False,
+        description="Accept a model's refusal even when the evidence cleared the threshold "
+        "(for strong models); otherwise the extractive answer stands in.",
+    )
     llm_path: Path | None = Field(
         None, description="GGUF file for the local backend; default: the packaged model."
     )

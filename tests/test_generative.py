@@ -142,10 +142,26 @@ def test_silent_documents_are_refused_without_calling_the_model(kiln_index) -> N
     assert answer.passages  # the closest passages, for the person to judge
 
 
-def test_a_model_refusal_is_a_refusal(kiln_index) -> None:
+def test_a_model_refusal_is_trusted_only_when_asked(kiln_index) -> None:
     llm = ScriptedLLM("I could not find this in your documents.")
-    _, answer = _ask(kiln_index, _answerer(kiln_index, llm), "Which firmware does the kiln run?")
+    q = "Which firmware does the kiln run?"
+    _, answer = _ask(kiln_index, _answerer(kiln_index, llm, trust_refusal=True), q)
     assert answer.refused and answer.text == REFUSAL and answer.citations == []
+    # By default the evidence overrules a refusing model: the extractive answer stands in.
+    _, answer = _ask(kiln_index, _answerer(kiln_index, ScriptedLLM(llm.reply)), q)
+    assert not answer.refused and answer.fallback == "extractive" and "4.2" in answer.text
+
+
+def test_invented_quotes_and_restated_questions_are_not_supported(kiln_index) -> None:
+    reply = (
+        "“The kiln controller is the best firmware we ever shipped,” the vendor said. "
+        "The kiln controller runs firmware. "
+        "The kiln controller runs firmware version 4.2."
+    )
+    q = "Which firmware version does the kiln controller run?"
+    _, answer = _ask(kiln_index, _answerer(kiln_index, ScriptedLLM(reply)), q)
+    assert [s.text for s in answer.sentences] == ["The kiln controller runs firmware version 4.2."]
+    assert len(answer.dropped) == 2
 
 
 def test_checked_sentences_stream_before_the_reply_ends(kiln_index) -> None:

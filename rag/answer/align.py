@@ -5,7 +5,8 @@ candidates): how much of its content the candidate covers (stems, numbers counte
 close the two are in embedding space. The best candidate, plus a second one when the sentence
 joins facts from two places, become its citations. A sentence is supported only when that score
 clears a threshold and every number it states appears in the cited spans, and every name it
-introduces appears in the cited chunks. Only retrieved text can be cited: the candidates are the
+introduces appears in the cited chunks, and every passage it puts in quotation marks appears
+word for word in the cited chunks (small models like to invent quotations). Only retrieved text can be cited: the candidates are the
 only things there are to point at.
 """
 
@@ -37,6 +38,9 @@ _LEAD_IN = re.compile(
     re.IGNORECASE,
 )
 _NUMBER = re.compile(r"\d+(?:[,.]\d+)*")
+# Quoted words: “…”, "…", or an opening quote whose sentence ends before it closes.
+_QUOTE = re.compile(r"[“\"]([^”\"]+)(?:[”\"]|$)")
+_WORDS = re.compile(r"\w+")
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z][\w'-]*")
 
 
@@ -67,6 +71,16 @@ def is_refusal(sentence: str) -> bool:
     return bool(REFUSAL_PATTERNS.search(sentence))
 
 
+def quotes_in(text: str) -> list[str]:
+    """Quoted passages of three words or more, as lower-case words joined by spaces."""
+    out = []
+    for m in _QUOTE.finditer(text):
+        words = _WORDS.findall(m.group(1).lower())
+        if len(words) >= 3:
+            out.append(" ".join(words))
+    return out
+
+
 def numbers_in(text: str) -> set[str]:
     return {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text)}
 
@@ -94,6 +108,7 @@ class Aligner:
         self.terms = [set(content_terms(c.text)) for c in self.cands]
         self.numbers = [numbers_in(c.text) for c in self.cands]
         self.question_words = {w.lower() for w in re.findall(r"\w+", question)}
+        self.question_terms = set(content_terms(question))
         self.threshold = threshold
         self.lexical_weight = lexical_weight
         self.second_gain = second_gain
@@ -142,14 +157,20 @@ class Aligner:
         out.support = round(self.lexical_weight * cov + (1 - self.lexical_weight) * sem, 4)
         cited_numbers = set().union(*(self.numbers[i] for i in chosen))
         context = " ".join(c.hit.text for c in out.spans).lower()
+        context_words = " ".join(_WORDS.findall(context))
+        invented_quotes = [q for q in quotes_in(text) if q not in context_words]
         missing_numbers = sorted(n for n in nums if n not in cited_numbers)
         missing_names = [
             n
             for n in dict.fromkeys(_NAME.findall(text))
             if n.lower() not in self.question_words and n.lower() not in context
         ]
-        if out.support < self.threshold:
+        if not set(terms) - self.question_terms:
+            out.reason = "it only restates the question"
+        elif out.support < self.threshold:
             out.reason = f"support {out.support:.2f} is below {self.threshold:.2f}"
+        elif invented_quotes:
+            out.reason = f"the sources do not contain the quoted words “{invented_quotes[0]}”"
         elif missing_numbers:
             out.reason = f"the sources do not state {', '.join(missing_numbers)}"
         elif missing_names:

@@ -79,4 +79,5 @@ def make_answerer(
         evidence_sentences=settings.llm_evidence,
         max_tokens=settings.llm_max_tokens,
         max_sentences=settings.answer_sentences,
+        trust_refusal=settings.trust_model_refusal,
     )

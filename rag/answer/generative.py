@@ -9,12 +9,15 @@
    (align.py): supported sentences get citations chosen by the code; unsupported ones are dropped,
    or shown flagged, as the `unsupported` setting says. The model's own [n] markers are checked
    against the code's choice and recorded, never used.
-4. If the model writes nothing that the sources support (and does not refuse), the extractive
-   answer stands in and the Answer says so (`fallback`).
+4. If the model writes nothing that the sources support, the extractive answer stands in and the
+   Answer says so (`fallback`). A model that refuses although the evidence cleared the threshold
+   is overruled the same way, unless `trust_refusal` is set: the small packaged models refuse
+   answerable questions more often than they catch unanswerable ones (BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Sequence
 from typing import Literal
@@ -47,8 +50,10 @@ class GenerativeAnswerer:
         evidence_sentences: int = 8,
         max_tokens: int = 160,
         max_sentences: int = 3,
+        trust_refusal: bool = False,
     ) -> None:
         self.name = name
+        self.trust_refusal = trust_refusal
         self.llm = llm
         self.embedder = embedder
         self.doc_freq = doc_freq
@@ -170,7 +175,7 @@ class _Run:
                 self.stop = True
                 return
             a = self.aligner.align(span.text)
-            key = a.text.lower()
+            key = " ".join(re.findall(r"\w+", a.text.lower()))
             if not a.text or key in self.seen:
                 self.stop = bool(a.text)  # a repeated sentence: the model is looping
                 continue
@@ -190,6 +195,7 @@ class _Run:
             a.support,
             model_markers=a.markers,
             markers_confirmed=confirmed,
+            reason=a.reason,
         )
         kept = a.supported or self.owner.unsupported == "show"
         (self.sentences if kept else self.dropped).append(sentence)
@@ -225,13 +231,14 @@ class _Run:
         owner = self.owner
         supported = [s for s in self.sentences if s.supported]
         if self.refused or not supported:
-            if self.refused:
+            if self.refused and owner.trust_refusal:
                 answer = Answer(
                     question, REFUSAL, [], [], True, owner.name, passages=list(hits),
                     confidence=best,
                 )  # fmt: skip
             else:
-                # Nothing the model wrote is backed by the sources: the extractive answer stands in.
+                # Nothing the model wrote is backed by the sources, or it refused although the
+                # evidence cleared the threshold: the extractive answer stands in.
                 answer = owner.extractive.answer(question, hits)
                 answer.backend = owner.name
                 answer.fallback = "extractive"

@@ -37,6 +37,7 @@ class AnswerSentence:
     # What the model cited itself ([n] markers, by source number) and whether the code agreed.
     model_markers: list[int] = field(default_factory=list)
     markers_confirmed: bool | None = None
+    reason: str = ""  # why nothing supports it, when it is unsupported
 
     def rendered(self) -> str:
         """The sentence with its [n] markers, or flagged when nothing supports it."""
