@@ -133,6 +133,7 @@ class OpenAICompatibleLLM:
     ) -> None:
         try:
             from langchain_openai import ChatOpenAI
+            from pydantic import SecretStr
         except ImportError as exc:
             raise GenerationError(
                 "the openai backend needs langchain-openai: pip install -e '.[openai]'"
@@ -147,7 +148,7 @@ class OpenAICompatibleLLM:
         self._chat = ChatOpenAI(
             base_url=self.base_url,
             model=model,
-            api_key=api_key or "not-needed",
+            api_key=SecretStr(api_key or "not-needed"),
             timeout=timeout_s,
             max_retries=0,
             temperature=temperature,
