@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -256,3 +257,54 @@ def test_prompt_placeholders_are_checked_when_loaded(
 def test_a_missing_prompt_file_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="RAG_PROMPTS_DIR"):
         load_prompt("answer", tmp_path)
+
+
+def test_a_quotation_found_in_the_sources_is_supported(index, tmp_path) -> None:
+    write(
+        tmp_path / "d" / "talk.txt",
+        '"We will build the new bridge by the spring of next year," the mayor said on Monday. '
+        "Clouds drift slowly over the quiet hills while farmers tend their fields.",
+    )
+    index.ingest([tmp_path / "d"])
+    llm = ScriptedLLM('The mayor said: "We will build the new bridge by the spring of next year."')
+    _, answer = _ask(index, _answerer(index, llm), "What did the mayor say about the bridge?")
+    assert answer.fallback is None and len(answer.sentences) == 1, answer.dropped
+    assert "mayor said" in answer.citations[0].quote
+
+
+def test_cli_prints_checked_sentences_sources_and_what_was_dropped(monkeypatch, tmp_path) -> None:
+    from click.testing import CliRunner
+
+    import rag.answer.factory
+    import rag.api
+    from rag.cli import cli
+
+    from .conftest import FakeEmbedder
+
+    monkeypatch.setattr(rag.api, "make_embedder", lambda settings: FakeEmbedder())
+    reply = (
+        "The kiln controller runs firmware version 4.2 [1]. "
+        "The vendor was founded in Sweden by Astrid Lindgren in 1950."
+    )
+    monkeypatch.setattr(rag.answer.factory, "make_llm", lambda settings: ScriptedLLM(reply))
+    write(tmp_path / "d" / "kiln.md", KILN)
+    index = str(tmp_path / "idx")
+    runner = CliRunner()
+    assert (
+        runner.invoke(cli, ["--index", index, "ingest", "-q", str(tmp_path / "d")]).exit_code == 0
+    )
+    q = "Which firmware does the kiln run?"
+    res = runner.invoke(cli, ["--index", index, "ask", "--backend", "local", q])
+    assert res.exit_code == 0, res.output
+    first = res.output.splitlines()[0]
+    assert first == "The kiln controller runs firmware version 4.2. [1]"
+    assert "Sources:\n  [1] " in res.output and "kiln.md" in res.output
+    assert "1 sentence the model wrote was dropped" in res.output and "Sweden" not in res.output
+    res = runner.invoke(
+        cli, ["--index", index, "ask", "--backend", "local", "--show-unsupported", q]
+    )
+    assert "in 1950. [unsupported]" in res.output
+    res = runner.invoke(cli, ["--index", index, "ask", "--backend", "local", "--json", q])
+    data = json.loads(res.output)
+    assert data["backend"] == "local" and data["dropped"][0]["reason"]
+    assert data["sentences"][0]["model_markers"] == [1]
