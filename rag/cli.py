@@ -347,6 +347,306 @@ def _snippet(text: str, limit: int = 400) -> str:
     return textwrap.shorten(" ".join(text.split()), limit)
 
 
+@cli.group(name="eval")
+def eval_group() -> None:
+    """Measure retrieval, answers, citations and refusals on real data; gate regressions."""
+
+
+def eval_options(fn: F) -> F:
+    for option in reversed(
+        [
+            click.option("--limit", type=int, default=None, help="Use N questions (a sample)."),
+            click.option(
+                "--sample-seed", type=int, default=0, show_default=True, help="Seed of the sample."
+            ),
+            click.option(
+                "--out",
+                type=click.Path(file_okay=False, path_type=Path),
+                default=Path("eval-results"),
+                show_default=True,
+                help="Folder for the JSON, Markdown and PNG results.",
+            ),
+            click.option(
+                "--compare",
+                "compare_to",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                default=None,
+                help="An earlier result JSON: show the differences; exit 1 on a regression.",
+            ),
+            click.option(
+                "--tolerance",
+                type=float,
+                default=0.01,
+                show_default=True,
+                help="Largest drop of a quality metric that --compare accepts.",
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+@eval_group.command(name="retrieval")
+@click.option(
+    "--dataset",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv.",
+)
+@click.option("--modes", default="dense,keyword,hybrid", show_default=True, help="Retrieval modes.")
+@click.option(
+    "--corpus-limit",
+    type=int,
+    default=None,
+    help="Index only the judged documents of the questions plus random others, N in all.",
+)
+@click.option(
+    "--whole-documents",
+    is_flag=True,
+    help="Also score the published MTEB protocol (whole documents, no chunking).",
+)
+@eval_options
+@click.pass_context
+def eval_retrieval_cmd(
+    ctx: click.Context,
+    dataset: Path,
+    modes: str,
+    corpus_limit: int | None,
+    whole_documents: bool,
+    limit: int | None,
+    sample_seed: int,
+    out: Path,
+    compare_to: Path | None,
+    tolerance: float,
+) -> None:
+    """nDCG@10, MRR@10 and recall@1/5/10/100 of each retrieval mode on a BEIR data set."""
+    settings = _settings(ctx)
+    chosen = tuple(m.strip() for m in modes.split(",") if m.strip())
+    bad = [m for m in chosen if m not in ("dense", "keyword", "hybrid")]
+    if bad:
+        raise click.UsageError(f"unknown mode {bad[0]!r}; use dense, keyword, hybrid")
+
+    def go() -> None:
+        from .eval.retrieval import eval_retrieval
+
+        with _Bars() as bars:
+            result = eval_retrieval(
+                dataset,
+                settings,
+                modes=chosen,
+                limit=limit,
+                corpus_limit=corpus_limit,
+                sample_seed=sample_seed,
+                whole_documents=whole_documents,
+                progress=bars,
+            )
+        _finish_eval(result, out, compare_to, tolerance)
+
+    _run(go)
+
+
+@eval_group.command(name="answers")
+@click.option(
+    "--dataset",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Questions: seed JSON lines, SQuAD 2.0 JSON, or NQ-open oracle JSON lines.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["seed", "squad", "nq"]), default=None,
+    help="The set's format (default: detected).",
+)  # fmt: skip
+@click.option(
+    "--backend",
+    "backends",
+    multiple=True,
+    type=click.Choice(["extractive", "local", "openai"]),
+    help="Answer backend; repeat to compare several (default: the configured one).",
+)
+@click.option(
+    "--corpus",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="For sets without documents: a folder to index first (default: use --index as is).",
+)
+@eval_options
+@click.pass_context
+def eval_answers_cmd(
+    ctx: click.Context,
+    dataset: Path,
+    fmt: str | None,
+    backends: tuple[str, ...],
+    corpus: Path | None,
+    limit: int | None,
+    sample_seed: int,
+    out: Path,
+    compare_to: Path | None,
+    tolerance: float,
+) -> None:
+    """Answer accuracy (SQuAD EM/F1 or must-mention, contains-gold), citation precision and
+    recall, refusal precision and recall, and latency, per answer backend."""
+    settings = _settings(ctx)
+
+    def go() -> None:
+        from .eval.answers import eval_answers
+
+        with _Bars() as bars:
+            result = eval_answers(
+                dataset,
+                settings,
+                backends=backends or (settings.backend,),
+                fmt=fmt,  # type: ignore[arg-type]
+                limit=limit,
+                sample_seed=sample_seed,
+                corpus=corpus,
+                progress=bars,
+            )
+        _finish_eval(result, out, compare_to, tolerance)
+
+    _run(go)
+
+
+@eval_group.command(name="generate")
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("generated-questions.jsonl"),
+    show_default=True,
+)
+@click.option("-n", "count", type=int, default=100, show_default=True, help="Questions.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--with-model",
+    is_flag=True,
+    help="Let the configured language model (RAG_BACKEND=local/openai) word the questions.",
+)
+@click.pass_context
+def eval_generate_cmd(
+    ctx: click.Context, out_file: Path, count: int, seed: int, with_model: bool
+) -> None:
+    """Questions with known answers from your own index, to measure it with `rag eval answers`."""
+    settings = _settings(ctx)
+
+    def go() -> None:
+        from .eval.generate import generate, write_jsonl
+
+        writer = None
+        if with_model:
+            if settings.backend == "extractive":
+                raise click.UsageError("--with-model needs RAG_BACKEND=local or openai")
+            writer = _question_writer(settings)
+        with _open(settings, create=False) as idx:
+            items = generate(idx.store, count, seed=seed, writer=writer)
+        if not items:
+            raise click.ClickException(
+                "no sentence with a number or a name to ask about; ingest more documents"
+            )
+        write_jsonl(items, out_file)
+        by_model = sum(i["generated_by"] == "model" for i in items)
+        click.echo(
+            f"{len(items)} questions ({by_model} worded by the model) -> {out_file}\n"
+            f"measure them: rag eval answers --dataset {out_file}"
+        )
+
+    _run(go)
+
+
+def _question_writer(settings: Settings) -> Any:
+    from .answer import make_llm
+    from .prompts import load_prompt
+
+    llm = make_llm(settings)
+    prompt = load_prompt("question", settings.prompts_dir)
+
+    def write(sentence: str, answer: str) -> str | None:
+        rendered = prompt.render(llm.format, sentence=sentence, answer=answer)
+        text = "".join(llm.stream(rendered, max_tokens=48)).strip()
+        return text.splitlines()[0].strip() if text else None
+
+    return write
+
+
+class _Bars:
+    """One progress bar per phase (mode or backend), on stderr."""
+
+    def __enter__(self) -> _Bars:
+        self.bars: dict[str, Any] = {}
+        return self
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        bar = self.bars.get(phase)
+        if bar is None:
+            bar = self.bars[phase] = tqdm(total=total, desc=phase, unit="q", leave=False)
+        bar.n = done
+        bar.refresh()
+
+    def __exit__(self, *exc: object) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def _finish_eval(
+    result: dict[str, Any], out: Path, compare_to: Path | None, tolerance: float
+) -> None:
+    from .eval.report import changes_table, compare, table, write
+
+    result["command"] = "rag " + " ".join(sys.argv[1:])
+    result["machine"] = _machine()
+    changes = None
+    if compare_to is not None:
+        try:
+            old = json.loads(compare_to.read_text(encoding="utf-8"))
+            changes = compare(old, result, tolerance)
+        except (ValueError, KeyError) as exc:
+            raise click.ClickException(f"cannot compare with {compare_to}: {exc}") from exc
+    files = write(result, out, changes, tolerance)
+    click.echo(table(result))
+    click.echo("\n" + "\n".join(f"wrote {p}" for p in files))
+    if changes is not None:
+        click.echo("\n" + changes_table(changes, tolerance))
+        bad = [c for c in changes if c.regression]
+        if bad:
+            click.echo(
+                f"\n{len(bad)} metric(s) dropped by more than {tolerance:g}: "
+                + ", ".join(c.metric for c in bad),
+                err=True,
+            )
+            sys.exit(1)
+        click.echo(f"\nno metric dropped by more than {tolerance:g}")
+
+
+def _machine() -> dict[str, Any]:
+    import os
+    import platform
+    import subprocess
+
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(Path(__file__).resolve().parent.parent), "rev-parse", "--short",
+             "HEAD"], capture_output=True, text=True, timeout=5,
+        ).stdout.strip() or "unknown"  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "commit": commit,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+
+
 @cli.command()
 @click.pass_context
 def info(ctx: click.Context) -> None:

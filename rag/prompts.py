@@ -23,6 +23,7 @@ PromptFormat = Literal["chat", "completion"]
 PLACEHOLDERS: dict[str, frozenset[str]] = {
     "answer": frozenset({"sources", "question"}),
     "rewrite": frozenset({"history", "question"}),
+    "question": frozenset({"sentence", "answer"}),
 }
 
 
