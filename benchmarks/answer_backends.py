@@ -192,6 +192,7 @@ def run(
     work: Path,
     scorer: Any,
     port: int | None,
+    limits: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     base = Settings(index=work / f"index-{name}")
     idx = RagIndex.open(base)
@@ -205,7 +206,15 @@ def run(
             backend_settings(spec, base, port), idx.embedder, idx.store.term_counts
         )
         rows = []
-        for i, (item, h) in enumerate(zip(items, hits, strict=True)):
+        n = (limits or {}).get(spec, len(items))
+        # A smaller share keeps the answerable/unanswerable balance: take from both halves.
+        chosen = sorted(
+            set(range(n // 2)) | set(range(len(items) // 2, len(items) // 2 + n - n // 2))
+        )
+        if n >= len(items):
+            chosen = list(range(len(items)))
+        for i in chosen:
+            item, h = items[i], hits[i]
             t = time.perf_counter()
             first = None
             answer = None
@@ -239,9 +248,11 @@ def run(
                 model_text=answer.model_text,
             )
             rows.append(row)
-            if (i + 1) % 25 == 0:
-                print(f"  {spec}: {i + 1}/{len(items)}", flush=True)
-        summary = summarise(rows, [it["answerable"] for it in items])
+            if len(rows) % 25 == 0:
+                print(f"  {spec}: {len(rows)}/{len(chosen)}", flush=True)
+        summary = summarise(rows, [items[i]["answerable"] for i in chosen])
+        summary["questions"] = len(chosen)
+        summary["load_average_1m"] = round(os.getloadavg()[0], 2)
         print(f"{name} {spec}: {json.dumps(summary)}", flush=True)
         results[spec] = {"summary": summary, "rows": rows}
     idx.close()
@@ -251,6 +262,13 @@ def run(
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--squad", type=int, default=200)
+    ap.add_argument(
+        "--squad-limit",
+        action="append",
+        default=[],
+        metavar="BACKEND=N",
+        help="ask only N of the SQuAD questions of this backend (e.g. openai:smollm2-135m=50)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
         "--backends",
@@ -275,7 +293,8 @@ def main() -> None:
         }
         if args.squad:
             folder, squad = squad_items(work, args.squad, args.seed)
-            result["squad"] = run("squad", folder, squad, specs, work, score_squad, port)
+            limits = {k: int(v) for k, v in (x.rsplit("=", 1) for x in args.squad_limit)}
+            result["squad"] = run("squad", folder, squad, specs, work, score_squad, port, limits)
     finally:
         if server is not None:
             server.terminate()

@@ -81,11 +81,11 @@ class Settings(BaseSettings):
         "decides from the model.",
     )
     llm_context_tokens: int = Field(2048, ge=256, description="Context window of the model.")
-    llm_max_tokens: int = Field(160, ge=8, description="Longest reply, in the model's tokens.")
+    llm_max_tokens: int = Field(96, ge=8, description="Longest reply, in the model's tokens.")
     llm_temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature.")
     llm_threads: int | None = Field(None, ge=1, description="CPU threads for llama.cpp.")
     llm_evidence: int = Field(
-        8, ge=1, le=50, description="Retrieved sentences given to the model as sources."
+        6, ge=1, le=50, description="Retrieved sentences given to the model as sources."
     )
     llm_timeout_s: float = Field(60.0, gt=0, description="Seconds to wait for the server.")
     openai_base_url: str = Field(

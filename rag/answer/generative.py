@@ -47,8 +47,8 @@ class GenerativeAnswerer:
         threshold: float = 0.45,
         support_threshold: float = 0.55,
         unsupported: Unsupported = "drop",
-        evidence_sentences: int = 8,
-        max_tokens: int = 160,
+        evidence_sentences: int = 6,
+        max_tokens: int = 96,
         max_sentences: int = 3,
         trust_refusal: bool = False,
     ) -> None:
