@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -104,6 +106,28 @@ class Settings(BaseSettings):
     commit_every: int = Field(
         512, ge=1, description="Chunks embedded between two commits of an ingest."
     )
+    host: str = Field(
+        "127.0.0.1", description="rag serve: address to bind; anything but loopback needs api_keys."
+    )
+    port: int = Field(8000, ge=0, le=65535, description="rag serve: TCP port.")
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="rag serve: accepted bearer keys (JSON list or comma-separated in "
+        "RAG_API_KEYS); empty means no authentication (loopback only). Never logged.",
+    )
+    batch_max_tokens: int = Field(
+        8192, ge=1, description="rag serve: most tokens in one dynamic embedding batch."
+    )
+    batch_wait_ms: float = Field(
+        5.0, ge=0, description="rag serve: longest wait for more requests before a batch runs."
+    )
+    max_inputs: int = Field(2048, ge=1, description="rag serve: most texts in one request.")
+    max_body_mb: float = Field(
+        16.0, gt=0, description="rag serve: largest request body (uploads included)."
+    )
+    upload_dir: Path | None = Field(
+        None, description="rag serve: where uploaded documents are kept; default <index>/uploads."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -113,6 +137,16 @@ class Settings(BaseSettings):
                 f"chunk_tokens ({self.chunk_tokens})"
             )
         return self
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, v: Any) -> Any:
+        if isinstance(v, str | SecretStr):
+            raw = (v.get_secret_value() if isinstance(v, SecretStr) else v).strip()
+            if raw.startswith("["):
+                return json.loads(raw)
+            return [k.strip() for k in raw.split(",") if k.strip()]
+        return v
 
     @property
     def max_file_bytes(self) -> int:
