@@ -70,23 +70,27 @@ class Retriever:
             return []
         pool = max(k, self.candidates)
         results: dict[str, list[tuple[int, float]]] = {}
-        if mode in ("dense", "hybrid"):
-            allowed = (
-                None
-                if filters.empty
-                else self.store.filtered_chunk_ids(filters.path, filters.file_types)
-            )
-            qvec = self.embedder.embed_query(query)
-            results["dense"] = self.store.dense_search(qvec, pool, allowed)
-        if mode in ("keyword", "hybrid"):
-            results["keyword"] = self.store.keyword_search(
-                query, pool, filters.path, filters.file_types
-            )
-        if mode == "hybrid":
-            fused = rrf({n: [c for c, _ in r] for n, r in results.items()}, self.rrf_k)[:k]
-        else:
-            fused = [(c, s, {mode: i}) for i, (c, s) in enumerate(results[mode][:k], 1)]
-        return self._hydrate(fused)
+        # The query is embedded outside the snapshot, so a slow model never holds up a writer.
+        qvec = self.embedder.embed_query(query) if mode in ("dense", "hybrid") else None
+        # Both retrievers and the hydration read one generation: an ingest that commits while a
+        # search runs is seen by all of it or none of it.
+        with self.store.snapshot():
+            if qvec is not None:
+                allowed = (
+                    None
+                    if filters.empty
+                    else self.store.filtered_chunk_ids(filters.path, filters.file_types)
+                )
+                results["dense"] = self.store.dense_search(qvec, pool, allowed)
+            if mode in ("keyword", "hybrid"):
+                results["keyword"] = self.store.keyword_search(
+                    query, pool, filters.path, filters.file_types
+                )
+            if mode == "hybrid":
+                fused = rrf({n: [c for c, _ in r] for n, r in results.items()}, self.rrf_k)[:k]
+            else:
+                fused = [(c, s, {mode: i}) for i, (c, s) in enumerate(results[mode][:k], 1)]
+            return self._hydrate(fused)
 
     def _hydrate(self, fused: list[tuple[int, float, dict[str, int]]]) -> list[SearchHit]:
         rows = self.store.chunk_rows([c for c, _, _ in fused])

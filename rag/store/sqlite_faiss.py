@@ -187,6 +187,13 @@ class IndexStore:
                 self.release_write_lock()
 
     # ---------------------------------------------------------------- reads
+    @contextmanager
+    def snapshot(self) -> Iterator[IndexStore]:
+        """Reads inside see one generation: a write (which holds the same lock for its whole
+        transaction and the in-memory update after it) happens wholly before or after them."""
+        with self._lock:
+            yield self
+
     @property
     def generation(self) -> int:
         with self._lock:
