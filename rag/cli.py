@@ -380,6 +380,13 @@ def eval_options(fn: F) -> F:
                 show_default=True,
                 help="Largest drop of a quality metric that --compare accepts.",
             ),
+            click.option(
+                "--save-baseline",
+                type=click.Path(dir_okay=False, path_type=Path),
+                default=None,
+                help="Also write the metrics alone (no per-question rows or data set text) "
+                "as a baseline for --compare.",
+            ),
         ]
     ):
         fn = option(fn)
@@ -418,6 +425,7 @@ def eval_retrieval_cmd(
     out: Path,
     compare_to: Path | None,
     tolerance: float,
+    save_baseline: Path | None,
 ) -> None:
     """nDCG@10, MRR@10 and recall@1/5/10/100 of each retrieval mode on a BEIR data set."""
     settings = _settings(ctx)
@@ -440,7 +448,7 @@ def eval_retrieval_cmd(
                 whole_documents=whole_documents,
                 progress=bars,
             )
-        _finish_eval(result, out, compare_to, tolerance)
+        _finish_eval(result, out, compare_to, tolerance, save_baseline)
 
     _run(go)
 
@@ -482,6 +490,7 @@ def eval_answers_cmd(
     out: Path,
     compare_to: Path | None,
     tolerance: float,
+    save_baseline: Path | None,
 ) -> None:
     """Answer accuracy (SQuAD EM/F1 or must-mention, contains-gold), citation precision and
     recall, refusal precision and recall, and latency, per answer backend."""
@@ -501,7 +510,7 @@ def eval_answers_cmd(
                 corpus=corpus,
                 progress=bars,
             )
-        _finish_eval(result, out, compare_to, tolerance)
+        _finish_eval(result, out, compare_to, tolerance, save_baseline)
 
     _run(go)
 
@@ -589,9 +598,13 @@ class _Bars:
 
 
 def _finish_eval(
-    result: dict[str, Any], out: Path, compare_to: Path | None, tolerance: float
+    result: dict[str, Any],
+    out: Path,
+    compare_to: Path | None,
+    tolerance: float,
+    save_baseline: Path | None = None,
 ) -> None:
-    from .eval.report import changes_table, compare, table, write
+    from .eval.report import baseline, changes_table, compare, table, write
 
     result["command"] = "rag " + " ".join(sys.argv[1:])
     result["machine"] = _machine()
@@ -603,6 +616,10 @@ def _finish_eval(
         except (ValueError, KeyError) as exc:
             raise click.ClickException(f"cannot compare with {compare_to}: {exc}") from exc
     files = write(result, out, changes, tolerance)
+    if save_baseline is not None:
+        save_baseline.parent.mkdir(parents=True, exist_ok=True)
+        save_baseline.write_text(json.dumps(baseline(result), indent=2) + "\n", encoding="utf-8")
+        files.append(save_baseline)
     click.echo(table(result))
     click.echo("\n" + "\n".join(f"wrote {p}" for p in files))
     if changes is not None:

@@ -50,6 +50,13 @@ def compare(old: dict[str, Any], new: dict[str, Any], tolerance: float) -> list[
     return changes
 
 
+def baseline(result: dict[str, Any]) -> dict[str, Any]:
+    """What --compare needs, and nothing from the data set itself (safe to commit)."""
+    keep = ("kind", "dataset", "queries", "questions", "documents", "limit", "corpus_limit",
+            "sample_seed", "backends", "command", "machine", "metrics", "results")  # fmt: skip
+    return {k: result[k] for k in keep if k in result}
+
+
 def table(result: dict[str, Any]) -> str:
     """The result as a Markdown table: one row per mode or backend."""
     rows: dict[str, dict[str, float]] = result["results"]
