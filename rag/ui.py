@@ -1,20 +1,74 @@
-"""The Gradio app: ask your documents and see exactly where each sentence of the answer comes from."""
+"""The Gradio app: ask your documents, read the answer as it is written, and see exactly where
+each sentence comes from.
+
+Ask: the answer streams in (raw text shown grey until each sentence is checked against the
+sources, then replaced by the checked sentence with its [n] markers); the Sources panel shows
+each cited passage with the cited span highlighted, and clicking a marker brings its card into
+view. Documents: upload (drag and drop, several files), list, remove. Settings: the answer
+backend, retrieval mode and passage count of this browser tab, and the effective configuration.
+"""
 
 from __future__ import annotations
 
 import html
+import logging
 import os
+import re
+import shutil
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .answer import Answer
+from .answer import Answer, Answerer, Checked, Delta, make_answerer
 from .api import RagIndex
-from .config import Settings
+from .chat import Conversation, LLMRewriter, Turn, rule_rewriter
+from .config import AnswerBackend, Settings
 from .errors import RagError
 
+log = logging.getLogger(__name__)
+
 SAMPLE_DOCS = Path(__file__).resolve().parent.parent / "docs"
+BACKENDS: tuple[AnswerBackend, ...] = ("extractive", "local", "openai")
+MODES = ("hybrid", "dense", "keyword")
+CLOSEST = 3  # passages shown with a refusal
+
+CSS = """
+#rag-sources { max-height: 760px; overflow-y: auto; }
+#rag-sources .rag-source { border: 1px solid var(--border-color-primary); border-radius: 8px;
+  padding: 8px 10px; margin: 0 0 8px 0; transition: box-shadow .3s; }
+#rag-sources .rag-source.rag-focus { box-shadow: 0 0 0 3px var(--color-accent); }
+#rag-sources blockquote { margin: 6px 0 0 0; padding-left: 8px; font-size: .92em;
+  border-left: 3px solid var(--border-color-primary); white-space: pre-wrap; }
+#rag-sources mark { background: #fde68a; color: #111; padding: 0 1px; }
+#rag-sources details > summary { cursor: pointer; margin: 6px 0; }
+#rag-sources .rag-path { color: var(--body-text-color-subdued); word-break: break-all; }
+.rag-pending { color: var(--body-text-color-subdued); }
+.rag-standalone, .rag-meta, .rag-note { color: var(--body-text-color-subdued); font-size: .88em; }
+a.rag-cite { text-decoration: none; font-weight: 600; cursor: pointer; }
+"""
+
+# Clicking a citation marker brings its source card into view (and opens an earlier answer's
+# group); capture phase, so the chat's own link handling never opens a new tab.
+HEAD = """<script>
+document.addEventListener("click", function (event) {
+  var link = event.target && event.target.closest && event.target.closest("a.rag-cite");
+  if (!link) return;
+  event.preventDefault();
+  event.stopPropagation();
+  var card = document.getElementById((link.getAttribute("href") || "").slice(1));
+  if (!card) return;
+  var group = card.closest("details");
+  if (group) group.open = true;
+  document.querySelectorAll(".rag-source.rag-focus").forEach(function (el) {
+    el.classList.remove("rag-focus");
+  });
+  card.classList.add("rag-focus");
+  card.scrollIntoView({behavior: "smooth", block: "center"});
+}, true);
+</script>"""
 
 
 def ensure_sample_corpus(index: RagIndex, folder: Path = SAMPLE_DOCS) -> str | None:
@@ -34,141 +88,495 @@ def ensure_sample_corpus(index: RagIndex, folder: Path = SAMPLE_DOCS) -> str | N
     return report.summary()
 
 
-def format_answer(answer: Answer) -> tuple[str, str]:
-    """(chat reply, sources panel): the answer with [n] markers, and each cited span quoted in
-    its passage; for a refusal, the closest passages."""
+# ---------------------------------------------------------------------------- rendering
+
+
+def _md(text: str) -> str:
+    """Document or model text, shown literally in the chat (which renders Markdown and HTML)."""
+    text = html.escape(text, quote=False)
+    return re.sub(r"([\\`*_\[\]#|~$])", r"\\\1", text)
+
+
+def card_id(turn: int, number: int) -> str:
+    return f"source-{turn}-{number}"
+
+
+def _markers(numbers: Sequence[int], turn: int) -> str:
+    return "".join(
+        f'<a class="rag-cite" href="#{card_id(turn, n)}" title="show source {n}">[{n}]</a>'
+        for n in numbers
+    )
+
+
+def sentence_html(sentence: Any, turn: int) -> str:
+    """A checked sentence with clickable [n] markers, or flagged when nothing supports it."""
+    if not sentence.supported:
+        return f"{_md(sentence.text)} <em>[unsupported]</em>"
+    marks = _markers(sentence.citations, turn)
+    return f"{_md(sentence.text)} {marks}" if marks else _md(sentence.text)
+
+
+def format_answer(answer: Answer, turn: int = 1) -> tuple[str, str]:
+    """(chat reply, sources panel) for a finished answer: the sentences with [n] markers linked
+    to their source cards, and each cited span highlighted in its passage; for a refusal, the
+    closest passages."""
     if answer.refused:
-        reply = answer.text
+        reply = _md(answer.text)
         if answer.passages:
-            reply += " The closest passages are shown beside."
-        return reply, _cards(
-            [(h.rank, h.source, h.location(), h.text, None) for h in answer.passages[:3]]
+            reply += " The closest passages are shown under Sources; none of them answers it."
+        cards = [
+            _card(f"closest-{turn}-{h.rank}", f"~{h.rank}", h.source, h.location(), h.text, None)
+            for h in answer.passages[:CLOSEST]
+        ]
+        return reply, "\n".join(cards)
+    parts = [sentence_html(s, turn) for s in answer.sentences]
+    reply = " ".join(parts)
+    if answer.fallback:
+        reply = (
+            f'<div class="rag-note">Nothing the {html.escape(answer.backend)} model wrote is '
+            "supported by your documents; these are the sentences that answer it.</div>\n\n" + reply
         )
+    if answer.dropped:
+        n = len(answer.dropped)
+        reply += (
+            f'\n\n<div class="rag-note">{n} sentence{"s" if n > 1 else ""} the model wrote '
+            f"{'were' if n > 1 else 'was'} left out: no retrieved passage supports "
+            f"{'them' if n > 1 else 'it'}.</div>"
+        )
+    return reply, citation_cards(answer.citations, answer.passages, turn)
+
+
+def citation_cards(citations: Sequence[Any], passages: Sequence[Any], turn: int) -> str:
     cards = []
-    for c in answer.citations:
-        hit = next((h for h in answer.passages if h.chunk_id == c.chunk_id), None)
-        passage = hit.text if hit else c.quote
-        offset = (c.start - hit.start) if hit else 0
-        cards.append((c.number, c.source, c.location(), passage, (offset, offset + len(c.quote))))
-    return answer.render(), _cards(cards)
-
-
-def _cards(items: Sequence[tuple[int, str, str, str, tuple[int, int] | None]]) -> str:
-    out = []
-    for number, source, location, passage, mark in items:
-        if mark is not None:
-            a, b = mark
-            body = (
-                html.escape(passage[:a])
-                + f"<mark>{html.escape(passage[a:b])}</mark>"
-                + html.escape(passage[b:])
-            )
+    for c in citations:
+        hit = next((h for h in passages if h.chunk_id == c.chunk_id), None)
+        if hit is not None and hit.start <= c.start and c.end <= hit.start + len(hit.text):
+            passage, offset = hit.text, c.start - hit.start
         else:
-            body = html.escape(passage)
-        out.append(
-            f'<div class="rag-source" id="source-{number}"><b>[{number}] '
-            f"{html.escape(Path(source).name)}</b> <small>{html.escape(location)}</small><br>"
-            f"<small>{html.escape(source)}</small><blockquote>{body}</blockquote></div>"
+            passage, offset = c.quote, 0
+        mark = (offset, offset + len(c.quote))
+        cards.append(
+            _card(card_id(turn, c.number), str(c.number), c.source, c.location(), passage, mark)
         )
+    return "\n".join(cards)
+
+
+def _card(
+    elem_id: str,
+    label: str,
+    source: str,
+    location: str,
+    passage: str,
+    mark: tuple[int, int] | None,
+) -> str:
+    if mark is not None:
+        a, b = mark
+        body = (
+            html.escape(passage[:a])
+            + f"<mark>{html.escape(passage[a:b])}</mark>"
+            + html.escape(passage[b:])
+        )
+    else:
+        body = html.escape(passage)
+    return (
+        f'<div class="rag-source" id="{elem_id}"><b>[{html.escape(label)}] '
+        f"{html.escape(Path(source).name)}</b> <small>{html.escape(location)}</small><br>"
+        f'<small class="rag-path">{html.escape(source)}</small><blockquote>{body}</blockquote>'
+        "</div>"
+    )
+
+
+def sources_panel(current: str, earlier: Sequence[tuple[str, str]], refused: bool) -> str:
+    """The current answer's cards, then earlier answers' cards folded away (their markers still
+    point at them)."""
+    if not current and not earlier:
+        return '<p class="rag-note">Sources of the answer appear here.</p>'
+    head = "Closest passages (none answers the question)" if refused else "Sources"
+    out = [f"<h4>{head}</h4>", current or '<p class="rag-note">(checking…)</p>']
+    for question, cards in earlier:
+        out.append(f"<details><summary>Earlier: {html.escape(question)}</summary>{cards}</details>")
     return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------- sessions
+
+
+@dataclass
+class Session:
+    """One browser tab's conversation: chat messages, turns (for follow-ups), source cards."""
+
+    messages: list[dict[str, str]] = field(default_factory=list)
+    turns: list[Turn] = field(default_factory=list)
+    cards: list[tuple[str, str]] = field(default_factory=list)  # (question, cards html)
+
+
+class Answerers:
+    """One answerer per backend, built on first use and shared by all tabs. Local models are
+    not thread-safe, so their answers are written one at a time."""
+
+    def __init__(self, index: RagIndex) -> None:
+        self.index = index
+        self._cache: dict[str, Answerer] = {}
+        self._build = threading.Lock()
+        self.locks: dict[str, threading.Lock] = {b: threading.Lock() for b in BACKENDS}
+
+    def get(self, backend: str) -> Answerer:
+        with self._build:
+            if backend not in self._cache:
+                if backend == self.index.settings.backend:
+                    self._cache[backend] = self.index.answerer
+                else:
+                    settings = self.index.settings.model_copy(update={"backend": backend})
+                    self._cache[backend] = make_answerer(
+                        settings, self.index.embedder, self.index.store.term_counts
+                    )
+            return self._cache[backend]
+
+
+def effective_config(index: RagIndex, backend: str, mode: str, k: int) -> dict[str, Any]:
+    """What this tab answers with: the settings, this tab's choices applied, no secrets."""
+    data = index.settings.model_dump(mode="json")
+    data.update(backend=backend, mode=mode, top_k=int(k))
+    data["openai_api_key"] = "set" if index.settings.openai_api_key else "not set"
+    if backend == "extractive":
+        for key in [k for k in data if k.startswith(("llm_", "openai_"))]:
+            data.pop(key)
+    elif backend == "local":
+        for key in [k for k in data if k.startswith("openai_")]:
+            data.pop(key)
+    return {"answering": data, "index": index.info()}
+
+
+# ---------------------------------------------------------------------------- the app
 
 
 def build_app(index: RagIndex) -> Any:
     import gradio as gr
 
     settings = index.settings
+    answerers = Answerers(index)
+    uploads = index.store.path / "uploads"
 
-    def ask(question: str, history: list[dict[str, str]], mode: str, k: int):
-        history = list(history or [])
-        if not question.strip():
-            return history, gr.update(), ""
-        history.append({"role": "user", "content": question})
+    def standalone_of(question: str, session: Session, answerer: Answerer) -> str:
+        conversation = Conversation(ask=lambda q: index.ask(q), turns=session.turns)
+        llm = getattr(answerer, "llm", None)
+        if llm is not None and session.turns:  # the answering model also rewrites follow-ups
+            from .prompts import load_prompt
+
+            try:
+                conversation.rewriter = LLMRewriter(
+                    llm, load_prompt("rewrite", settings.prompts_dir)
+                )
+                return conversation.standalone(question)
+            except RagError:
+                pass
+        conversation.rewriter = rule_rewriter
+        return conversation.standalone(question)
+
+    def ask(
+        question: str, session: Session, backend: str, mode: str, k: float
+    ) -> Iterator[tuple[Any, ...]]:
+        question = (question or "").strip()
+        if not question:
+            yield session.messages, gr.update(), gr.update(), session
+            return
+        session = Session(list(session.messages), list(session.turns), list(session.cards))
+        turn = len(session.turns) + 1
+        session.messages.append({"role": "user", "content": _md(question)})
+        session.messages.append(
+            {"role": "assistant", "content": '<span class="rag-pending">…</span>'}
+        )
+        earlier = list(reversed(session.cards))
+        yield session.messages, sources_panel("", earlier, False), "", session
+
+        def show(body: str) -> None:
+            session.messages[-1] = {"role": "assistant", "content": body}
+
+        t0 = time.perf_counter()
         try:
-            reply, sources = format_answer(index.ask(question, int(k), mode=mode))
+            answerer = answerers.get(backend)
+            standalone = standalone_of(question, session, answerer)
+            prefix = (
+                f'<div class="rag-standalone">Searched for: “{_md(standalone)}”</div>\n\n'
+                if standalone != question
+                else ""
+            )
+            show(prefix + '<span class="rag-pending">searching…</span>')
+            yield session.messages, gr.update(), "", session
+            hits = index.search(standalone, int(k), mode=mode)
+            checked: list[str] = []
+            cited: list[Any] = []
+            pending = ""
+            answer: Answer | None = None
+            lock = answerers.locks[backend] if backend == "local" else None
+            if lock is not None:
+                lock.acquire()
+            try:
+                for event in answerer.stream(standalone, hits):
+                    if isinstance(event, Delta):
+                        pending += event.text
+                    elif isinstance(event, Checked):
+                        pending = ""
+                        if event.kept:
+                            checked.append(sentence_html(event.sentence, turn))
+                            cited += [c for c in event.citations if c not in cited]
+                    elif isinstance(event, Answer):
+                        answer = event
+                        break
+                    body = " ".join(checked)
+                    if pending:
+                        body += f' <span class="rag-pending">{_md(pending)}</span>'
+                    show(prefix + body)
+                    cards = citation_cards(cited, hits, turn)
+                    yield session.messages, sources_panel(cards, earlier, False), "", session
+            finally:
+                if lock is not None:
+                    lock.release()
+            if answer is None:
+                raise RagError("the answer backend stopped without an answer; please ask again")
+            seconds = time.perf_counter() - t0
+            answer.timings_ms["total"] = round(seconds * 1000, 1)
+            done: Answer = answer
+            Conversation(ask=lambda q: done, turns=session.turns).record(question, standalone, done)
+            reply, cards = format_answer(done, turn)
+            meta = (
+                f'\n\n<div class="rag-meta">{html.escape(answer.backend)} answer · {mode} '
+                f"retrieval · {len(hits)} passages · {seconds:.1f} s</div>"
+            )
+            show(prefix + reply + meta)
+            session.cards.append((question, cards))
+            yield (
+                session.messages,
+                sources_panel(cards, earlier, answer.refused),
+                "",
+                session,
+            )
         except RagError as exc:
-            reply, sources = f"Error: {exc}", ""
-        history.append({"role": "assistant", "content": reply})
-        return history, sources, ""
+            show(_backend_error(backend, exc))
+            yield session.messages, sources_panel("", earlier, False), "", session
+        except Exception as exc:  # never a traceback in the page; the log has it
+            log.exception("answering %r failed", question)
+            show(
+                '<div class="rag-error">Something went wrong while answering: '
+                f"{html.escape(str(exc) or type(exc).__name__)}</div>"
+            )
+            yield session.messages, sources_panel("", earlier, False), "", session
 
-    def list_docs() -> list[list[Any]]:
+    def new_conversation() -> tuple[Any, ...]:
+        return [], sources_panel("", [], False), "", Session()
+
+    def documents() -> list[list[Any]]:
         return [
             [
-                d.id,
                 Path(d.source).name,
                 d.file_type,
                 d.n_chunks,
                 time.strftime("%Y-%m-%d %H:%M", time.localtime(d.updated_at)),
+                d.id,
                 d.source,
             ]
             for d in index.documents()
         ]
 
+    def doc_choices() -> list[tuple[str, str]]:
+        return [(f"{Path(d.source).name} ({d.id})", d.id) for d in index.documents()]
+
+    def refresh() -> tuple[Any, Any]:
+        return documents(), gr.update(choices=doc_choices(), value=None)
+
     # Gradio injects progress tracking through this default; it is its documented pattern.
-    def upload(files: list[Any] | None, progress: Any = gr.Progress()) -> tuple[str, Any]:  # noqa: B008
+    def upload(files: list[Any] | None, progress: Any = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
         if not files:
-            return "Choose files first.", list_docs()
-        paths = [Path(f if isinstance(f, str) else f.name) for f in files]
+            return "Drop files above to index them.", *refresh(), None
+        uploads.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for f in files:
+            src = Path(f if isinstance(f, str) else f.name)
+            dest = uploads / src.name
+            shutil.copyfile(src, dest)
+            paths.append(dest)
+        skipped: list[str] = []
+
+        def on_skip(source: str, reason: str) -> None:
+            skipped.append(f"{Path(source).name}: {reason}")
+            gr.Warning(f"{Path(source).name} was not indexed: {reason}")
+
+        progress((0, len(paths)), desc="indexing", unit="files")
         try:
             report = index.ingest(
-                paths, progress=lambda d, t, p: progress((d, t), desc=f"indexing {Path(p).name}")
+                paths,
+                progress=lambda d, t, p: progress((d, t), desc=f"indexed {Path(p).name}"),
+                on_skip=on_skip,
             )
         except RagError as exc:
-            return f"Error: {exc}", list_docs()
-        lines = [report.summary()]
-        lines += [f"- skipped {Path(s).name}: {r}" for s, r in report.skipped]
-        return "\n".join(lines), list_docs()
+            return f"**Indexing failed:** {_md(str(exc))}", *refresh(), None
+        lines = [f"**Indexed:** {_md(report.summary())}"]
+        for s, r in report.skipped:
+            line = f"{Path(s).name}: {r}"
+            if line not in skipped:
+                skipped.append(line)
+        lines += [f"- ✗ not indexed: {_md(line)}" for line in skipped]
+        return "\n".join(lines), *refresh(), None
 
-    def remove(doc_id: str) -> tuple[str, Any]:
+    def remove(doc_id: str | None) -> tuple[Any, ...]:
+        if not doc_id:
+            return "Choose a document to remove.", *refresh()
         try:
-            removed = index.remove([doc_id.strip()])
+            removed = index.remove([doc_id])
         except RagError as exc:
-            return f"Error: {exc}", list_docs()
-        return f"Removed {', '.join(Path(d.source).name for d in removed)}", list_docs()
+            return f"**Not removed:** {_md(str(exc))}", *refresh()
+        for d in removed:
+            path = Path(d.source)
+            if path.parent.resolve() == uploads.resolve():
+                path.unlink(missing_ok=True)  # our own copy of an uploaded file
+        names = ", ".join(Path(d.source).name for d in removed)
+        return f"**Removed** {_md(names)} from the index.", *refresh()
+
+    def summary(backend: str, mode: str, k: float) -> str:
+        return (
+            f"Answers: **{backend}** · retrieval: **{mode}** · **{int(k)}** passages "
+            "(change them under Settings)"
+        )
 
     with gr.Blocks(title="rag: ask your documents") as app:
         gr.Markdown("## Ask your documents")
-        with gr.Tab("Ask"):
-            with gr.Row():
-                with gr.Column(scale=3):
-                    chat = gr.Chatbot(label="Conversation", height=460)
+        session = gr.State(Session())
+        with gr.Tab("Ask"), gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                chat = gr.Chatbot(
+                    label="Conversation",
+                    elem_id="rag-chat",
+                    height=520,
+                    latex_delimiters=[],
+                    feedback_options=None,
+                    placeholder="Ask a question about your documents. Every sentence of "
+                    "the answer cites the passage it comes from.",
+                )
+                with gr.Row():
                     question = gr.Textbox(
-                        label="Question", placeholder="e.g. Which file types are supported?"
+                        label="Question",
+                        elem_id="rag-question",
+                        placeholder="e.g. Which file types are supported?",
+                        scale=5,
+                        autofocus=True,
                     )
-                    with gr.Row():
-                        mode = gr.Dropdown(
-                            ["hybrid", "dense", "keyword"], value=settings.mode, label="Retrieval"
-                        )
-                        k = gr.Slider(1, 20, value=settings.top_k, step=1, label="Passages")
-                with gr.Column(scale=2):
-                    gr.Markdown("### Sources")
-                    sources = gr.HTML()
-            question.submit(ask, [question, chat, mode, k], [chat, sources, question])
+                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="rag-ask")
+                with gr.Row():
+                    current = gr.Markdown(summary(settings.backend, settings.mode, settings.top_k))
+                    clear = gr.Button("New conversation", size="sm", scale=0)
+            with gr.Column(scale=2):
+                sources = gr.HTML(sources_panel("", [], False), elem_id="rag-sources")
         with gr.Tab("Documents"):
-            files = gr.File(file_count="multiple", label="Add files (.txt .md .html .pdf .docx)")
-            add = gr.Button("Index files")
-            status = gr.Markdown()
+            files = gr.File(
+                file_count="multiple",
+                label="Drop files here to index them (.txt .md .html .pdf .docx), several at once",
+                elem_id="rag-upload",
+            )
+            status = gr.Markdown(elem_id="rag-upload-status")
             table = gr.Dataframe(
-                headers=["id", "file", "type", "chunks", "updated", "path"],
-                value=list_docs,
+                headers=["file", "type", "chunks", "indexed", "id", "path"],
+                value=documents,
                 interactive=False,
+                elem_id="rag-documents",
             )
             with gr.Row():
-                doc_id = gr.Textbox(label="Document id or path to remove")
-                rm = gr.Button("Remove")
-            add.click(upload, [files], [status, table])
-            rm.click(remove, [doc_id], [status, table])
+                doc = gr.Dropdown(
+                    choices=doc_choices(), label="Document to remove", elem_id="rag-remove-choice"
+                )
+                rm = gr.Button("Remove from index", variant="stop", elem_id="rag-remove")
         with gr.Tab("Settings"):
-            gr.JSON(value=lambda: {"settings": settings.model_dump(mode="json"), **index.info()})
+            with gr.Row():
+                backend = gr.Radio(
+                    list(BACKENDS),
+                    value=settings.backend,
+                    label="Answer backend",
+                    info="extractive: sentences of your documents, no model; local: a small "
+                    "GGUF model (llama.cpp); openai: an OpenAI-compatible server",
+                    elem_id="rag-backend",
+                )
+                mode = gr.Radio(
+                    list(MODES), value=settings.mode, label="Retrieval", elem_id="rag-mode"
+                )
+                k = gr.Slider(
+                    1, 20, value=settings.top_k, step=1, label="Passages (top-k)", elem_id="rag-k"
+                )
+            gr.Markdown("Effective configuration of this tab (API keys are never shown):")
+            config = gr.JSON(
+                value=effective_config(index, settings.backend, settings.mode, settings.top_k),
+                elem_id="rag-config",
+            )
+
+        ask_inputs = [question, session, backend, mode, k]
+        ask_outputs = [chat, sources, question, session]
+        for trigger in (question.submit, send.click):
+            trigger(
+                ask,
+                ask_inputs,
+                ask_outputs,
+                concurrency_limit=4,
+                concurrency_id="ask",
+                show_progress="hidden",
+            )
+        clear.click(new_conversation, None, ask_outputs, queue=False)
+        for control in (backend, mode, k):
+            control.change(
+                lambda b, m, n: (effective_config(index, b, m, n), summary(b, m, n)),
+                [backend, mode, k],
+                [config, current],
+                queue=False,
+            )
+        files.upload(
+            upload,
+            [files],
+            [status, table, doc, files],
+            concurrency_limit=1,
+            concurrency_id="ingest",
+        )
+        rm.click(remove, [doc], [status, table, doc], concurrency_id="ingest")
+        app.load(refresh, None, [table, doc], queue=False)
+    return app
+
+
+def _backend_error(backend: str, exc: Exception) -> str:
+    return (
+        f'<div class="rag-error"><b>The {html.escape(backend)} answer backend is not '
+        f"available.</b> {html.escape(str(exc))}<br>Choose another answer backend under "
+        "Settings, or fix its configuration (see docs/asking.md).</div>"
+    )
+
+
+def launch_kwargs() -> dict[str, Any]:
+    """What every launch of the app passes: its CSS and the citation-click script."""
+    return {"css": CSS, "head": HEAD}
+
+
+def serve(
+    index: RagIndex,
+    host: str = "127.0.0.1",
+    port: int | None = 7860,
+    *,
+    block: bool = True,
+) -> Any:
+    """Build and start the app: local only, no share link, no analytics. Answers stream through
+    the queue; up to four are written at once and an upload is indexed beside them."""
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    app = build_app(index)
+    app.queue(default_concurrency_limit=4).launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        show_error=False,
+        prevent_thread_lock=not block,
+        quiet=not block,
+        **launch_kwargs(),
+    )
     return app
 
 
 def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     index = RagIndex.open(settings)
     summary = ensure_sample_corpus(index)
     if summary:
         print(f"indexed the user guide: {summary}")
-    app = build_app(index)
-    app.queue(default_concurrency_limit=4).launch(
-        server_name=host, server_port=port, share=False, show_error=False
-    )
+    serve(index, host, port)
