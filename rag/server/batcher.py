@@ -1,0 +1,125 @@
+"""Dynamic batching of embedding requests: concurrent requests share one model call.
+
+A batch closes when its tokens would pass `max_tokens` or when `max_wait_s` has passed since its
+first request arrived, whichever is first. The model runs on one worker thread, never on the event
+loop, so the server keeps answering while a batch is computed; the next batch gathers meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..embeddings import Embedder
+from .metrics import Metrics
+
+
+@dataclass
+class _Item:
+    texts: list[str]
+    tokens: int
+    future: asyncio.Future[np.ndarray] = field(repr=False)
+
+
+class EmbeddingBatcher:
+    def __init__(
+        self,
+        embedder: Embedder,
+        *,
+        max_tokens: int = 8192,
+        max_wait_s: float = 0.005,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self.max_tokens = max_tokens
+        self.max_wait_s = max_wait_s
+        self.metrics = metrics or Metrics()
+        self._queue: deque[_Item] = deque()
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def start(self) -> None:
+        self._wakeup = asyncio.Event()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="rag-embed")
+        self._task = asyncio.create_task(self._run(), name="rag-embed-batcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for item in self._queue:
+            if not item.future.done():
+                item.future.set_exception(RuntimeError("the server is shutting down"))
+        self._queue.clear()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    async def embed(self, texts: list[str], tokens: int) -> np.ndarray:
+        """Vectors for `texts` (normalised, as the index stores them); `tokens` is their total."""
+        if self._task is None or self._wakeup is None:
+            raise RuntimeError("the batcher is not running")
+        fut: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Item(texts, tokens, fut))
+        self.metrics.queue_depth += len(texts)
+        self._wakeup.set()
+        return await fut
+
+    def _take(self) -> _Item:
+        item = self._queue.popleft()
+        self.metrics.queue_depth -= len(item.texts)
+        return item
+
+    async def _run(self) -> None:
+        assert self._wakeup is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            while not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            batch = [self._take()]
+            tokens = batch[0].tokens
+            deadline = loop.time() + self.max_wait_s
+            while tokens < self.max_tokens:
+                if not self._queue:
+                    left = deadline - loop.time()
+                    if left <= 0:
+                        break
+                    self._wakeup.clear()
+                    try:
+                        await asyncio.wait_for(self._wakeup.wait(), left)
+                    except TimeoutError:
+                        break
+                    continue
+                if tokens + self._queue[0].tokens > self.max_tokens:
+                    break  # it starts the next batch
+                item = self._take()
+                batch.append(item)
+                tokens += item.tokens
+            batch = [b for b in batch if not b.future.cancelled()]  # clients that went away
+            if not batch:
+                continue
+            texts = [t for b in batch for t in b.texts]
+            t0 = time.perf_counter()
+            try:
+                vecs = await loop.run_in_executor(self._executor, self.embedder.embed, texts)
+            except Exception as exc:
+                for b in batch:
+                    if not b.future.done():
+                        b.future.set_exception(exc)
+                continue
+            self.metrics.batch(len(texts), tokens, time.perf_counter() - t0)
+            lo = 0
+            for b in batch:
+                if not b.future.done():
+                    b.future.set_result(vecs[lo : lo + len(b.texts)])
+                lo += len(b.texts)

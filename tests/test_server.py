@@ -1,0 +1,399 @@
+"""rag serve with the fake embedder: endpoints, limits, auth, errors, batching, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from rag.api import RagIndex
+from rag.config import Settings
+from rag.errors import ConfigError
+from rag.server import EmbeddingBatcher, Metrics, check_bind, create_app
+
+from .conftest import FakeEmbedder, write
+
+LOREM = "Clouds drift slowly over the quiet hills while farmers tend their fields."
+KILN = (
+    "# Kiln\n\nThe kiln controller runs firmware version 4.2 from the vendor. "
+    f"{LOREM}\n\nPottery glazes melt at high temperatures in the kiln."
+)
+QUESTION = "Which firmware version does the kiln controller run?"
+
+
+def make_client(tmp_path: Path, embedder: FakeEmbedder | None = None, **overrides) -> TestClient:
+    settings = Settings(
+        index=tmp_path / "index", chunk_tokens=40, chunk_overlap=8, commit_every=8, **overrides
+    )
+    app = create_app(settings, embedder=embedder or FakeEmbedder())
+    return TestClient(app)
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    with make_client(tmp_path) as c:
+        yield c
+
+
+@pytest.fixture
+def loaded(tmp_path: Path) -> Iterator[TestClient]:
+    write(tmp_path / "d" / "kiln.md", KILN)
+    write(tmp_path / "d" / "other.txt", "Bicycles need their chains oiled every month. " + LOREM)
+    with make_client(tmp_path) as c:
+        c.app.state.server.index.ingest([tmp_path / "d"])  # type: ignore[attr-defined]
+        yield c
+
+
+def fake() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+# ------------------------------------------------------------------------------ embeddings
+def test_embeddings_match_the_embedder_and_report_tokens_and_fingerprint(client) -> None:
+    texts = ["the kiln runs hot", "a bicycle chain", ""]
+    r = client.post("/v1/embeddings", json={"input": texts, "model": "fake-hash-64"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    got = np.array([d["embedding"] for d in body["data"]], dtype=np.float32)
+    assert [d["index"] for d in body["data"]] == [0, 1, 2]
+    np.testing.assert_allclose(got, fake().embed(texts), atol=1e-6)
+    assert body["usage"] == {"prompt_tokens": 7, "total_tokens": 7}
+    assert body["model"] == "fake-hash-64" and body["object"] == "list"
+    assert body["model_fingerprint"] == "fake-64-v1" == r.headers["x-model-fingerprint"]
+    # the index manifest records the same fingerprint
+    assert client.app.state.server.index.info()["embedding"]["fingerprint"] == "fake-64-v1"
+
+    one = client.post("/v1/embeddings", json={"input": "the kiln runs hot"}).json()
+    assert len(one["data"]) == 1
+    np.testing.assert_allclose(one["data"][0]["embedding"], got[0], atol=1e-6)
+
+
+def test_base64_is_little_endian_float32(client) -> None:
+    r = client.post(
+        "/v1/embeddings", json={"input": ["kiln", "chain"], "encoding_format": "base64"}
+    )
+    assert r.status_code == 200
+    vecs = [np.frombuffer(base64.b64decode(d["embedding"]), dtype="<f4") for d in r.json()["data"]]
+    np.testing.assert_allclose(np.stack(vecs), fake().embed(["kiln", "chain"]), atol=1e-7)
+
+
+def test_models_list_both_models(client) -> None:
+    data = client.get("/v1/models").json()["data"]
+    emb = next(m for m in data if m["kind"] == "embedding")
+    assert emb["id"] == "fake-hash-64" and emb["fingerprint"] == "fake-64-v1"
+    assert emb["dimensions"] == 64 and emb["max_input_tokens"] == 254
+    assert client.get("/v1/models/fake-hash-64").json()["id"] == "fake-hash-64"
+    assert client.get("/v1/models/rag").json()["kind"] == "chat"
+    assert client.get("/v1/models/gpt-9").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code"),
+    [
+        ({"input": "x", "model": "text-embedding-3-small"}, 404, "model_not_found"),
+        ({"input": "x", "dimensions": 32}, 400, "unsupported_dimensions"),
+        ({"input": []}, 400, None),
+        ({"input": [1, 2, 3]}, 400, "unsupported_input"),
+        ({"input": "x", "encoding_format": "int8"}, 422, "invalid_value"),
+        ({"model": "fake-hash-64"}, 422, "invalid_value"),
+    ],
+)
+def test_embedding_errors_are_clear_4xx(client, payload, status, code) -> None:
+    r = client.post("/v1/embeddings", json=payload)
+    assert r.status_code == status, r.text
+    err = r.json()["error"]
+    assert err["message"] and err["type"]
+    if code:
+        assert err["code"] == code
+
+
+def test_own_dimension_is_accepted(client) -> None:
+    assert client.post("/v1/embeddings", json={"input": "x", "dimensions": 64}).status_code == 200
+
+
+def test_too_many_inputs(tmp_path) -> None:
+    with make_client(tmp_path, max_inputs=3) as c:
+        assert c.post("/v1/embeddings", json={"input": ["a"] * 3}).status_code == 200
+        r = c.post("/v1/embeddings", json={"input": ["a"] * 4})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "too_many_inputs"
+        assert "3" in r.json()["error"]["message"]
+
+
+def test_long_input_rejected_unless_truncation_asked(client) -> None:
+    long = " ".join(["word"] * 300)  # 300 tokens, the model reads 254
+    r = client.post("/v1/embeddings", json={"input": ["ok", long]})
+    assert r.status_code == 400
+    err = r.json()["error"]
+    assert (
+        err["code"] == "input_too_long" and "input[1]" in err["message"] and "300" in err["message"]
+    )
+    r = client.post("/v1/embeddings", json={"input": ["ok", long], "truncate": True})
+    assert r.status_code == 200
+    assert r.json()["usage"]["prompt_tokens"] == 1 + 254
+
+
+def test_malformed_json_is_400(client) -> None:
+    r = client.post(
+        "/v1/embeddings", content=b'{"input": "x",', headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 400 and r.json()["error"]["code"] == "json_invalid"
+
+
+def test_body_over_the_limit_is_413(tmp_path) -> None:
+    with make_client(tmp_path, max_body_mb=0.001) as c:  # 1048 bytes
+        r = c.post("/v1/embeddings", json={"input": "x" * 2000})
+        assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: counted while read
+            yield b'{"input": "'
+            for _ in range(30):
+                yield b"y" * 100
+            yield b'"}'
+
+        r = c.post("/v1/embeddings", content=chunks(), headers={"content-type": "application/json"})
+        assert r.status_code == 413
+        assert c.post("/v1/embeddings", json={"input": "small"}).status_code == 200
+
+
+# ------------------------------------------------------------------------------ auth
+def test_api_keys(tmp_path, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret = "sk-test-very-secret-123"
+    with make_client(tmp_path, api_keys=[secret, "other-key"]) as c:
+        assert c.get("/healthz").status_code == 200  # health needs no key
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": secret}):
+            r = c.post("/v1/embeddings", json={"input": "x"}, headers=headers)
+            assert r.status_code == 401, headers
+            assert r.json()["error"]["type"] == "authentication_error"
+            assert r.headers["www-authenticate"] == "Bearer"
+            assert secret not in r.text
+        assert c.get("/metrics").status_code == 401
+        ok = {"Authorization": f"Bearer {secret}"}
+        assert c.post("/v1/embeddings", json={"input": "x"}, headers=ok).status_code == 200
+        other = {"Authorization": "Bearer other-key"}
+        assert c.get("/v1/documents", headers=other).status_code == 200
+    assert secret not in caplog.text
+
+
+def test_binding_beyond_loopback_needs_keys() -> None:
+    check_bind(Settings(host="127.0.0.1"))
+    check_bind(Settings(host="::1"))
+    check_bind(Settings(host="localhost"))
+    with pytest.raises(ConfigError, match="RAG_API_KEYS"):
+        check_bind(Settings(host="0.0.0.0"))
+    check_bind(Settings(host="0.0.0.0", api_keys=["k"]))
+    assert "sk-hidden-42" not in repr(Settings(api_keys=["sk-hidden-42"]))
+
+
+# ------------------------------------------------------------------------------ batching
+def test_batcher_merges_concurrent_requests_within_the_token_bound() -> None:
+    emb = FakeEmbedder()
+    metrics = Metrics()
+
+    async def main() -> list[np.ndarray]:
+        b = EmbeddingBatcher(emb, max_tokens=10, max_wait_s=0.05, metrics=metrics)
+        await b.start()
+        try:
+            return await asyncio.gather(
+                *(b.embed([f"text number {i}", f"more {i}"], 4) for i in range(9))
+            )
+        finally:
+            await b.stop()
+
+    results = asyncio.run(main())
+    for i, vecs in enumerate(results):
+        np.testing.assert_allclose(vecs, emb.embed([f"text number {i}", f"more {i}"]), atol=1e-6)
+    # 9 requests of 4 tokens, at most 10 tokens a batch: 2 requests a batch, 5 batches
+    s = metrics.batch_texts.series[()]
+    assert s[-2] == 5 and metrics.texts_embedded == 18 and metrics.tokens_embedded == 36
+    assert metrics.queue_depth == 0
+
+
+def test_batcher_wait_bound_sends_a_lone_request() -> None:
+    async def main() -> float:
+        b = EmbeddingBatcher(FakeEmbedder(), max_tokens=1000, max_wait_s=0.2)
+        await b.start()
+        t0 = time.perf_counter()
+        await b.embed(["alone"], 1)
+        dt = time.perf_counter() - t0
+        await b.stop()
+        return dt
+
+    assert 0.15 < asyncio.run(main()) < 2.0
+
+
+class SlowEmbedder(FakeEmbedder):
+    def _embed_batch(self, texts):
+        time.sleep(1.0)  # a blocking model call
+        return super()._embed_batch(texts)
+
+
+def test_health_answers_while_the_model_runs(tmp_path) -> None:
+    settings = Settings(index=tmp_path / "index")
+    app = create_app(settings, embedder=SlowEmbedder())
+
+    async def main() -> tuple[float, int]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+                slow = asyncio.create_task(c.post("/v1/embeddings", json={"input": "x"}))
+                await asyncio.sleep(0.2)  # the model is busy now
+                t0 = time.perf_counter()
+                h = await c.get("/healthz")
+                dt = time.perf_counter() - t0
+                assert not slow.done()
+                assert (await slow).status_code == 200
+                return dt, h.status_code
+
+    dt, status = asyncio.run(main())
+    assert status == 200 and dt < 0.1, dt
+
+
+# ------------------------------------------------------------------------------ search, ask, chat
+def test_search(loaded) -> None:
+    r = loaded.post("/v1/search", json={"query": "kiln firmware", "k": 2, "mode": "hybrid"})
+    assert r.status_code == 200
+    hits = r.json()["hits"]
+    assert hits and hits[0]["source"].endswith("kiln.md") and len(hits) <= 2
+    r = loaded.post("/v1/search", json={"query": "kiln", "file_types": ["txt"]})
+    assert all(h["file_type"] == "txt" for h in r.json()["hits"])
+    assert loaded.post("/v1/search", json={"query": "x", "mode": "fuzzy"}).status_code == 422
+    assert loaded.post("/v1/search", json={"query": "x", "k": 0}).status_code == 422
+
+
+def test_ask_json_and_stream(loaded) -> None:
+    r = loaded.post("/v1/ask", json={"question": QUESTION})
+    assert r.status_code == 200
+    answer = r.json()
+    assert not answer["refused"] and "4.2" in answer["text"] and answer["citations"]
+
+    with loaded.stream("POST", "/v1/ask", json={"question": QUESTION, "stream": True}) as s:
+        assert s.headers["content-type"].startswith("text/event-stream")
+        events = _sse(s.iter_lines())
+    names = [e for e, _ in events]
+    assert names[-2:] == ["answer", "done"] and "sentence" in names
+    final = events[-2][1]
+    assert final["rendered"] == answer["rendered"] and final["citations"] == answer["citations"]
+    kept = [d["rendered"] for e, d in events if e == "sentence" and d["kept"]]
+    assert " ".join(kept) == answer["rendered"]
+
+
+def test_chat_completions_answer_from_documents(loaded) -> None:
+    msgs = [{"role": "system", "content": "be brief"}, {"role": "user", "content": QUESTION}]
+    r = loaded.post("/v1/chat/completions", json={"model": "rag", "messages": msgs})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    content = body["choices"][0]["message"]["content"]
+    assert "4.2" in content and "[1]" in content and body["object"] == "chat.completion"
+    assert body["citations"][0]["source"].endswith("kiln.md") and body["refused"] is False
+    assert body["usage"]["total_tokens"] > 0
+
+    with loaded.stream(
+        "POST", "/v1/chat/completions", json={"model": "rag", "messages": msgs, "stream": True}
+    ) as s:
+        lines = [ln for ln in s.iter_lines() if ln.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]"
+    chunks = [json.loads(ln[6:]) for ln in lines[:-1]]
+    streamed = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+    assert streamed == content
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[-1]["citations"] == body["citations"]
+
+
+def test_chat_refuses_what_the_documents_do_not_say(loaded) -> None:
+    msgs = [{"role": "user", "content": "What is the boiling point of liquid nitrogen?"}]
+    body = loaded.post("/v1/chat/completions", json={"messages": msgs}).json()
+    assert body["refused"] is True and body["choices"][0]["message"]["content"]
+    r = loaded.post("/v1/chat/completions", json={"messages": [{"role": "system", "content": "x"}]})
+    assert r.status_code == 400
+
+
+# ------------------------------------------------------------------------------ documents
+def test_upload_list_replace_delete(client, tmp_path) -> None:
+    files = [("files", ("kiln notes.md", KILN.encode(), "text/markdown"))]
+    r = client.post("/v1/documents", files=files)
+    assert r.status_code == 201, r.text
+    docs = r.json()["documents"]
+    assert len(docs) == 1 and docs[0]["source"].endswith("kiln notes.md")
+    listed = client.get("/v1/documents").json()["data"]
+    assert [d["id"] for d in listed] == [docs[0]["id"]]
+    hits = client.post("/v1/search", json={"query": "kiln firmware"}).json()["hits"]
+    assert hits and hits[0]["doc_id"] == docs[0]["id"]
+
+    # same name again: the document is replaced, not duplicated
+    new = [("files", ("kiln notes.md", b"The kiln now runs firmware 5.0.", "text/markdown"))]
+    assert client.post("/v1/documents", files=new).status_code == 201
+    listed = client.get("/v1/documents").json()["data"]
+    assert len(listed) == 1
+
+    r = client.delete(f"/v1/documents/{listed[0]['id']}")
+    assert r.status_code == 200 and r.json()["deleted"] is True
+    assert client.get("/v1/documents").json()["data"] == []
+    assert not Path(listed[0]["source"]).exists()
+    assert client.delete(f"/v1/documents/{listed[0]['id']}").status_code == 404
+
+
+def test_upload_rejects_unsupported_and_unreadable_files(client) -> None:
+    r = client.post(
+        "/v1/documents", files=[("files", ("tool.exe", b"MZ\x90\x00", "application/x"))]
+    )
+    assert r.status_code == 415 and ".exe" in r.json()["error"]["message"]
+    bad_pdf = [("files", ("broken.pdf", b"not a pdf at all", "application/pdf"))]
+    r = client.post("/v1/documents", files=bad_pdf)
+    assert r.status_code == 422 and "broken.pdf" in r.json()["error"]["message"]
+    assert client.post("/v1/documents").status_code == 422  # no files field
+    # a path in the file name never escapes the upload folder
+    r = client.post(
+        "/v1/documents", files=[("files", ("../../evil.txt", b"plain words here", "text/plain"))]
+    )
+    assert r.status_code == 201
+    src = Path(r.json()["documents"][0]["source"])
+    assert src.name == "evil.txt" and "uploads" in src.parts
+
+
+# ------------------------------------------------------------------------------ metrics
+def test_metrics_are_prometheus_text(client) -> None:
+    client.post("/v1/embeddings", json={"input": ["a b c", "d e"]})
+    client.get("/healthz")
+    r = client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    assert 'rag_http_requests_total{method="POST",route="/v1/embeddings",status="200"} 1' in text
+    assert (
+        'rag_http_request_duration_seconds_bucket{method="GET",route="/healthz",le="+Inf"} 1'
+        in text
+    )
+    assert "rag_embed_batch_size_count 1" in text
+    assert "rag_embed_tokens_total 5" in text and "rag_embed_texts_total 2" in text
+    assert "rag_embed_queue_depth 0" in text
+    for line in text.splitlines():  # every sample line is `name{labels} number`
+        if not line.startswith("#"):
+            float(line.rsplit(" ", 1)[1])
+
+
+def _sse(lines) -> list[tuple[str, dict]]:
+    events, name = [], "message"
+    for line in lines:
+        if line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("data: "):
+            events.append((name, json.loads(line[6:])))
+    return events
+
+
+def test_index_reopened_by_app_is_closed(tmp_path) -> None:
+    settings = Settings(index=tmp_path / "index")
+    idx = RagIndex.open(settings, FakeEmbedder())
+    with TestClient(create_app(settings, idx)) as c:
+        assert c.get("/healthz").json()["status"] == "ok"
+    assert idx.documents() == []  # an index passed in stays open
+    idx.close()
