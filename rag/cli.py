@@ -1,4 +1,4 @@
-"""The `rag` command line: ingest, remove, documents, search, info, ui."""
+"""The `rag` command line: ingest, remove, documents, search, info, ui, serve."""
 
 from __future__ import annotations
 
@@ -687,6 +687,19 @@ def ui(ctx: click.Context, host: str, port: int) -> None:
     from .ui import launch
 
     _run(lambda: launch(settings, host=host, port=port))
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to bind (default 127.0.0.1, or RAG_HOST).")
+@click.option("--port", type=int, default=None, help="TCP port (default 8000, or RAG_PORT).")
+@click.option("--no-access-log", is_flag=True, help="Do not log each request.")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None, no_access_log: bool) -> None:
+    """Serve the HTTP API: OpenAI-compatible embeddings and chat, search, ask, documents."""
+    settings = _settings(ctx, host=host, port=port)
+    from .server import serve as run_server  # imported late: fastapi and torch are slow to load
+
+    _run(lambda: run_server(settings, access_log=not no_access_log))
 
 
 def main() -> None:
