@@ -18,11 +18,13 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .answer import Answer, Answerer, Checked, Delta, make_answerer
+from .answer.sentences import split_sentences
 from .api import RagIndex
 from .chat import Conversation, LLMRewriter, Turn, rule_rewriter
 from .config import AnswerBackend, Settings
@@ -218,7 +220,7 @@ class Answerers:
         self.index = index
         self._cache: dict[str, Answerer] = {}
         self._build = threading.Lock()
-        self.locks: dict[str, threading.Lock] = {b: threading.Lock() for b in BACKENDS}
+        self._local = threading.Lock()
 
     def get(self, backend: str) -> Answerer:
         with self._build:
@@ -231,6 +233,10 @@ class Answerers:
                         settings, self.index.embedder, self.index.store.term_counts
                     )
             return self._cache[backend]
+
+    def lock(self, backend: str) -> AbstractContextManager[Any]:
+        """Held while an answer is written: the local model's answers one at a time."""
+        return self._local if backend == "local" else nullcontext()
 
 
 def effective_config(index: RagIndex, backend: str, mode: str, k: int) -> dict[str, Any]:
@@ -247,6 +253,121 @@ def effective_config(index: RagIndex, backend: str, mode: str, k: int) -> dict[s
     return {"answering": data, "index": index.info()}
 
 
+def standalone_of(index: RagIndex, question: str, session: Session, answerer: Answerer) -> str:
+    """The question to search for: follow-ups rewritten with the history, by the answering model
+    when there is one (the rules when it fails), else by the rules."""
+    conversation = Conversation(ask=lambda q: index.ask(q), turns=session.turns)
+    llm = getattr(answerer, "llm", None)
+    if llm is not None and session.turns:
+        from .prompts import load_prompt
+
+        try:
+            conversation.rewriter = LLMRewriter(
+                llm, load_prompt("rewrite", index.settings.prompts_dir)
+            )
+            return conversation.standalone(question)
+        except RagError:
+            pass
+    conversation.rewriter = rule_rewriter
+    return conversation.standalone(question)
+
+
+def stream_answer(
+    index: RagIndex,
+    answerers: Answerers,
+    question: str,
+    session: Session,
+    backend: str,
+    mode: str,
+    k: int,
+) -> Iterator[tuple[list[dict[str, str]], str | None, Session]]:
+    """The chat as the answer is written: (messages, sources panel or None when unchanged, the
+    new session) after each event. Raw text shows grey until its sentence is checked, then the
+    checked sentence with its markers replaces it (or it disappears when dropped)."""
+    question = (question or "").strip()
+    if not question:
+        yield session.messages, None, session
+        return
+    session = Session(list(session.messages), list(session.turns), list(session.cards))
+    turn = len(session.turns) + 1
+    session.messages.append({"role": "user", "content": _md(question)})
+    session.messages.append({"role": "assistant", "content": '<span class="rag-pending">…</span>'})
+    earlier = list(reversed(session.cards))
+    yield session.messages, sources_panel("", earlier, False), session
+
+    def show(body: str) -> None:
+        # A new list each time: every update the page gets is a snapshot.
+        session.messages = [*session.messages[:-1], {"role": "assistant", "content": body}]
+
+    t0 = time.perf_counter()
+    stage = "backend"
+    try:
+        answerer = answerers.get(backend)
+        standalone = standalone_of(index, question, session, answerer)
+        prefix = (
+            f'<div class="rag-standalone">Searched for: “{_md(standalone)}”</div>\n\n'
+            if standalone != question
+            else ""
+        )
+        show(prefix + '<span class="rag-pending">searching…</span>')
+        yield session.messages, None, session
+        stage = "search"
+        hits = index.search(standalone, k, mode=mode)
+        stage = "backend"
+        checked: list[str] = []
+        cited: list[Any] = []
+        pending = ""
+        answer: Answer | None = None
+        with answerers.lock(backend):
+            for event in answerer.stream(standalone, hits):
+                if isinstance(event, Delta):
+                    pending += event.text
+                elif isinstance(event, Checked):
+                    # The checked sentence replaces its raw text; the model has already begun
+                    # the next one (that is how it knew this one had ended): that stays raw.
+                    spans = split_sentences(pending)
+                    pending = pending[spans[-1].start :] if len(spans) > 1 else ""
+                    if event.kept:
+                        checked.append(sentence_html(event.sentence, turn))
+                        cited += [c for c in event.citations if c not in cited]
+                elif isinstance(event, Answer):
+                    answer = event
+                    break
+                body = " ".join(checked)
+                if pending:
+                    body += f' <span class="rag-pending">{_md(pending)}</span>'
+                show(prefix + body)
+                cards = citation_cards(cited, hits, turn)
+                yield session.messages, sources_panel(cards, earlier, False), session
+        if answer is None:
+            raise RagError("the answer backend stopped without an answer; please ask again")
+        seconds = time.perf_counter() - t0
+        answer.timings_ms["total"] = round(seconds * 1000, 1)
+        done: Answer = answer
+        Conversation(ask=lambda q: done, turns=session.turns).record(question, standalone, done)
+        reply, cards = format_answer(done, turn)
+        meta = (
+            f'\n\n<div class="rag-meta">{html.escape(done.backend)} answer · {mode} '
+            f"retrieval · {len(hits)} passages · {seconds:.1f} s</div>"
+        )
+        show(prefix + reply + meta)
+        session.cards.append((question, cards))
+        yield session.messages, sources_panel(cards, earlier, done.refused), session
+    except RagError as exc:
+        if stage == "backend":
+            show(_backend_error(backend, exc))
+        else:
+            show(f'<div class="rag-error">Could not search: {html.escape(str(exc))}</div>')
+        yield session.messages, sources_panel("", earlier, False), session
+    except Exception as exc:  # never a traceback in the page; the log has it
+        log.exception("answering %r failed", question)
+        show(
+            '<div class="rag-error">Something went wrong while answering: '
+            f"{html.escape(str(exc) or type(exc).__name__)}</div>"
+        )
+        yield session.messages, sources_panel("", earlier, False), session
+
+
 # ---------------------------------------------------------------------------- the app
 
 
@@ -257,110 +378,13 @@ def build_app(index: RagIndex) -> Any:
     answerers = Answerers(index)
     uploads = index.store.path / "uploads"
 
-    def standalone_of(question: str, session: Session, answerer: Answerer) -> str:
-        conversation = Conversation(ask=lambda q: index.ask(q), turns=session.turns)
-        llm = getattr(answerer, "llm", None)
-        if llm is not None and session.turns:  # the answering model also rewrites follow-ups
-            from .prompts import load_prompt
-
-            try:
-                conversation.rewriter = LLMRewriter(
-                    llm, load_prompt("rewrite", settings.prompts_dir)
-                )
-                return conversation.standalone(question)
-            except RagError:
-                pass
-        conversation.rewriter = rule_rewriter
-        return conversation.standalone(question)
-
     def ask(
         question: str, session: Session, backend: str, mode: str, k: float
     ) -> Iterator[tuple[Any, ...]]:
-        question = (question or "").strip()
-        if not question:
-            yield session.messages, gr.update(), gr.update(), session
-            return
-        session = Session(list(session.messages), list(session.turns), list(session.cards))
-        turn = len(session.turns) + 1
-        session.messages.append({"role": "user", "content": _md(question)})
-        session.messages.append(
-            {"role": "assistant", "content": '<span class="rag-pending">…</span>'}
-        )
-        earlier = list(reversed(session.cards))
-        yield session.messages, sources_panel("", earlier, False), "", session
-
-        def show(body: str) -> None:
-            session.messages[-1] = {"role": "assistant", "content": body}
-
-        t0 = time.perf_counter()
-        try:
-            answerer = answerers.get(backend)
-            standalone = standalone_of(question, session, answerer)
-            prefix = (
-                f'<div class="rag-standalone">Searched for: “{_md(standalone)}”</div>\n\n'
-                if standalone != question
-                else ""
-            )
-            show(prefix + '<span class="rag-pending">searching…</span>')
-            yield session.messages, gr.update(), "", session
-            hits = index.search(standalone, int(k), mode=mode)
-            checked: list[str] = []
-            cited: list[Any] = []
-            pending = ""
-            answer: Answer | None = None
-            lock = answerers.locks[backend] if backend == "local" else None
-            if lock is not None:
-                lock.acquire()
-            try:
-                for event in answerer.stream(standalone, hits):
-                    if isinstance(event, Delta):
-                        pending += event.text
-                    elif isinstance(event, Checked):
-                        pending = ""
-                        if event.kept:
-                            checked.append(sentence_html(event.sentence, turn))
-                            cited += [c for c in event.citations if c not in cited]
-                    elif isinstance(event, Answer):
-                        answer = event
-                        break
-                    body = " ".join(checked)
-                    if pending:
-                        body += f' <span class="rag-pending">{_md(pending)}</span>'
-                    show(prefix + body)
-                    cards = citation_cards(cited, hits, turn)
-                    yield session.messages, sources_panel(cards, earlier, False), "", session
-            finally:
-                if lock is not None:
-                    lock.release()
-            if answer is None:
-                raise RagError("the answer backend stopped without an answer; please ask again")
-            seconds = time.perf_counter() - t0
-            answer.timings_ms["total"] = round(seconds * 1000, 1)
-            done: Answer = answer
-            Conversation(ask=lambda q: done, turns=session.turns).record(question, standalone, done)
-            reply, cards = format_answer(done, turn)
-            meta = (
-                f'\n\n<div class="rag-meta">{html.escape(answer.backend)} answer · {mode} '
-                f"retrieval · {len(hits)} passages · {seconds:.1f} s</div>"
-            )
-            show(prefix + reply + meta)
-            session.cards.append((question, cards))
-            yield (
-                session.messages,
-                sources_panel(cards, earlier, answer.refused),
-                "",
-                session,
-            )
-        except RagError as exc:
-            show(_backend_error(backend, exc))
-            yield session.messages, sources_panel("", earlier, False), "", session
-        except Exception as exc:  # never a traceback in the page; the log has it
-            log.exception("answering %r failed", question)
-            show(
-                '<div class="rag-error">Something went wrong while answering: '
-                f"{html.escape(str(exc) or type(exc).__name__)}</div>"
-            )
-            yield session.messages, sources_panel("", earlier, False), "", session
+        for messages, panel, state in stream_answer(
+            index, answerers, question, session, backend, mode, int(k)
+        ):
+            yield messages, gr.update() if panel is None else panel, "", state
 
     def new_conversation() -> tuple[Any, ...]:
         return [], sources_panel("", [], False), "", Session()

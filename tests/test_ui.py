@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import urllib.request
 
+import pytest
+from pydantic import SecretStr
+
+from rag.answer import Delta
 from rag.ui import build_app, ensure_sample_corpus, format_answer
 
 from .conftest import write
+from .test_generative import BIKES, KILN, ScriptedLLM, _answerer
+
+
+@pytest.fixture
+def kiln_index(index, tmp_path):
+    write(tmp_path / "d" / "kiln.md", KILN)
+    write(tmp_path / "d" / "bikes.txt", BIKES)
+    index.ingest([tmp_path / "d"])
+    return index
 
 
 def test_empty_index_gets_the_user_guide(index) -> None:
@@ -45,3 +59,116 @@ def test_app_serves_on_loopback(index, tmp_path) -> None:
             assert "rag: ask your documents" in resp.read().decode()
     finally:
         app.close()
+
+
+# ---------------------------------------------------------------- the chat as it streams
+
+
+def _updates(index, answerers, question, session, backend="extractive", mode="hybrid", k=5):
+    from rag.ui import stream_answer
+
+    return list(stream_answer(index, answerers, question, session, backend, mode, k))
+
+
+def test_the_answer_streams_raw_text_then_checked_sentences(kiln_index) -> None:
+    from rag.ui import Answerers, Session
+
+    reply = (
+        "The kiln controller runs firmware version 4.2 [1]. "
+        "The vendor was founded in Sweden by Astrid Lindgren in 1950 [1]."
+    )
+    answerers = Answerers(kiln_index)
+    answerers._cache["local"] = _answerer(kiln_index, ScriptedLLM(reply))
+    updates = _updates(
+        kiln_index, answerers, "Which firmware does the kiln run?", Session(), "local"
+    )
+    bodies = [u[0][-1]["content"] for u in updates]
+    # Raw text appears grey as the model writes it, a few characters at a time ...
+    raw = [b for b in bodies if '<span class="rag-pending">The kiln' in b]
+    assert len(raw) >= 3
+    # ... is replaced by the checked sentence with a marker linked to its source card ...
+    checked = next(b for b in bodies if 'href="#source-1-1"' in b)
+    assert checked.startswith("The kiln controller runs firmware version 4.2.")
+    # ... and the unsupported sentence, shown raw while written, is gone from the end result.
+    assert any("Sweden" in b for b in bodies[:-1])
+    messages, panel, session = updates[-1]
+    final = messages[-1]["content"]
+    assert "Sweden" not in final and "rag-pending" not in final
+    assert "1 sentence the model wrote was left out" in final and 'class="rag-meta"' in final
+    assert 'id="source-1-1"' in panel and "<mark>" in panel and "kiln.md" in panel
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert len(session.turns) == 1
+
+
+def test_follow_ups_show_the_searched_question_and_keep_earlier_sources(kiln_index) -> None:
+    from rag.ui import Answerers, Session
+
+    answerers = Answerers(kiln_index)
+    first = _updates(
+        kiln_index, answerers, "Which firmware does the Kiln controller run?", Session()
+    )
+    messages, panel, session = first[-1]
+    assert "rag-standalone" not in messages[-1]["content"]
+    second = _updates(kiln_index, answerers, "How hot does it get when firing stoneware?", session)
+    messages, panel, session = second[-1]
+    assert len(messages) == 4 and len(session.turns) == 2
+    shown = messages[-1]["content"]
+    assert 'class="rag-standalone">Searched for: “How hot does Kiln' in shown
+    assert session.turns[-1].standalone.startswith("How hot does Kiln")
+    # Markers of the second answer point at its own cards; the first answer's stay, folded.
+    assert "#source-2-1" in shown and 'id="source-2-1"' in panel
+    assert "<details><summary>Earlier: Which firmware" in panel and 'id="source-1-1"' in panel
+
+
+def test_refusals_show_the_closest_passages(kiln_index) -> None:
+    from rag.ui import Answerers, Session
+
+    updates = _updates(kiln_index, Answerers(kiln_index), "Who painted the Mona Lisa?", Session())
+    messages, panel, _ = updates[-1]
+    assert messages[-1]["content"].startswith("I could not find this in your documents.")
+    assert "closest passages" in messages[-1]["content"]
+    assert "Closest passages (none answers the question)" in panel and "rag-source" in panel
+
+
+def test_a_failing_backend_is_a_message_in_the_chat(kiln_index) -> None:
+    from rag.errors import GenerationError
+    from rag.ui import Answerers, Session
+
+    class Down:
+        name = "openai"
+
+        def stream(self, question, hits):
+            yield Delta("The")
+            raise GenerationError("could not reach the server at http://127.0.0.1:9/v1")
+
+    answerers = Answerers(kiln_index)
+    answerers._cache["openai"] = Down()  # type: ignore[assignment]
+    messages, _, session = _updates(kiln_index, answerers, "Which firmware?", Session(), "openai")[
+        -1
+    ]
+    text = messages[-1]["content"]
+    assert 'class="rag-error"' in text and "openai answer backend is not available" in text
+    assert "could not reach the server" in text and "Traceback" not in text
+    assert session.turns == []  # nothing recorded: the next question is not a follow-up of it
+
+
+def test_effective_config_shows_the_tab_choices_and_never_the_key(index) -> None:
+    from rag.ui import effective_config
+
+    index.settings = index.settings.model_copy(
+        update={"openai_api_key": SecretStr("sk-very-secret")}
+    )
+    shown = effective_config(index, "openai", "keyword", 7)
+    text = json.dumps(shown)
+    assert "sk-very-secret" not in text and shown["answering"]["openai_api_key"] == "set"
+    assert shown["answering"]["backend"] == "openai" and shown["answering"]["top_k"] == 7
+    assert shown["answering"]["mode"] == "keyword" and "documents" in shown["index"]
+    assert "openai_model" not in effective_config(index, "extractive", "hybrid", 5)["answering"]
+
+
+def test_document_and_model_text_is_shown_literally() -> None:
+    from rag.ui import _md
+
+    shown = _md("<img src=x onerror=alert(1)> *not bold* [1](http://x) $x$")
+    assert "<img" not in shown and "&lt;img" in shown
+    assert "\\*not bold\\*" in shown and "\\[1\\]" in shown and "\\$x\\$" in shown

@@ -1,0 +1,323 @@
+"""The chat app as a person uses it: `python app.py` over the seed articles, driven in a real
+browser (Debian's chromium through Playwright, headless). Screenshots go to the test's output
+folder (pytest's tmp_path; their paths are printed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+from rag.api import RagIndex, make_embedder
+from rag.config import Settings
+
+from .conftest import ROOT, shared
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SECRET = "sk-test-never-shown-4711"
+ANSWER_TIMEOUT_MS = 120_000
+
+
+def _require(ok: bool, what: str) -> None:
+    """Missing browser pieces fail under CI (tests/run.sh installs them) and skip elsewhere."""
+    if not ok:
+        if os.environ.get("CI"):
+            pytest.fail(f"{what} is missing; tests/run.sh installs it")
+        pytest.skip(f"{what} is missing; tests/run.sh installs it")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`python app.py` on a free port over an index of the seed articles."""
+    seeds = shared("corpus", "seeds")
+    work = tmp_path_factory.mktemp("app")
+    settings = Settings(index=work / "index")
+    with RagIndex.open(settings, make_embedder(settings)) as index:
+        index.ingest([seeds])
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env.update(
+        RAG_INDEX=str(work / "index"),
+        GRADIO_ANALYTICS_ENABLED="False",
+        # The openai backend points at a closed local port: a failing backend, nothing sent out.
+        RAG_OPENAI_BASE_URL=f"http://127.0.0.1:{_free_port()}/v1",
+        RAG_OPENAI_API_KEY=SECRET,
+        RAG_LLM_TIMEOUT_S="5",
+    )
+    log = (work / "app.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--port", str(port)],
+        cwd=work,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"app did not start:\n{(work / 'app.log').read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        print(f"app log: {work / 'app.log'}")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _require(False, "the playwright Python package")
+    _require(CHROMIUM.exists(), "Debian's chromium (/usr/bin/chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Page:
+    """One browser tab on the app; records every request it makes."""
+
+    def __init__(self, browser: Any, url: str, shots: Path) -> None:
+        self.page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        self.requests: list[str] = []
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.shots = shots
+        self.page.goto(url)
+        self.page.wait_for_selector("#rag-question textarea", timeout=60_000)
+
+    def ask(self, question: str) -> dict[str, Any]:
+        """Types the question, waits for the finished answer; returns its text and timings."""
+        page = self.page
+        done = page.locator("#rag-chat .rag-meta, #rag-chat .rag-error").count()
+        t0 = time.perf_counter()
+        page.fill("#rag-question textarea", question)
+        page.press("#rag-question textarea", "Enter")
+        first = None
+        deadline = t0 + ANSWER_TIMEOUT_MS / 1000
+        while time.perf_counter() < deadline:
+            if first is None:
+                text = page.evaluate(
+                    """() => { const m = document.querySelectorAll('#rag-chat .bot');
+                    if (!m.length) return ''; const t = m[m.length - 1].innerText;
+                    return /searching|^\\W*$/.test(t) ? '' : t; }"""
+                )
+                if text and len(text.strip()) > 1:
+                    first = time.perf_counter() - t0
+            if page.locator("#rag-chat .rag-meta, #rag-chat .rag-error").count() > done:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail(f"no answer to {question!r} within {ANSWER_TIMEOUT_MS / 1000:.0f} s")
+        total = time.perf_counter() - t0
+        bot = page.locator("#rag-chat .bot").last
+        return {
+            "text": bot.inner_text(),
+            "html": bot.inner_html(),
+            "first_text_s": round(first if first is not None else total, 2),
+            "total_s": round(total, 2),
+        }
+
+    def shot(self, name: str) -> Path:
+        path = self.shots / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        print(f"screenshot: {path}")
+        return path
+
+    def sources(self) -> str:
+        return str(self.page.locator("#rag-sources").inner_text())
+
+    def offsite(self, base: str) -> list[str]:
+        host = urlparse(base).netloc
+        return [
+            u
+            for u in self.requests
+            if urlparse(u).scheme in ("http", "https", "ws", "wss") and urlparse(u).netloc != host
+        ]
+
+
+def _seed(question_id: str) -> dict[str, Any]:
+    for line in shared("eval", "seed_questions.jsonl").read_text().splitlines():
+        if line.strip() and json.loads(line)["id"] == question_id:
+            return dict(json.loads(line))
+    raise AssertionError(question_id)
+
+
+def test_ask_read_the_streamed_answer_and_its_sources(app_url, browser, tmp_path) -> None:
+    tab = Page(browser, app_url, tmp_path)
+    got = tab.ask(_seed("s01")["question"])  # What did Austin say?
+    print(f"timings: {got['first_text_s']} s to first text, {got['total_s']} s in all")
+    assert re.search(r"trilateral|ironclad", got["text"], re.IGNORECASE), got["text"]
+    markers = tab.page.locator("#rag-chat .bot a.rag-cite")
+    assert markers.count() >= 1 and re.fullmatch(r"\[\d+\]", markers.first.inner_text())
+    sources = tab.sources()
+    assert "002_18a88cf3fba0953a.txt" in sources
+    assert tab.page.locator("#rag-sources mark").count() >= 1
+    highlighted = tab.page.locator("#rag-sources mark").first.inner_text()
+    assert highlighted and highlighted.split()[0] in got["text"]  # the cited span is the answer's
+    # Clicking a marker brings its source card into view and marks it.
+    href = markers.last.get_attribute("href")
+    assert href and href.startswith("#source-1-")
+    markers.last.click()
+    card = tab.page.locator(href)
+    tab.page.wait_for_function(
+        "id => document.getElementById(id).classList.contains('rag-focus')", arg=href[1:]
+    )
+    tab.page.wait_for_timeout(600)  # smooth scrolling
+    assert card.is_visible()
+    assert "002_18a88cf3fba0953a.txt" in card.inner_text()
+    tab.shot("answer")
+
+    # Not in the documents: said plainly, closest passages shown.
+    unanswerable = next(
+        json.loads(line)["question"]
+        for line in shared("eval", "seed_questions.jsonl").read_text().splitlines()
+        if line.strip() and json.loads(line).get("answerable") is False
+    )
+    got = tab.ask(unanswerable)
+    assert "I could not find this in your documents" in got["text"], got["text"]
+    assert "closest passages" in got["text"].lower()
+    assert "Closest passages" in tab.sources()
+    assert tab.page.locator("#rag-sources .rag-source").count() >= 1
+    tab.shot("refusal")
+
+    # A follow-up: the standalone question used for retrieval is shown.
+    got = tab.ask("What did he say about Japan?")
+    standalone = tab.page.locator("#rag-chat .bot .rag-standalone").last
+    assert "Austin" in standalone.inner_text(), got["text"]
+    tab.shot("follow-up")
+    assert tab.offsite(app_url) == [], "requests left the machine"
+
+
+def test_upload_files_then_ask_about_them(app_url, browser, tmp_path) -> None:
+    docs = tmp_path / "upload"
+    docs.mkdir()
+    good = docs / "kiln_manual.txt"
+    good.write_text(
+        "Kiln controller manual.\n\nThe kiln controller runs firmware version 4.2, released "
+        "for the ceramics studio in March. To update the firmware, hold the reset button for "
+        "ten seconds while the kiln is cold.\n",
+        encoding="utf-8",
+    )
+    broken = docs / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.7\nthis is not really a pdf\n")
+    tab = Page(browser, app_url, tmp_path)
+    tab.page.get_by_role("tab", name="Documents").click()
+    tab.page.locator("#rag-upload input[type=file]").set_input_files([str(broken), str(good)])
+    status = tab.page.locator("#rag-upload-status")
+    tab.page.wait_for_function(
+        "() => document.querySelector('#rag-upload-status').innerText.includes('Indexed:')",
+        timeout=ANSWER_TIMEOUT_MS,
+    )
+    text = status.inner_text()
+    assert "broken.pdf" in text and "not indexed" in text, text  # a message, not a traceback
+    assert "Traceback" not in tab.page.content()
+    table = tab.page.locator("#rag-documents")
+    tab.page.wait_for_function(
+        "() => document.querySelector('#rag-documents').innerText.includes('kiln_manual.txt')"
+    )
+    assert "002_18a88cf3fba0953a.txt" in table.inner_text()
+    tab.shot("documents")
+
+    tab.page.get_by_role("tab", name="Ask").click()
+    got = tab.ask("Which firmware version does the kiln controller run?")
+    assert "4.2" in got["text"], got["text"]
+    assert "kiln_manual.txt" in tab.sources()
+    tab.shot("upload-answer")
+
+    # Remove it again: gone from the list, and no longer an answer.
+    tab.page.get_by_role("tab", name="Documents").click()
+    tab.page.locator("#rag-remove-choice input").click()
+    tab.page.get_by_role("option", name=re.compile("kiln_manual.txt")).click()
+    tab.page.locator("#rag-remove").click()
+    tab.page.wait_for_function(
+        "() => document.querySelector('#rag-upload-status').innerText.includes('Removed')"
+    )
+    tab.page.wait_for_function(
+        "() => !document.querySelector('#rag-documents').innerText.includes('kiln_manual.txt')"
+    )
+    assert "002_18a88cf3fba0953a.txt" in table.inner_text()
+
+
+def test_two_tabs_chat_at_once(app_url, browser, tmp_path) -> None:
+    a, b = Page(browser, app_url, tmp_path), Page(browser, app_url, tmp_path)
+    qa = _seed("s01")["question"]
+    qb = _seed("s02")["question"]  # What did Mattis promise Japan?
+    for tab, q in ((a, qa), (b, qb)):
+        tab.page.fill("#rag-question textarea", q)
+    a.page.press("#rag-question textarea", "Enter")
+    b.page.press("#rag-question textarea", "Enter")
+    for tab in (a, b):
+        tab.page.locator("#rag-chat .rag-meta").first.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    assert re.search(
+        r"trilateral|ironclad", a.page.locator("#rag-chat .bot").last.inner_text(), re.I
+    )
+    assert re.search(r"missile", b.page.locator("#rag-chat .bot").last.inner_text(), re.I)
+    # Each tab keeps its own conversation.
+    assert "Mattis" not in a.page.locator("#rag-chat").inner_text()
+    assert "Austin" not in b.page.locator("#rag-chat .user").inner_text()
+
+
+def test_settings_backend_errors_are_messages_and_secrets_stay_hidden(
+    app_url, browser, tmp_path
+) -> None:
+    tab = Page(browser, app_url, tmp_path)
+    tab.page.get_by_role("tab", name="Settings").click()
+    config = tab.page.locator("#rag-config")
+    assert '"extractive"' in config.inner_text()
+    tab.page.locator("#rag-backend").get_by_text("openai", exact=True).click()
+    tab.page.locator("#rag-mode").get_by_text("keyword", exact=True).click()
+    tab.page.wait_for_function(
+        "() => document.querySelector('#rag-config').innerText.includes('openai_base_url')"
+    )
+    text = config.inner_text()
+    assert '"keyword"' in text and '"openai"' in text
+    assert SECRET not in tab.page.content()
+    tab.shot("settings")
+    tab.page.get_by_role("tab", name="Ask").click()
+    got = tab.ask("What did Austin say?")
+    assert "openai answer backend is not available" in got["text"], got["text"]
+    assert "Traceback" not in got["text"] and SECRET not in tab.page.content()
