@@ -209,8 +209,8 @@ def test_sources_are_dropped_until_the_prompt_fits(kiln_index) -> None:
     roomy = ScriptedLLM("The kiln controller runs firmware version 4.2.", fmt="completion")
     tight = ScriptedLLM(roomy.reply, fmt="completion", context_tokens=160 + 150)
     q = "What do we know about the kiln and its firmware?"
-    _ask(kiln_index, _answerer(kiln_index, roomy), q)
-    _ask(kiln_index, _answerer(kiln_index, tight), q)
+    _ask(kiln_index, _answerer(kiln_index, roomy, max_tokens=160), q)
+    _ask(kiln_index, _answerer(kiln_index, tight, max_tokens=160), q)
     (big,), (small,) = roomy.prompts, tight.prompts
     assert isinstance(big, Completion) and isinstance(small, Completion)
     assert big.text.count("\n[") > small.text.count("\n[") >= 1
@@ -308,3 +308,23 @@ def test_cli_prints_checked_sentences_sources_and_what_was_dropped(monkeypatch, 
     data = json.loads(res.output)
     assert data["backend"] == "local" and data["dropped"][0]["reason"]
     assert data["sentences"][0]["model_markers"] == [1]
+
+
+def test_a_reply_cut_off_by_the_token_limit_loses_only_its_half_sentence(kiln_index) -> None:
+    reply = "The kiln controller runs firmware version 4.2 [1]. The kiln reaches 1,280 deg"
+    llm = ScriptedLLM(reply)  # 12 pieces of 7 characters: the limit below is reached
+    answerer = _answerer(kiln_index, llm, max_tokens=12)
+    _, answer = _ask(
+        kiln_index,
+        answerer,
+        "What firmware does the kiln controller run, and how hot does the kiln get?",
+    )
+    assert [s.text for s in answer.sentences] == ["The kiln controller runs firmware version 4.2."]
+    assert answer.dropped == []
+    # Without the limit, the same unfinished text is a sentence to check (and it holds).
+    _, whole = _ask(
+        kiln_index,
+        _answerer(kiln_index, ScriptedLLM(reply)),
+        "What firmware does the kiln controller run, and how hot does the kiln get?",
+    )
+    assert len(whole.sentences) + len(whole.dropped) == 2

@@ -97,8 +97,10 @@ class GenerativeAnswerer:
         pending = ""
         t_model = time.perf_counter()
         pieces = self.llm.stream(prompt, max_tokens=self.max_tokens)
+        pieces_seen = 0
         try:
             for piece in pieces:
+                pieces_seen += 1
                 if "first_token" not in timings:
                     timings["first_token"] = _ms(t0)
                 raw += piece
@@ -117,7 +119,10 @@ class GenerativeAnswerer:
             close = getattr(pieces, "close", None)
             if close is not None:
                 close()  # stops the model when the reply is cut short
-        if pending.strip() and not run.stop:
+        # A reply cut off by the token limit ends in half a sentence: it is not checked or
+        # shown (the pieces streamed are about one token each).
+        cut = pieces_seen >= self.max_tokens - 1
+        if pending.strip() and not run.stop and not (cut and not _ENDS.search(pending)):
             yield from run.check(pending)
         timings["generate"] = _ms(t_model)
         yield run.finish(question, hits, raw, best, timings, t0)
@@ -259,6 +264,9 @@ class _Run:
             dropped=self.dropped,
             model_text=raw,
         )
+
+
+_ENDS = re.compile(r"""[.!?…]["'”’)\]]*(\s*\[[^\]]*\])*\s*$""")
 
 
 def _format_sources(sources: list[tuple[SearchHit, list[Candidate]]]) -> str:
