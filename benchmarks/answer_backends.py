@@ -26,6 +26,7 @@ import json
 import os
 import random
 import re
+import signal
 import socket
 import string
 import subprocess
@@ -277,6 +278,8 @@ def main() -> None:
     args = ap.parse_args()
     specs = args.backends.split(",")
     work = Path(tempfile.mkdtemp(prefix="rag-backends-"))
+    # A kill (SIGTERM) must still stop the model server started below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     server = None
     port = None
     openai_models = {s.partition(":")[2] for s in specs if s.startswith("openai:")}
