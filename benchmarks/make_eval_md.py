@@ -18,7 +18,6 @@ import argparse
 import json
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 from common import DATASETS, RESULTS, ROOT
