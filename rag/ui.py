@@ -603,4 +603,17 @@ def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> Non
     summary = ensure_sample_corpus(index)
     if summary:
         print(f"indexed the user guide: {summary}")
+    warm_up(index)
     serve(index, host, port)
+
+
+def warm_up(index: RagIndex) -> None:
+    """Load the embedding model and the index's search structures before the first question,
+    so that it is answered in about a second rather than after the model loads."""
+    t0 = time.perf_counter()
+    try:
+        index.ask("What is this about?", 1)
+    except RagError as exc:  # the app still opens; the chat shows the error when asked
+        print(f"warming up failed: {exc}")
+        return
+    print(f"ready in {time.perf_counter() - t0:.1f} s (embedding model loaded)")

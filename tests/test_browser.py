@@ -321,3 +321,39 @@ def test_settings_backend_errors_are_messages_and_secrets_stay_hidden(
     got = tab.ask("What did Austin say?")
     assert "openai answer backend is not available" in got["text"], got["text"]
     assert "Traceback" not in got["text"] and SECRET not in tab.page.content()
+
+
+def test_chat_stays_responsive_while_an_upload_is_indexed(app_url, browser, tmp_path) -> None:
+    import random
+
+    rng = random.Random(5)
+    words = [f"{a}{b}" for a in ("kal", "mor", "tis", "ven", "dru", "pal") for b in "aeiouyrst"]
+    paragraphs = [
+        " ".join(rng.choice(words) for _ in range(60)).capitalize() + "." for _ in range(400)
+    ]
+    big = tmp_path / "upload" / "field_notes.txt"
+    big.parent.mkdir()
+    big.write_text("\n\n".join(paragraphs), encoding="utf-8")
+    uploader, asker = Page(browser, app_url, tmp_path), Page(browser, app_url, tmp_path)
+    uploader.page.get_by_role("tab", name="Documents").click()
+    t0 = time.perf_counter()
+    uploader.page.locator("#rag-upload input[type=file]").set_input_files([str(big)])
+    uploader.page.wait_for_function(
+        "() => /indexing|indexed/.test(document.querySelector('#rag-upload-status').innerText)",
+        timeout=ANSWER_TIMEOUT_MS,
+    )
+    got = asker.ask(_seed("s01")["question"])
+    answered = time.perf_counter() - t0
+    status = uploader.page.locator("#rag-upload-status").inner_text()
+    uploader.page.wait_for_function(
+        "() => document.querySelector('#rag-upload-status').innerText.includes('Indexed:')",
+        timeout=300_000,
+    )
+    indexed = time.perf_counter() - t0
+    print(
+        f"answer during upload: {got['total_s']} s (answered {answered:.1f} s after the upload "
+        f"began; the upload took {indexed:.1f} s)"
+    )
+    assert re.search(r"trilateral|ironclad", got["text"], re.IGNORECASE)
+    assert "Indexed:" not in status, "the answer waited for the upload"
+    assert "field_notes.txt" in uploader.page.locator("#rag-documents").inner_text()
