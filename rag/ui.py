@@ -17,7 +17,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,17 +73,24 @@ document.addEventListener("click", function (event) {
 </script>"""
 
 
-def ensure_sample_corpus(index: RagIndex, folder: Path = SAMPLE_DOCS) -> str | None:
-    """Index the user guide when the index is empty, so a new user has something real to ask."""
+def ensure_sample_corpus(
+    index: RagIndex,
+    folder: Path = SAMPLE_DOCS,
+    on_progress: Callable[[int, int, str], None] | None = None,
+) -> str | None:
+    """Index the user guide when the index is empty, so a new user has something real to ask.
+    Progress goes to the console, and to `on_progress(done, total, path)` (the page's banner)."""
     if index.store.counts()["documents"] or not folder.is_dir():
         return None
     from tqdm import tqdm
 
     bar = tqdm(unit="file", desc=f"indexing the user guide ({folder})")
 
-    def progress(done: int, total: int, _: str) -> None:
+    def progress(done: int, total: int, path: str) -> None:
         bar.total = total
         bar.update(1)
+        if on_progress is not None:
+            on_progress(done, total, path)
 
     report = index.ingest([folder], progress=progress)
     bar.close()
@@ -368,10 +375,67 @@ def stream_answer(
         yield session.messages, sources_panel("", earlier, False), session
 
 
+class Preparing:
+    """The app's start, in the background while the page is already open: an empty index gets
+    the user guide (progress in the page's banner and the console), then the embedding model is
+    loaded so the first question is answered quickly."""
+
+    def __init__(self, index: RagIndex, folder: Path = SAMPLE_DOCS) -> None:
+        self.index = index
+        self.folder = folder
+        self.indexing = not index.store.counts()["documents"] and folder.is_dir()
+        self.done = 0
+        self.total = 0
+        self.current = ""
+        self.summary: str | None = None
+        self.error: str | None = None
+        self.finished = threading.Event()
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run, name="rag-prepare", daemon=True)
+        thread.start()
+        return thread
+
+    def run(self) -> None:
+        try:
+            if self.indexing:
+                self.summary = ensure_sample_corpus(self.index, self.folder, self._progress)
+                if self.summary:
+                    print(f"indexed the user guide: {self.summary}")
+            warm_up(self.index)
+        except Exception as exc:  # shown in the banner; the app stays usable
+            log.exception("preparing the app failed")
+            self.error = str(exc) or type(exc).__name__
+        finally:
+            self.finished.set()
+
+    def _progress(self, done: int, total: int, path: str) -> None:
+        self.done, self.total, self.current = done, total, Path(path).name
+
+    def banner(self) -> str:
+        if self.finished.is_set():
+            if self.error:
+                return f"**Could not prepare the index:** {_md(self.error)}"
+            if self.summary:
+                return (
+                    f"The user guide is indexed ({_md(self.summary)}): ask it anything, or add "
+                    "your own documents under Documents."
+                )
+            return ""
+        if self.indexing:
+            lead = "Indexing the user guide so there is something to ask:"
+            if self.total and self.done >= self.total:  # read; the embeddings come last
+                return f"{lead} all **{self.total}** files read, computing their embeddings…"
+            total = self.total or "?"
+            current = f" ({_md(self.current)})" if self.current else ""
+            return f"{lead} **{self.done}/{total}** files read{current}…"
+        return "Loading the embedding model…"
+
+
 # ---------------------------------------------------------------------------- the app
 
 
-def build_app(index: RagIndex) -> Any:
+def build_app(index: RagIndex, preparing: Preparing | None = None) -> Any:
     import gradio as gr
 
     settings = index.settings
@@ -425,13 +489,16 @@ def build_app(index: RagIndex) -> Any:
             skipped.append(f"{Path(source).name}: {reason}")
             gr.Warning(f"{Path(source).name} was not indexed: {reason}")
 
-        progress((0, len(paths)), desc="indexing", unit="files")
+        # One step per file read, and a last one for the embeddings (computed after reading).
+        steps = len(paths) + 1
+        progress((0, steps), desc="reading", unit="steps")
+
+        def step(done: int, total: int, path: str) -> None:
+            desc = f"read {Path(path).name}" if done < total else "computing embeddings"
+            progress((done, steps), desc=desc, unit="steps")
+
         try:
-            report = index.ingest(
-                paths,
-                progress=lambda d, t, p: progress((d, t), desc=f"indexed {Path(p).name}"),
-                on_skip=on_skip,
-            )
+            report = index.ingest(paths, progress=step, on_skip=on_skip)
         except RagError as exc:
             return f"**Indexing failed:** {_md(str(exc))}", *refresh(), None
         lines = [f"**Indexed:** {_md(report.summary())}"]
@@ -464,6 +531,8 @@ def build_app(index: RagIndex) -> Any:
 
     with gr.Blocks(title="rag: ask your documents") as app:
         gr.Markdown("## Ask your documents")
+        banner = gr.Markdown(preparing.banner() if preparing else "", elem_id="rag-banner")
+        timer = gr.Timer(1.0, active=preparing is not None and not preparing.finished.is_set())
         session = gr.State(Session())
         with gr.Tab("Ask"), gr.Row(equal_height=False):
             with gr.Column(scale=3):
@@ -558,6 +627,15 @@ def build_app(index: RagIndex) -> Any:
         )
         rm.click(remove, [doc], [status, table, doc], concurrency_id="ingest")
         app.load(refresh, None, [table, doc], queue=False)
+
+        def tick() -> tuple[Any, ...]:
+            finished = preparing is None or preparing.finished.is_set()
+            text = preparing.banner() if preparing else ""
+            # The document list is refreshed once, when the user guide is in.
+            lists = refresh() if finished else (gr.update(), gr.update())
+            return text, gr.Timer(active=not finished), *lists
+
+        timer.tick(tick, None, [banner, timer, table, doc], queue=False, show_progress="hidden")
     return app
 
 
@@ -580,11 +658,12 @@ def serve(
     port: int | None = 7860,
     *,
     block: bool = True,
+    preparing: Preparing | None = None,
 ) -> Any:
     """Build and start the app: local only, no share link, no analytics. Answers stream through
     the queue; up to four are written at once and an upload is indexed beside them."""
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    app = build_app(index)
+    app = build_app(index, preparing)
     app.queue(default_concurrency_limit=4).launch(
         server_name=host,
         server_port=port,
@@ -600,11 +679,9 @@ def serve(
 def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     index = RagIndex.open(settings)
-    summary = ensure_sample_corpus(index)
-    if summary:
-        print(f"indexed the user guide: {summary}")
-    warm_up(index)
-    serve(index, host, port)
+    preparing = Preparing(index)
+    preparing.start()  # the page opens at once and shows the progress
+    serve(index, host, port, preparing=preparing)
 
 
 def warm_up(index: RagIndex) -> None:

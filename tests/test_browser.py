@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -55,25 +56,21 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`python app.py` on a free port over an index of the seed articles."""
-    seeds = shared("corpus", "seeds")
-    work = tmp_path_factory.mktemp("app")
-    settings = Settings(index=work / "index")
-    with RagIndex.open(settings, make_embedder(settings)) as index:
-        index.ingest([seeds])
+@contextmanager
+def running_app(index: Path, work: Path) -> Iterator[str]:
+    """`python app.py` on a free port over `index`; yields its URL once it answers."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env.update(
-        RAG_INDEX=str(work / "index"),
+        RAG_INDEX=str(index),
         GRADIO_ANALYTICS_ENABLED="False",
         # The openai backend points at a closed local port: a failing backend, nothing sent out.
         RAG_OPENAI_BASE_URL=f"http://127.0.0.1:{_free_port()}/v1",
         RAG_OPENAI_API_KEY=SECRET,
         RAG_LLM_TIMEOUT_S="5",
     )
-    log = (work / "app.log").open("w")
+    log_path = work / "app.log"
+    log = log_path.open("w")
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "app.py"), "--port", str(port)],
         cwd=work,
@@ -92,7 +89,7 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except OSError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"app did not start:\n{(work / 'app.log').read_text()[-3000:]}")
+                pytest.fail(f"app did not start:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.5)
         yield url
     finally:
@@ -102,7 +99,19 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
-        print(f"app log: {work / 'app.log'}")
+        print(f"app log: {log_path}")
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app over an index of the seed articles."""
+    seeds = shared("corpus", "seeds")
+    work = tmp_path_factory.mktemp("app")
+    settings = Settings(index=work / "index")
+    with RagIndex.open(settings, make_embedder(settings)) as index:
+        index.ingest([seeds])
+    with running_app(work / "index", work) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -161,9 +170,9 @@ class Page:
             "total_s": round(total, 2),
         }
 
-    def shot(self, name: str) -> Path:
+    def shot(self, name: str, full_page: bool = True) -> Path:
         path = self.shots / f"{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
+        self.page.screenshot(path=str(path), full_page=full_page)
         print(f"screenshot: {path}")
         return path
 
@@ -198,6 +207,7 @@ def test_ask_read_the_streamed_answer_and_its_sources(app_url, browser, tmp_path
     assert tab.page.locator("#rag-sources mark").count() >= 1
     highlighted = tab.page.locator("#rag-sources mark").first.inner_text()
     assert highlighted and highlighted.split()[0] in got["text"]  # the cited span is the answer's
+    tab.shot("answer")  # the README's screenshot (docs/images/app.png)
     # Clicking a marker brings its source card into view and marks it.
     href = markers.last.get_attribute("href")
     assert href and href.startswith("#source-1-")
@@ -209,7 +219,7 @@ def test_ask_read_the_streamed_answer_and_its_sources(app_url, browser, tmp_path
     tab.page.wait_for_timeout(600)  # smooth scrolling
     assert card.is_visible()
     assert "002_18a88cf3fba0953a.txt" in card.inner_text()
-    tab.shot("answer")
+    tab.shot("marker-clicked", full_page=False)
 
     # Not in the documents: said plainly, closest passages shown.
     unanswerable = next(
@@ -339,7 +349,7 @@ def test_chat_stays_responsive_while_an_upload_is_indexed(app_url, browser, tmp_
     t0 = time.perf_counter()
     uploader.page.locator("#rag-upload input[type=file]").set_input_files([str(big)])
     uploader.page.wait_for_function(
-        "() => /indexing|indexed/.test(document.querySelector('#rag-upload-status').innerText)",
+        "() => /reading|read |computing embeddings/.test(document.querySelector('#rag-upload-status').innerText)",
         timeout=ANSWER_TIMEOUT_MS,
     )
     got = asker.ask(_seed("s01")["question"])
@@ -357,3 +367,30 @@ def test_chat_stays_responsive_while_an_upload_is_indexed(app_url, browser, tmp_
     assert re.search(r"trilateral|ironclad", got["text"], re.IGNORECASE)
     assert "Indexed:" not in status, "the answer waited for the upload"
     assert "field_notes.txt" in uploader.page.locator("#rag-documents").inner_text()
+
+
+def test_a_new_index_gets_the_user_guide_with_progress_shown(browser, tmp_path) -> None:
+    _require(CHROMIUM.exists(), "Debian's chromium (/usr/bin/chromium)")
+    work = tmp_path / "fresh"
+    work.mkdir()
+    with running_app(work / "index", work) as url:
+        tab = Page(browser, url, tmp_path)
+        banner = tab.page.locator("#rag-banner")
+        first = banner.inner_text()
+        tab.shot("first-start")
+        tab.page.wait_for_function(
+            "() => document.querySelector('#rag-banner').innerText.includes('user guide is indexed')",
+            timeout=300_000,
+        )
+        assert "Indexing the user guide" in first or "user guide is indexed" in first, first
+        tab.page.get_by_role("tab", name="Documents").click()
+        tab.page.wait_for_function(
+            "() => document.querySelector('#rag-documents').innerText.includes('ingesting.md')"
+        )
+        tab.page.get_by_role("tab", name="Ask").click()
+        got = tab.ask("How do I remove a document from the index?")
+        assert not got["text"].startswith("I could not find"), got["text"]
+        assert tab.page.locator("#rag-chat .bot a.rag-cite").count() >= 1
+        assert re.search(r"docs/\w+\.md", tab.sources()), tab.sources()
+        tab.shot("user-guide-answer")
+        assert tab.offsite(url) == []

@@ -172,3 +172,27 @@ def test_document_and_model_text_is_shown_literally() -> None:
     shown = _md("<img src=x onerror=alert(1)> *not bold* [1](http://x) $x$")
     assert "<img" not in shown and "&lt;img" in shown
     assert "\\*not bold\\*" in shown and "\\[1\\]" in shown and "\\$x\\$" in shown
+
+
+def test_a_new_index_is_prepared_in_the_background_with_progress(index, tmp_path) -> None:
+    from rag.ui import Preparing
+
+    write(tmp_path / "guide" / "a.md", "# Start\n\nInstall rag with pip and run rag ui.")
+    write(tmp_path / "guide" / "b.md", "# Remove\n\nRemove a document with rag remove.")
+    preparing = Preparing(index, tmp_path / "guide")
+    assert preparing.indexing and "Indexing the user guide" in preparing.banner()
+    seen: list[str] = []
+    original = preparing._progress
+
+    def spy(done: int, total: int, path: str) -> None:
+        original(done, total, path)
+        seen.append(preparing.banner())
+
+    preparing._progress = spy  # type: ignore[method-assign]
+    preparing.start().join(60)
+    assert preparing.finished.is_set() and preparing.error is None
+    assert "**1/2** files read (a.md)" in seen[0]
+    assert "all **2** files read, computing their embeddings" in seen[-1]
+    assert "The user guide is indexed (2 added" in preparing.banner()
+    assert len(index.documents()) == 2
+    assert not Preparing(index, tmp_path / "guide").indexing  # only an empty index gets it
