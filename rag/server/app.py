@@ -7,7 +7,9 @@ the batcher's worker thread, the rest on the thread pool. Errors are OpenAI-shap
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import gc
 import ipaddress
 import json
 import logging
@@ -22,9 +24,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
+import orjson
 from fastapi import Depends, FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -50,6 +53,7 @@ from ..errors import (
 from ..ingest.loaders import SUPPORTED_SUFFIXES
 from .batcher import EmbeddingBatcher
 from .metrics import Metrics
+from .worker import BatchedEmbedder, ProcessEmbedder
 
 log = logging.getLogger("rag.server")
 CHAT_MODEL = "rag"
@@ -246,16 +250,18 @@ class LimitsAndMetrics:
 class Server:
     """What the endpoints share: the index, its embedder, the batcher and the metrics."""
 
-    def __init__(self, settings: Settings, index: RagIndex) -> None:
+    def __init__(self, settings: Settings, index: RagIndex, *, model_process: bool) -> None:
         self.settings = settings
         self.index = index
-        self.embedder: Embedder = index.embedder
+        self.embedder: Embedder = index.embedder  # names, dimension, tokenizer; never the model
         self.metrics = Metrics()
+        self.process = ProcessEmbedder(settings) if model_process else None
         self.batcher = EmbeddingBatcher(
             self.embedder,
             max_tokens=settings.batch_max_tokens,
             max_wait_s=settings.batch_wait_ms / 1000,
             metrics=self.metrics,
+            embed_fn=self.process.embed if self.process else None,
         )
         self.keys = [k.get_secret_value() for k in settings.api_keys]
         self.upload_dir = (settings.upload_dir or settings.index / "uploads").resolve()
@@ -311,20 +317,48 @@ def check_bind(settings: Settings) -> None:
 
 
 def create_app(
-    settings: Settings, index: RagIndex | None = None, *, embedder: Embedder | None = None
+    settings: Settings,
+    index: RagIndex | None = None,
+    *,
+    embedder: Embedder | None = None,
+    model_process: bool | None = None,
 ) -> FastAPI:
-    """The ASGI app. `index` is opened from `settings` when not given (and closed on shutdown)."""
+    """The ASGI app. `index` is opened from `settings` when not given (and closed on shutdown).
+
+    The model runs in a child process (`model_process`, the default when the app builds the
+    embedder from `settings`) or, for an embedder passed in, on the batcher's worker thread.
+    Inside the app, searches, answers and uploads embed through the batcher as well.
+    """
     own_index = index is None
+    if model_process is None:
+        model_process = index is None and embedder is None
     idx = index or RagIndex.open(settings, embedder)
-    server = Server(settings, idx)
+    server = Server(settings, idx, model_process=model_process)
+    inner = idx.embedder
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
         await server.batcher.start()
+        batched = BatchedEmbedder(inner, server.batcher.embed, loop)
+        idx.embedder = idx.retriever.embedder = batched
+        idx._answerer = None  # built again, with the batched embedder
         try:
+            # Start the model and load the index's derived files now, not on the first request;
+            # then freeze what is loaded out of the garbage collector's full passes, which
+            # would otherwise stall the event loop now and then.
+            await loop.run_in_executor(None, server.batcher.embed_fn, ["warm up"])
+            await run_in_threadpool(idx.search, "warm up", 1, mode="keyword")
+            await run_in_threadpool(idx.store.vector_count)
+            gc.collect()
+            gc.freeze()
             yield
         finally:
             await server.batcher.stop()
+            idx.embedder = idx.retriever.embedder = inner
+            idx._answerer = None
+            if server.process is not None:
+                await run_in_threadpool(server.process.close)
             if own_index:
                 idx.close()
 
@@ -433,7 +467,7 @@ def create_app(
         return server.model_card()
 
     @app.post("/v1/embeddings", tags=["openai"], dependencies=auth)
-    async def embeddings(req: EmbeddingsRequest) -> JSONResponse:
+    async def embeddings(req: EmbeddingsRequest) -> Response:
         """OpenAI's embeddings endpoint; the vectors are the ones the index stores."""
         if not server.accepts_model(req.model):
             raise APIError(
@@ -496,7 +530,11 @@ def create_app(
             "usage": {"prompt_tokens": total, "total_tokens": total},
             "model_fingerprint": server.fingerprint,
         }
-        return JSONResponse(body, headers={"X-Model-Fingerprint": server.fingerprint})
+        return Response(
+            orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
+            media_type="application/json",
+            headers={"X-Model-Fingerprint": server.fingerprint},
+        )
 
     # -------------------------------------------------------------- search and ask
     @app.post("/v1/search", tags=["rag"], dependencies=auth)
@@ -621,10 +659,10 @@ async def _count_tokens(embedder: Embedder, texts: list[str]) -> list[int]:
     return await run_in_threadpool(embedder.count_tokens, texts)
 
 
-def _encode(vec: np.ndarray, fmt: str) -> list[float] | str:
+def _encode(vec: np.ndarray, fmt: str) -> np.ndarray | str:
     if fmt == "base64":
         return base64.b64encode(np.ascontiguousarray(vec, dtype="<f4").tobytes()).decode()
-    return [float(x) for x in vec]
+    return np.ascontiguousarray(vec, dtype=np.float32)  # orjson writes it as a list of floats
 
 
 def _text(content: str | list[dict[str, Any]] | None) -> str:

@@ -1,8 +1,9 @@
 """Dynamic batching of embedding requests: concurrent requests share one model call.
 
 A batch closes when its tokens would pass `max_tokens` or when `max_wait_s` has passed since its
-first request arrived, whichever is first. The model runs on one worker thread, never on the event
-loop, so the server keeps answering while a batch is computed; the next batch gathers meanwhile.
+first request arrived, whichever is first. The model is called from one worker thread, never on
+the event loop (and under rag serve it runs in a process of its own, see worker.py), so the server
+keeps answering while a batch is computed; the next batch gathers meanwhile.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -35,8 +37,10 @@ class EmbeddingBatcher:
         max_tokens: int = 8192,
         max_wait_s: float = 0.005,
         metrics: Metrics | None = None,
+        embed_fn: Callable[[list[str]], np.ndarray] | None = None,
     ) -> None:
         self.embedder = embedder
+        self.embed_fn = embed_fn or embedder.embed  # what computes a batch
         self.max_tokens = max_tokens
         self.max_wait_s = max_wait_s
         self.metrics = metrics or Metrics()
@@ -111,7 +115,7 @@ class EmbeddingBatcher:
             texts = [t for b in batch for t in b.texts]
             t0 = time.perf_counter()
             try:
-                vecs = await loop.run_in_executor(self._executor, self.embedder.embed, texts)
+                vecs = await loop.run_in_executor(self._executor, self.embed_fn, texts)
             except Exception as exc:
                 for b in batch:
                     if not b.future.done():

@@ -114,10 +114,10 @@ class Metrics:
                 "# HELP rag_embed_queue_depth Texts waiting for the next batch.",
                 "# TYPE rag_embed_queue_depth gauge",
                 f"rag_embed_queue_depth {self.queue_depth}",
-                "# HELP rag_embed_texts_total Texts embedded for /v1/embeddings.",
+                "# HELP rag_embed_texts_total Texts embedded (embeddings, search queries, answers, uploads).",
                 "# TYPE rag_embed_texts_total counter",
                 f"rag_embed_texts_total {self.texts_embedded}",
-                "# HELP rag_embed_tokens_total Tokens embedded for /v1/embeddings (as the model reads them).",
+                "# HELP rag_embed_tokens_total Tokens embedded, as the model reads them.",
                 "# TYPE rag_embed_tokens_total counter",
                 f"rag_embed_tokens_total {self.tokens_embedded}",
             ]

@@ -1,0 +1,134 @@
+"""The embedding model in its own process, and an Embedder that sends its work through the batcher.
+
+Why a process: the model's Python code (module calls between torch kernels) holds the GIL, and an
+event loop sharing a process with it waits for the GIL behind it; under load that delay reached
+hundreds of milliseconds on /healthz. In its own process the model has its own GIL: the server's
+process keeps only the tokenizer (for counting tokens) and the index.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing as mp
+import threading
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+
+from ..config import Settings
+from ..embeddings import Embedder, ProgressFn
+from ..errors import EmbeddingError
+
+
+def _serve(conn: Connection, settings_json: str) -> None:  # pragma: no cover - child process
+    from ..api import make_embedder
+
+    embedder = make_embedder(Settings.model_validate_json(settings_json))
+    while True:
+        try:
+            texts = conn.recv()
+        except EOFError:
+            return
+        if texts is None:
+            return
+        try:
+            conn.send(("ok", embedder.embed(texts)))
+        except Exception as exc:
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+class ProcessEmbedder:
+    """`embed(texts)` computed by a child process running `make_embedder(settings)`.
+
+    Calls are serialised (one batch at a time, as the batcher sends them); a child that dies is
+    started again on the next call.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings_json = settings.model_dump_json()
+        self._ctx = mp.get_context("spawn")  # never fork a process that may hold torch threads
+        self._proc: Any = None
+        self._conn: Connection | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        parent, child = self._ctx.Pipe()
+        self._proc = self._ctx.Process(
+            target=_serve, args=(child, self._settings_json), name="rag-embed", daemon=True
+        )
+        self._proc.start()
+        child.close()
+        self._conn = parent
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            if self._proc is None or not self._proc.is_alive():
+                self.start()
+            assert self._conn is not None
+            try:
+                self._conn.send(texts)
+                status, payload = self._conn.recv()
+            except (EOFError, OSError) as exc:
+                self._proc = None
+                raise EmbeddingError(f"the embedding process stopped: {exc}") from exc
+        if status != "ok":
+            raise EmbeddingError(f"the embedding process failed: {payload}")
+        return np.asarray(payload, dtype=np.float32)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                with contextlib.suppress(OSError):
+                    self._conn.send(None)
+                self._conn.close()
+                self._conn = None
+            if self._proc is not None:
+                self._proc.join(10)
+                if self._proc.is_alive():
+                    self._proc.kill()
+                self._proc = None
+
+
+class BatchedEmbedder(Embedder):
+    """The index's embedder as seen by search and ingestion inside the server: the same name,
+    fingerprint, dimension and tokenizer, but vectors come from the batcher (so queries and
+    uploads share batches with /v1/embeddings and the model runs where the batcher runs it).
+
+    Called from worker threads only (never from the event loop, which it would deadlock).
+    """
+
+    def __init__(self, inner: Embedder, submit: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dim = inner.dim
+        self.max_tokens = inner.max_tokens
+        self.batch_size = inner.batch_size
+        self._submit = submit  # async (texts, tokens) -> np.ndarray
+        self._loop = loop
+
+    @property
+    def fingerprint(self) -> str:
+        return self.inner.fingerprint
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.inner.count_tokens(texts)
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:  # pragma: no cover - embed() overrides
+        return self.embed(texts)
+
+    def embed(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.empty((0, self.dim), dtype=np.float32)
+        tokens = sum(min(n, self.max_tokens) for n in self.count_tokens(texts))
+        fut = asyncio.run_coroutine_threadsafe(self._submit(texts, tokens), self._loop)
+        vecs = fut.result()
+        if progress is not None:
+            progress(len(texts))
+        return vecs
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]
