@@ -1,0 +1,172 @@
+"""Embeddings over HTTP against the ideal: rag serve's /v1/embeddings at concurrency 1, 8 and 32
+versus the same texts through SentenceTransformer.encode in one process at its best batch size,
+measured in the same run (the ideal before and after the server, averaged).
+
+    .venv/bin/python benchmarks/embeddings_server.py [--texts 512] [--seconds 20]
+
+Texts are sentences of SciFact abstracts (../shared/datasets/scifact), one text per request: the
+hardest case for a server, since every text pays for its own HTTP request. Each client sends its
+next request when the previous one is answered. Tokens are the server's own usage counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, load_beir, machine, save
+
+from rag.embeddings import SentenceTransformerEmbedder
+
+
+def sentences(n: int) -> list[str]:
+    corpus, _, _ = load_beir("scifact")
+    out = []
+    for rec in corpus.values():
+        out += [s.strip() for s in re.split(r"(?<=[.!?])\s+", rec["text"]) if len(s.split()) >= 4]
+    random.Random(0).shuffle(out)
+    return out[:n]
+
+
+def ideal(texts: list[str], batch_sizes: list[int]) -> dict[int, float]:
+    """texts/s of SentenceTransformer.encode over all texts, per batch size."""
+    emb = SentenceTransformerEmbedder()
+    model = emb.model
+    model.encode(texts[:64], batch_size=32)  # warm up
+    out = {}
+    for bs in batch_sizes:
+        t0 = time.perf_counter()
+        model.encode(texts, batch_size=bs, normalize_embeddings=True, show_progress_bar=False)
+        out[bs] = len(texts) / (time.perf_counter() - t0)
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def load(url: str, texts: list[str], concurrency: int, seconds: float) -> dict:
+    import httpx
+
+    latencies: list[float] = []
+    tokens = 0
+    errors = 0
+    end = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async def client(i: int, c: httpx.AsyncClient) -> None:
+        nonlocal tokens, errors
+        j = i
+        while time.monotonic() < end:
+            t0 = time.perf_counter()
+            r = await c.post("/v1/embeddings", json={"input": texts[j % len(texts)]})
+            if r.status_code != 200:
+                errors += 1
+            else:
+                tokens += r.json()["usage"]["prompt_tokens"]
+                latencies.append(time.perf_counter() - t0)
+            j += concurrency
+
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as c:
+        await c.post("/v1/embeddings", json={"input": "warm up"})
+        t0 = time.perf_counter()
+        await asyncio.gather(*(client(i, c) for i in range(concurrency)))
+        wall = time.perf_counter() - t0
+    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [latencies[0]] * 99
+    return {
+        "concurrency": concurrency,
+        "requests": len(latencies),
+        "errors": errors,
+        "texts_per_s": round(len(latencies) / wall, 1),
+        "tokens_per_s": round(tokens / wall, 1),
+        "p50_ms": round(q[49] * 1000, 1),
+        "p99_ms": round(q[98] * 1000, 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--texts", type=int, default=512)
+    ap.add_argument("--seconds", type=float, default=20.0, help="per concurrency level")
+    ap.add_argument("--concurrency", default="1,8,32")
+    ap.add_argument("--batch-sizes", default="16,32,64,128")
+    args = ap.parse_args()
+    texts = sentences(args.texts)
+    sizes = [int(b) for b in args.batch_sizes.split(",")]
+    print(f"{len(texts)} texts; ideal (SentenceTransformer.encode), batch sizes {sizes} ...")
+    before = ideal(texts, sizes)
+    print({b: round(v, 1) for b, v in before.items()})
+
+    port = free_port()
+    tmp = Path(tempfile.mkdtemp(prefix="rag-bench-serve-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env.update(RAG_INDEX=str(tmp / "index"), RAG_PORT=str(port))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rag", "serve", "--no-access-log"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    runs = []
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit("rag serve did not start")
+        for c in [int(x) for x in args.concurrency.split(",")]:
+            res = asyncio.run(load(url, texts, c, args.seconds))
+            print(res)
+            runs.append(res)
+        metrics = httpx.get(url + "/metrics").text
+        m = re.search(r"^rag_embed_batch_size_sum (\S+)$", metrics, re.M)
+        n = re.search(r"^rag_embed_batch_size_count (\S+)$", metrics, re.M)
+        mean_batch = float(m.group(1)) / float(n.group(1)) if m and n else None
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+
+    after = ideal(texts, sizes)
+    print({b: round(v, 1) for b, v in after.items()})
+    mean = {b: (before[b] + after[b]) / 2 for b in sizes}
+    best = max(mean, key=lambda b: mean[b])
+    for r in runs:
+        r["ratio_to_ideal"] = round(r["texts_per_s"] / mean[best], 3)
+    result = {
+        "machine": machine(),
+        "load_average_at_end": os.getloadavg(),
+        "texts": len(texts),
+        "mean_tokens_per_text": round(
+            sum(SentenceTransformerEmbedder().count_tokens(texts)) / len(texts), 1
+        ),
+        "ideal_texts_per_s": {"before": before, "after": after, "mean": mean, "best_batch": best},
+        "server": runs,
+        "mean_model_batch": round(mean_batch, 1) if mean_batch else None,
+    }
+    print(result)
+    print("saved", save("embeddings_server", result))
+
+
+if __name__ == "__main__":
+    main()
