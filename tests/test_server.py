@@ -397,3 +397,13 @@ def test_index_reopened_by_app_is_closed(tmp_path) -> None:
         assert c.get("/healthz").json()["status"] == "ok"
     assert idx.documents() == []  # an index passed in stays open
     idx.close()
+
+
+def test_cli_serve_refuses_an_open_address_without_keys(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from rag.cli import cli
+
+    res = CliRunner().invoke(cli, ["--index", str(tmp_path / "i"), "serve", "--host", "0.0.0.0"])
+    assert res.exit_code == 1 and "RAG_API_KEYS" in res.output
+    assert not (tmp_path / "i").exists()  # refused before anything was opened
