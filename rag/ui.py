@@ -38,7 +38,7 @@ MODES = ("hybrid", "dense", "keyword")
 CLOSEST = 3  # passages shown with a refusal
 
 CSS = """
-#rag-sources { max-height: 760px; overflow-y: auto; }
+#rag-sources { max-height: 760px; overflow-y: auto !important; }
 #rag-sources .rag-source { border: 1px solid var(--border-color-primary); border-radius: 8px;
   padding: 8px 10px; margin: 0 0 8px 0; transition: box-shadow .3s; }
 #rag-sources .rag-source.rag-focus { box-shadow: 0 0 0 3px var(--color-accent); }

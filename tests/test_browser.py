@@ -57,13 +57,16 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_app(index: Path, work: Path) -> Iterator[str]:
-    """`python app.py` on a free port over `index`; yields its URL once it answers."""
+def running_app(index: Path, work: Path, *, warm: bool = True) -> Iterator[str]:
+    """`python app.py` on a free port over `index`; yields its URL once it answers (and, with
+    `warm`, once it has loaded the embedding model in the background: timings are then those
+    of a running app, not of its first seconds)."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env.update(
         RAG_INDEX=str(index),
         GRADIO_ANALYTICS_ENABLED="False",
+        PYTHONUNBUFFERED="1",
         # The openai backend points at a closed local port: a failing backend, nothing sent out.
         RAG_OPENAI_BASE_URL=f"http://127.0.0.1:{_free_port()}/v1",
         RAG_OPENAI_API_KEY=SECRET,
@@ -84,7 +87,7 @@ def running_app(index: Path, work: Path) -> Iterator[str]:
         while True:
             try:
                 with urllib.request.urlopen(url, timeout=5) as resp:
-                    if resp.status == 200:
+                    if resp.status == 200 and (not warm or "ready in" in log_path.read_text()):
                         break
             except OSError:
                 pass
@@ -209,15 +212,23 @@ def test_ask_read_the_streamed_answer_and_its_sources(app_url, browser, tmp_path
     assert highlighted and highlighted.split()[0] in got["text"]  # the cited span is the answer's
     tab.shot("answer")  # the README's screenshot (docs/images/app.png)
     # Clicking a marker brings its source card into view and marks it.
-    href = markers.last.get_attribute("href")
+    # The panel scrolled to its end first, so that the first card is out of view.
+    tab.page.evaluate("() => { const p = document.querySelector('#rag-sources');"
+                      " p.scrollTop = p.scrollHeight; }")  # fmt: skip
+    href = markers.first.get_attribute("href")
     assert href and href.startswith("#source-1-")
-    markers.last.click()
     card = tab.page.locator(href)
+    in_view = """id => { const c = document.getElementById(id).getBoundingClientRect();
+        const p = document.querySelector('#rag-sources').getBoundingClientRect();
+        return c.top >= Math.max(p.top, 0) - 1 && c.bottom <= Math.min(p.bottom, innerHeight) + 1;
+    }"""
+    assert not tab.page.evaluate(in_view, href[1:])  # not wholly in view before the click
+    markers.first.click()
     tab.page.wait_for_function(
         "id => document.getElementById(id).classList.contains('rag-focus')", arg=href[1:]
     )
-    tab.page.wait_for_timeout(600)  # smooth scrolling
-    assert card.is_visible()
+    tab.page.wait_for_timeout(800)  # smooth scrolling
+    assert tab.page.evaluate(in_view, href[1:]), "the clicked marker's card is not in view"
     assert "002_18a88cf3fba0953a.txt" in card.inner_text()
     tab.shot("marker-clicked", full_page=False)
 
@@ -373,7 +384,7 @@ def test_a_new_index_gets_the_user_guide_with_progress_shown(browser, tmp_path) 
     _require(CHROMIUM.exists(), "Debian's chromium (/usr/bin/chromium)")
     work = tmp_path / "fresh"
     work.mkdir()
-    with running_app(work / "index", work) as url:
+    with running_app(work / "index", work, warm=False) as url:
         tab = Page(browser, url, tmp_path)
         banner = tab.page.locator("#rag-banner")
         first = banner.inner_text()
