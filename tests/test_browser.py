@@ -141,26 +141,50 @@ class Page:
         self.page.goto(url)
         self.page.wait_for_selector("#rag-question textarea", timeout=60_000)
 
+    # The last answer as shown now: its text (without the "Searched for" line and placeholders),
+    # the raw text not yet checked, and how many citation markers it has.
+    _STATE = """() => {
+        const m = document.querySelectorAll('#rag-chat .bot');
+        if (!m.length) return {text: '', raw: '', cites: 0};
+        const body = m[m.length - 1].cloneNode(true);
+        body.querySelectorAll('.rag-standalone, .rag-meta').forEach(e => e.remove());
+        let raw = '';
+        body.querySelectorAll('.rag-pending').forEach(e => {
+            if (!/^(searching)?…$/.test(e.innerText.trim())) raw += e.innerText;
+            else e.remove();
+        });
+        return {text: body.innerText.trim(), raw: raw.trim(),
+                cites: body.querySelectorAll('a.rag-cite').length};
+    }"""
+
     def ask(self, question: str) -> dict[str, Any]:
-        """Types the question, waits for the finished answer; returns its text and timings."""
+        """Types the question and watches the answer arrive (every 50 ms) until it is finished.
+        Returns its text, when the first text showed, whether raw (unchecked) text was seen, and
+        whether checked sentences showed while more raw text was still coming."""
         page = self.page
         done = page.locator("#rag-chat .rag-meta, #rag-chat .rag-error").count()
+        bots = page.locator("#rag-chat .bot").count()
         t0 = time.perf_counter()
         page.fill("#rag-question textarea", question)
         page.press("#rag-question textarea", "Enter")
         first = None
+        raw_seen = mixed_seen = False
+        updates = 0
+        last = None
         deadline = t0 + ANSWER_TIMEOUT_MS / 1000
         while time.perf_counter() < deadline:
-            if first is None:
-                text = page.evaluate(
-                    """() => { const m = document.querySelectorAll('#rag-chat .bot');
-                    if (!m.length) return ''; const t = m[m.length - 1].innerText;
-                    return /searching|^\\W*$/.test(t) ? '' : t; }"""
-                )
-                if text and len(text.strip()) > 1:
-                    first = time.perf_counter() - t0
-            if page.locator("#rag-chat .rag-meta, #rag-chat .rag-error").count() > done:
+            finished = page.locator("#rag-chat .rag-meta, #rag-chat .rag-error").count() > done
+            if finished:
                 break
+            state = page.evaluate(self._STATE)
+            mine = page.locator("#rag-chat .bot").count() > bots  # this question's answer
+            if mine and state["text"] and state != last:
+                updates += 1
+                last = state
+                if first is None:
+                    first = time.perf_counter() - t0
+                raw_seen = raw_seen or bool(state["raw"])
+                mixed_seen = mixed_seen or bool(state["raw"] and state["cites"])
             time.sleep(0.05)
         else:
             pytest.fail(f"no answer to {question!r} within {ANSWER_TIMEOUT_MS / 1000:.0f} s")
@@ -171,6 +195,9 @@ class Page:
             "html": bot.inner_html(),
             "first_text_s": round(first if first is not None else total, 2),
             "total_s": round(total, 2),
+            "raw_seen": raw_seen,
+            "checked_while_raw": mixed_seen,
+            "updates_seen": updates,
         }
 
     def shot(self, name: str, full_page: bool = True) -> Path:
@@ -201,7 +228,7 @@ def _seed(question_id: str) -> dict[str, Any]:
 def test_ask_read_the_streamed_answer_and_its_sources(app_url, browser, tmp_path) -> None:
     tab = Page(browser, app_url, tmp_path)
     got = tab.ask(_seed("s01")["question"])  # What did Austin say?
-    print(f"timings: {got['first_text_s']} s to first text, {got['total_s']} s in all")
+    print(f"extractive: {got['first_text_s']} s to first text, {got['total_s']} s in all")
     assert re.search(r"trilateral|ironclad", got["text"], re.IGNORECASE), got["text"]
     markers = tab.page.locator("#rag-chat .bot a.rag-cite")
     assert markers.count() >= 1 and re.fullmatch(r"\[\d+\]", markers.first.inner_text())
@@ -405,3 +432,31 @@ def test_a_new_index_gets_the_user_guide_with_progress_shown(browser, tmp_path) 
         assert re.search(r"docs/\w+\.md", tab.sources()), tab.sources()
         tab.shot("user-guide-answer")
         assert tab.offsite(url) == []
+
+
+def test_a_language_model_answer_streams_live_in_the_page(app_url, browser, tmp_path) -> None:
+    """The local backend (the packaged SmolLM2-135M through llama.cpp): raw text shows while the
+    model writes, and is replaced by checked sentences with markers."""
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        _require(False, "llama-cpp-python (the local extra)")
+    tab = Page(browser, app_url, tmp_path)
+    tab.page.get_by_role("tab", name="Settings").click()
+    tab.page.locator("#rag-backend").get_by_text("local", exact=True).click()
+    tab.page.get_by_role("tab", name="Ask").click()
+    tab.page.get_by_text("Answers: local").wait_for()
+    got = tab.ask(_seed("s02")["question"])  # What did Mattis promise Japan?
+    print(
+        f"local: {got['first_text_s']} s to first text, {got['total_s']} s in all, "
+        f"{got['updates_seen']} distinct updates seen, raw text seen: {got['raw_seen']}, "
+        f"checked sentences beside raw text: {got['checked_while_raw']}"
+    )
+    tab.shot("local-backend")
+    assert "rag-error" not in got["html"], got["text"]
+    assert got["raw_seen"], "no raw text was shown while the model wrote"
+    assert got["updates_seen"] >= 3 and got["first_text_s"] < got["total_s"]
+    assert "local answer" in got["text"]
+    final = tab.page.evaluate(Page._STATE)
+    assert final["raw"] == ""  # everything shown at the end is checked
+    assert final["cites"] >= 1 or "I could not find this" in final["text"], final
