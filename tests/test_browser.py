@@ -292,9 +292,12 @@ def test_upload_files_then_ask_about_them(app_url, browser, tmp_path) -> None:
     )
     broken = docs / "broken.pdf"
     broken.write_bytes(b"%PDF-1.7\nthis is not really a pdf\n")
+    photo = docs / "photo.png"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
     tab = Page(browser, app_url, tmp_path)
     tab.page.get_by_role("tab", name="Documents").click()
-    tab.page.locator("#rag-upload input[type=file]").set_input_files([str(broken), str(good)])
+    upload = [str(broken), str(good), str(photo)]
+    tab.page.locator("#rag-upload input[type=file]").set_input_files(upload)
     status = tab.page.locator("#rag-upload-status")
     tab.page.wait_for_function(
         "() => document.querySelector('#rag-upload-status').innerText.includes('Indexed:')",
@@ -302,12 +305,15 @@ def test_upload_files_then_ask_about_them(app_url, browser, tmp_path) -> None:
     )
     text = status.inner_text()
     assert "broken.pdf" in text and "not indexed" in text, text  # a message, not a traceback
+    assert "photo.png" in text and "1 added" in text, text  # and the rest of the upload goes on
     assert "Traceback" not in tab.page.content()
     table = tab.page.locator("#rag-documents")
     tab.page.wait_for_function(
         "() => document.querySelector('#rag-documents').innerText.includes('kiln_manual.txt')"
     )
     assert "002_18a88cf3fba0953a.txt" in table.inner_text()
+    copy = Path(re.findall(r"/\S+/uploads/kiln_manual\.txt", table.inner_text())[0])
+    assert copy.read_text(encoding="utf-8") == good.read_text(encoding="utf-8")
     tab.shot("documents")
 
     tab.page.get_by_role("tab", name="Ask").click()
@@ -328,6 +334,10 @@ def test_upload_files_then_ask_about_them(app_url, browser, tmp_path) -> None:
         "() => !document.querySelector('#rag-documents').innerText.includes('kiln_manual.txt')"
     )
     assert "002_18a88cf3fba0953a.txt" in table.inner_text()
+    assert not copy.exists()  # the app's own copy of the upload is deleted with it
+    tab.page.get_by_role("tab", name="Ask").click()
+    tab.ask("Which firmware version does the kiln controller run?")
+    assert "kiln_manual.txt" not in tab.sources()
 
 
 def test_two_tabs_chat_at_once(app_url, browser, tmp_path) -> None:
