@@ -407,3 +407,24 @@ def test_cli_serve_refuses_an_open_address_without_keys(tmp_path) -> None:
     res = CliRunner().invoke(cli, ["--index", str(tmp_path / "i"), "serve", "--host", "0.0.0.0"])
     assert res.exit_code == 1 and "RAG_API_KEYS" in res.output
     assert not (tmp_path / "i").exists()  # refused before anything was opened
+
+
+def test_uploads_and_searches_embed_through_the_batcher_in_pieces(tmp_path) -> None:
+    emb = FakeEmbedder()
+    with make_client(tmp_path, embedder=emb, batch_max_tokens=50) as c:
+        text = "\n\n".join(f"Paragraph {i} about kilns and glazes and firing." for i in range(40))
+        r = c.post("/v1/documents", files=[("files", ("big.txt", text.encode(), "text/plain"))])
+        assert r.status_code == 201
+        n_chunks = r.json()["documents"][0]["n_chunks"]
+        metrics = c.app.state.server.metrics
+        batches = metrics.batch_texts.series[()][-2]
+        assert metrics.texts_embedded == n_chunks and batches >= 2  # no batch over 50 tokens
+        tokens = metrics.batch_tokens.series[()]
+        assert metrics.batch_tokens.buckets[1] == 64 and tokens[1] == tokens[-2]  # all <= 64
+        before = metrics.texts_embedded
+        hits = c.post("/v1/search", json={"query": "kilns", "mode": "dense"}).json()["hits"]
+        assert hits and metrics.texts_embedded == before + 1  # the query went through it too
+        # vectors stored by the upload are the embedder's own
+        stored = c.app.state.server.index.store
+        some = next(iter(stored.vectors_by_text(r.json()["documents"][0]["id"]).values()))
+        assert some.shape == (64,)

@@ -340,7 +340,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         await server.batcher.start()
-        batched = BatchedEmbedder(inner, server.batcher.embed, loop)
+        batched = BatchedEmbedder(
+            inner, server.batcher.embed, loop, piece_tokens=settings.batch_max_tokens
+        )
         idx.embedder = idx.retriever.embedder = batched
         idx._answerer = None  # built again, with the batched embedder
         try:

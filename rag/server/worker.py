@@ -107,13 +107,20 @@ class BatchedEmbedder(Embedder):
     Called from worker threads only (never from the event loop, which it would deadlock).
     """
 
-    def __init__(self, inner: Embedder, submit: Any, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        inner: Embedder,
+        submit: Any,
+        loop: asyncio.AbstractEventLoop,
+        piece_tokens: int = 8192,
+    ) -> None:
         self.inner = inner
         self.name = inner.name
         self.dim = inner.dim
         self.max_tokens = inner.max_tokens
         self.batch_size = inner.batch_size
         self._submit = submit  # async (texts, tokens) -> np.ndarray
+        self.piece_tokens = piece_tokens
         self._loop = loop
 
     @property
@@ -130,12 +137,22 @@ class BatchedEmbedder(Embedder):
         texts = list(texts)
         if not texts:
             return np.empty((0, self.dim), dtype=np.float32)
-        tokens = sum(min(n, self.max_tokens) for n in self.count_tokens(texts))
-        fut = asyncio.run_coroutine_threadsafe(self._submit(texts, tokens), self._loop)
-        vecs = fut.result()
-        if progress is not None:
-            progress(len(texts))
-        return vecs
+        counts = [min(n, self.max_tokens) for n in self.count_tokens(texts)]
+        out = []
+        # An upload's thousands of chunks go in pieces of at most one batch's tokens, one after
+        # the other, so requests arriving meanwhile are served between them.
+        lo = 0
+        while lo < len(texts):
+            hi, tokens = lo + 1, counts[lo]
+            while hi < len(texts) and tokens + counts[hi] <= self.piece_tokens:
+                tokens += counts[hi]
+                hi += 1
+            fut = asyncio.run_coroutine_threadsafe(self._submit(texts[lo:hi], tokens), self._loop)
+            out.append(fut.result())
+            if progress is not None:
+                progress(hi - lo)
+            lo = hi
+        return np.concatenate(out)
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
