@@ -54,6 +54,7 @@ def _check_citations(idx: RagIndex, answer: Answer) -> None:
         assert s.supported and s.citations, s
 
 
+@pytest.mark.timeout(1800)  # ten questions through a CPU model; about a minute on a quiet machine
 @pytest.mark.parametrize("model", ["smollm2-135m", "gemma3-270m"])
 def test_packaged_models_answer_seed_questions_with_verified_citations(seeds, model) -> None:
     """Whatever these small models write, what is shown is checked: every citation quotes a
