@@ -35,10 +35,11 @@ RUNS = {
 }  # fmt: skip
 
 
-def run_eval(name: str, rerun: bool) -> dict[str, Any] | None:
+def run_eval(name: str, rerun: bool, work: str | None = None) -> dict[str, Any] | None:
     path = OUT / f"{name}.json"
     if rerun or not path.exists():
         cmd = [sys.executable, "-m", "rag", "eval", *RUNS[name], "--out", str(OUT)]
+        cmd += ["--work", work] if work else []
         print("running:", " ".join(cmd), flush=True)
         subprocess.run(cmd, check=True, cwd=ROOT)
     return json.loads(path.read_text()) if path.exists() else None
@@ -255,9 +256,14 @@ def refusal_section() -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rerun", action="store_true")
+    ap.add_argument(
+        "--scifact-work",
+        default=None,
+        help="an existing work folder (documents/ + index/) for SciFact, to skip re-embedding it",
+    )
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    scifact = run_eval("retrieval-scifact", args.rerun)
+    scifact = run_eval("retrieval-scifact", args.rerun, args.scifact_work)
     squad = run_eval("answers-dev-v2.0-part1", args.rerun)
     nq = run_eval("answers-nq-open-oracle-part1", args.rerun)
     lines = [

@@ -381,6 +381,13 @@ def eval_options(fn: F) -> F:
                 help="Largest drop of a quality metric that --compare accepts.",
             ),
             click.option(
+                "--work",
+                type=click.Path(file_okay=False, path_type=Path),
+                default=None,
+                help="Folder for the data set's files and index (default: under RAG_CACHE_DIR); "
+                "reused, so a second run only checks hashes.",
+            ),
+            click.option(
                 "--save-baseline",
                 type=click.Path(dir_okay=False, path_type=Path),
                 default=None,
@@ -425,6 +432,7 @@ def eval_retrieval_cmd(
     out: Path,
     compare_to: Path | None,
     tolerance: float,
+    work: Path | None,
     save_baseline: Path | None,
 ) -> None:
     """nDCG@10, MRR@10 and recall@1/5/10/100 of each retrieval mode on a BEIR data set."""
@@ -446,6 +454,7 @@ def eval_retrieval_cmd(
                 corpus_limit=corpus_limit,
                 sample_seed=sample_seed,
                 whole_documents=whole_documents,
+                work=work,
                 progress=bars,
             )
         _finish_eval(result, out, compare_to, tolerance, save_baseline)
@@ -490,6 +499,7 @@ def eval_answers_cmd(
     out: Path,
     compare_to: Path | None,
     tolerance: float,
+    work: Path | None,
     save_baseline: Path | None,
 ) -> None:
     """Answer accuracy (SQuAD EM/F1 or must-mention, contains-gold), citation precision and
@@ -508,6 +518,7 @@ def eval_answers_cmd(
                 limit=limit,
                 sample_seed=sample_seed,
                 corpus=corpus,
+                work=work,
                 progress=bars,
             )
         _finish_eval(result, out, compare_to, tolerance, save_baseline)
