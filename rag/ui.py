@@ -611,6 +611,7 @@ def build_app(index: RagIndex, preparing: Preparing | None = None) -> Any:
                 show_progress="hidden",
             )
         clear.click(new_conversation, None, ask_outputs, queue=False)
+        chat.clear(new_conversation, None, ask_outputs, queue=False)  # the chat's own bin icon
         for control in (backend, mode, k):
             control.change(
                 lambda b, m, n: (effective_config(index, b, m, n), summary(b, m, n)),

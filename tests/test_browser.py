@@ -277,6 +277,12 @@ def test_ask_read_the_streamed_answer_and_its_sources(app_url, browser, tmp_path
     standalone = tab.page.locator("#rag-chat .bot .rag-standalone").last
     assert "Austin" in standalone.inner_text(), got["text"]
     tab.shot("follow-up")
+    # A new conversation: the same words are no longer a follow-up.
+    tab.page.get_by_role("button", name="New conversation").click()
+    tab.page.wait_for_function("() => !document.querySelector('#rag-chat .bot')")
+    tab.ask("What did he say about Japan?")
+    assert tab.page.locator("#rag-chat .bot").count() == 1
+    assert tab.page.locator("#rag-chat .rag-standalone").count() == 0
     assert tab.offsite(app_url) == [], "requests left the machine"
 
 
