@@ -476,14 +476,18 @@ def build_app(index: RagIndex, preparing: Preparing | None = None) -> Any:
     def upload(files: list[Any] | None, progress: Any = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
         if not files:
             return "Drop files above to index them.", *refresh(), None
-        uploads.mkdir(parents=True, exist_ok=True)
+        skipped: list[str] = []
         paths = []
         for f in files:
             src = Path(f if isinstance(f, str) else f.name)
             dest = uploads / src.name
-            shutil.copyfile(src, dest)
+            try:
+                uploads.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dest)
+            except OSError as exc:
+                skipped.append(f"{src.name}: could not be stored in {uploads}: {exc.strerror}")
+                continue
             paths.append(dest)
-        skipped: list[str] = []
 
         def on_skip(source: str, reason: str) -> None:
             skipped.append(f"{Path(source).name}: {reason}")
@@ -501,6 +505,9 @@ def build_app(index: RagIndex, preparing: Preparing | None = None) -> Any:
             report = index.ingest(paths, progress=step, on_skip=on_skip)
         except RagError as exc:
             return f"**Indexing failed:** {_md(str(exc))}", *refresh(), None
+        except Exception as exc:  # a message in the page, never a traceback; the log has it
+            log.exception("indexing an upload failed")
+            return f"**Indexing failed:** {_md(str(exc) or type(exc).__name__)}", *refresh(), None
         lines = [f"**Indexed:** {_md(report.summary())}"]
         for s, r in report.skipped:
             line = f"{Path(s).name}: {r}"
@@ -687,7 +694,7 @@ def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> Non
 
 def warm_up(index: RagIndex) -> None:
     """Load the embedding model and the index's search structures before the first question,
-    so that it is answered in about a second rather than after the model loads."""
+    so that it does not wait for the model to load."""
     t0 = time.perf_counter()
     try:
         index.ask("What is this about?", 1)
