@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing as mp
-import os
 import threading
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
@@ -23,16 +22,10 @@ from ..config import Settings
 from ..embeddings import Embedder, ProgressFn
 from ..errors import EmbeddingError
 
-MODEL_NICE = 5
-
 
 def _serve(conn: Connection, settings_json: str) -> None:  # pragma: no cover - child process
     from ..api import make_embedder
 
-    # A little below the server's own priority: when the CPUs are short, answering requests
-    # (and /healthz) comes before computing the next batch. With idle CPUs it changes nothing.
-    with contextlib.suppress(OSError):
-        os.nice(MODEL_NICE)
     embedder = make_embedder(Settings.model_validate_json(settings_json))
     while True:
         try:
