@@ -619,13 +619,17 @@ def build_app(index: RagIndex, preparing: Preparing | None = None) -> Any:
             )
         clear.click(new_conversation, None, ask_outputs, queue=False)
         chat.clear(new_conversation, None, ask_outputs, queue=False)  # the chat's own bin icon
-        for control in (backend, mode, k):
-            control.change(
-                lambda b, m, n: (effective_config(index, b, m, n), summary(b, m, n)),
-                [backend, mode, k],
-                [config, current],
-                queue=False,
-            )
+        # One event for the three controls, handled in order: quick changes never leave an
+        # older configuration on show.
+        gr.on(
+            [backend.change, mode.change, k.change],
+            lambda b, m, n: (effective_config(index, b, m, n), summary(b, m, n)),
+            [backend, mode, k],
+            [config, current],
+            concurrency_limit=1,
+            trigger_mode="always_last",
+            show_progress="hidden",
+        )
         files.upload(
             upload,
             [files],

@@ -375,13 +375,15 @@ def test_settings_backend_errors_are_messages_and_secrets_stay_hidden(
     tab.page.locator("#rag-backend").get_by_text("openai", exact=True).click()
     tab.page.locator("#rag-mode").get_by_text("keyword", exact=True).click()
     tab.page.wait_for_function(
-        "() => document.querySelector('#rag-config').innerText.includes('openai_base_url')"
+        """() => { const t = document.querySelector('#rag-config').innerText;
+        return t.includes('openai_base_url') && t.includes('"keyword"'); }"""
     )
     text = config.inner_text()
     assert '"keyword"' in text and '"openai"' in text
     assert SECRET not in tab.page.content()
     tab.shot("settings")
     tab.page.get_by_role("tab", name="Ask").click()
+    tab.page.get_by_text("Answers: openai · retrieval: keyword").wait_for()
     got = tab.ask("What did Austin say?")
     assert "openai answer backend is not available" in got["text"], got["text"]
     assert "Traceback" not in got["text"] and SECRET not in tab.page.content()
