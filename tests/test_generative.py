@@ -328,3 +328,28 @@ def test_a_reply_cut_off_by_the_token_limit_loses_only_its_half_sentence(kiln_in
         "What firmware does the kiln controller run, and how hot does the kiln get?",
     )
     assert len(whole.sentences) + len(whole.dropped) == 2
+
+
+def test_spelling_variants_possessives_and_lead_ins_do_not_sink_a_true_sentence(
+    index, tmp_path
+) -> None:
+    write(
+        tmp_path / "d" / "news.txt",
+        "US Defence Secretary Lloyd Austin discussed North Korea’s missile programs with his "
+        "counterparts on Wednesday. Clouds drift slowly over the quiet hills at dusk.",
+    )
+    index.ingest([tmp_path / "d"])
+    llm = ScriptedLLM(
+        "The answer to this question is: The US Defense Secretary Lloyd Austin discussed "
+        "North Korea's missile programs with his counterparts."
+    )
+    _, answer = _ask(index, _answerer(index, llm), "What did Lloyd Austin discuss on Wednesday?")
+    assert answer.fallback is None, answer.dropped
+    assert answer.sentences[0].text.startswith("The US Defense Secretary")
+
+
+def test_a_model_repeating_itself_inside_a_sentence_is_stopped(kiln_index) -> None:
+    reply = "The controller is the one that runs the firmware " * 40
+    llm = ScriptedLLM(reply)
+    _ask(kiln_index, _answerer(kiln_index, llm), "Which firmware does the kiln run?")
+    assert llm.pieces_sent < 40

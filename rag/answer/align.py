@@ -34,7 +34,8 @@ MARKER = re.compile(
 _LEAD_IN = re.compile(
     r"^(according to (the )?(sources?|documents?|context|passages?)( \d+)?|based on (the )?"
     r"(sources?|documents?|context|passages?)|the (sources?|documents?|context) (say|says|state|"
-    r"states|show|shows))\s*,?\s*(that\s+)?",
+    r"states|show|shows)|(the )?answer( to (this|the|your) question)?( is)?\s*:|"
+    r"the sources? (is|are)\s*:)\s*,?\s*(that\s+)?",
     re.IGNORECASE,
 )
 _NUMBER = re.compile(r"\d+(?:[,.]\d+)*")
@@ -79,6 +80,37 @@ def quotes_in(text: str) -> list[str]:
         if len(words) >= 3:
             out.append(" ".join(words))
     return out
+
+
+def _plain(text: str) -> str:
+    """Lower case, straight apostrophes, possessive 's dropped ("Korea’s" is "korea")."""
+    text = text.lower().replace("’", "'").replace("‘", "'")
+    return re.sub(r"'s\b", "", text)
+
+
+def _named_in(word: str, context: set[str], question: set[str]) -> bool:
+    """A name the sources use, allowing one letter of difference in longer words
+    (Defense/Defence, Organisation/Organization)."""
+    if word in context or word in question:
+        return True
+    if len(word) < 5:
+        return False
+    return any(
+        abs(len(w) - len(word)) <= 1 and w[:2] == word[:2] and _one_edit(word, w) for w in context
+    )
+
+
+def _one_edit(a: str, b: str) -> bool:
+    if len(a) > len(b):
+        a, b = b, a
+    if len(b) - len(a) > 1:
+        return False
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    if len(a) == len(b):
+        return a[i + 1 :] == b[i + 1 :]
+    return a[i:] == b[i + 1 :]
 
 
 def numbers_in(text: str) -> set[str]:
@@ -160,10 +192,11 @@ class Aligner:
         context_words = " ".join(_WORDS.findall(context))
         invented_quotes = [q for q in quotes_in(text) if q not in context_words]
         missing_numbers = sorted(n for n in nums if n not in cited_numbers)
+        context_words = set(_WORDS.findall(_plain(context)))
         missing_names = [
             n
             for n in dict.fromkeys(_NAME.findall(text))
-            if n.lower() not in self.question_words and n.lower() not in context
+            if not _named_in(_plain(n), context_words, self.question_words)
         ]
         if not set(terms) - self.question_terms:
             out.reason = "it only restates the question"

@@ -115,6 +115,9 @@ class GenerativeAnswerer:
                     spans = split_sentences(pending)
                 if run.stop:
                     break
+                if _looping(raw):
+                    run.stop = True  # what is pending is the start of a repeat
+                    break
         finally:
             close = getattr(pieces, "close", None)
             if close is not None:
@@ -267,6 +270,15 @@ class _Run:
 
 
 _ENDS = re.compile(r"""[.!?…]["'”’)\]]*(\s*\[[^\]]*\])*\s*$""")
+
+
+def _looping(raw: str, n: int = 6) -> bool:
+    """The last n words were already written: a small model repeating itself inside a
+    sentence ("the one who issued the release is the one who issued the release ...")."""
+    words = raw.split()
+    if len(words) < 2 * n:
+        return False
+    return " ".join(words[-n:]) in " ".join(words[:-n])
 
 
 def _format_sources(sources: list[tuple[SearchHit, list[Candidate]]]) -> str:
