@@ -39,16 +39,34 @@ def sentences(n: int) -> list[str]:
     return out[:n]
 
 
-def ideal(texts: list[str], batch_sizes: list[int]) -> dict[int, float]:
-    """texts/s of SentenceTransformer.encode over all texts, per batch size."""
+CPU_MS: dict[str, dict[int, float]] = {"before": {}, "after": {}}
+
+
+def ideal(texts: list[str], batch_sizes: list[int], when: str) -> dict[int, float]:
+    """texts/s of SentenceTransformer.encode over all texts, per batch size (and its CPU time
+    per text in CPU_MS)."""
     emb = SentenceTransformerEmbedder()
     model = emb.model
     model.encode(texts[:64], batch_size=32)  # warm up
     out = {}
     for bs in batch_sizes:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         model.encode(texts, batch_size=bs, normalize_embeddings=True, show_progress_bar=False)
         out[bs] = len(texts) / (time.perf_counter() - t0)
+        CPU_MS[when][bs] = round((time.process_time() - c0) * 1000 / len(texts), 1)
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
     return out
 
 
@@ -107,7 +125,7 @@ def main() -> None:
     texts = sentences(args.texts)
     sizes = [int(b) for b in args.batch_sizes.split(",")]
     print(f"{len(texts)} texts; ideal (SentenceTransformer.encode), batch sizes {sizes} ...")
-    before = ideal(texts, sizes)
+    before = ideal(texts, sizes, "before")
     print({b: round(v, 1) for b, v in before.items()})
 
     port = free_port()
@@ -135,8 +153,21 @@ def main() -> None:
                 time.sleep(0.3)
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise SystemExit("rag serve did not start")
+        kids = children(proc.pid)  # the model process (and multiprocessing's resource tracker)
         for c in [int(x) for x in args.concurrency.split(",")]:
+            # CPU time of each side, which the machine's other load cannot change: the model
+            # process, the server's own process (HTTP, JSON, tokenizer, batching), the clients.
+            cpu0 = (sum(map(cpu_seconds, kids)), cpu_seconds(proc.pid), time.process_time())
             res = asyncio.run(load(url, texts, c, args.seconds))
+            cpu1 = (sum(map(cpu_seconds, kids)), cpu_seconds(proc.pid), time.process_time())
+            model_s, server_s, client_s = (b - a for a, b in zip(cpu0, cpu1, strict=True))
+            per = 1000 / max(res["requests"], 1)
+            res["cpu_ms_per_text"] = {
+                "model": round(model_s * per, 1),
+                "server": round(server_s * per, 1),
+                "clients": round(client_s * per, 1),
+            }
+            res["model_share_of_cpu"] = round(model_s / (model_s + server_s + client_s), 3)
             print(res)
             runs.append(res)
         metrics = httpx.get(url + "/metrics").text
@@ -147,7 +178,7 @@ def main() -> None:
         proc.send_signal(signal.SIGINT)
         proc.wait(30)
 
-    after = ideal(texts, sizes)
+    after = ideal(texts, sizes, "after")
     print({b: round(v, 1) for b, v in after.items()})
     mean = {b: (before[b] + after[b]) / 2 for b in sizes}
     best = max(mean, key=lambda b: mean[b])
@@ -161,6 +192,7 @@ def main() -> None:
             sum(SentenceTransformerEmbedder().count_tokens(texts)) / len(texts), 1
         ),
         "ideal_texts_per_s": {"before": before, "after": after, "mean": mean, "best_batch": best},
+        "ideal_cpu_ms_per_text": CPU_MS,
         "server": runs,
         "mean_model_batch": round(mean_batch, 1) if mean_batch else None,
     }
