@@ -143,9 +143,11 @@ class Page:
 
     # The last answer as shown now: its text (without the "Searched for" line and placeholders),
     # the raw text not yet checked, and how many citation markers it has.
+    # The last answer as shown: its text (without the "Searched for" line and placeholders),
+    # the raw text not yet checked, and how many citation markers it has.
     _STATE = """() => {
         const m = document.querySelectorAll('#rag-chat .bot');
-        if (!m.length) return {text: '', raw: '', cites: 0};
+        if (!m.length) return {text: '', raw: '', cites: 0, bots: 0};
         const body = m[m.length - 1].cloneNode(true);
         body.querySelectorAll('.rag-standalone, .rag-meta').forEach(e => e.remove());
         let raw = '';
@@ -153,51 +155,60 @@ class Page:
             if (!/^(searching)?…$/.test(e.innerText.trim())) raw += e.innerText;
             else e.remove();
         });
-        return {text: body.innerText.trim(), raw: raw.trim(),
+        return {text: body.innerText.trim(), raw: raw.trim(), bots: m.length,
                 cites: body.querySelectorAll('a.rag-cite').length};
     }"""
 
+    # Records every state of the chat the page shows (a MutationObserver: nothing is missed
+    # between two looks), with the milliseconds since the question was sent.
+    _WATCH = """([state, bots]) => {
+        const look = eval(state);
+        const t0 = performance.now();
+        window.__ragStates = [];
+        let last = '';
+        window.__ragObserver = new MutationObserver(() => {
+            const s = look();
+            const key = JSON.stringify(s);
+            if (s.bots > bots && s.text && key !== last) {
+                last = key;
+                window.__ragStates.push({...s, t: performance.now() - t0});
+            }
+        });
+        window.__ragObserver.observe(document.querySelector('#rag-chat'),
+            {subtree: true, childList: true, characterData: true});
+    }"""
+
     def ask(self, question: str) -> dict[str, Any]:
-        """Types the question and watches the answer arrive (every 50 ms) until it is finished.
-        Returns its text, when the first text showed, whether raw (unchecked) text was seen, and
-        whether checked sentences showed while more raw text was still coming."""
+        """Types the question and records every state of the answer the page shows until it is
+        finished. Returns its text, when the first text showed, whether raw (unchecked) text
+        was shown, and whether checked sentences showed while raw text was still coming."""
         page = self.page
         done = page.locator("#rag-chat .rag-meta, #rag-chat .rag-error").count()
         bots = page.locator("#rag-chat .bot").count()
-        t0 = time.perf_counter()
         page.fill("#rag-question textarea", question)
+        page.evaluate(self._WATCH, [self._STATE, bots])
+        t0 = time.perf_counter()
         page.press("#rag-question textarea", "Enter")
-        first = None
-        raw_seen = mixed_seen = False
-        updates = 0
-        last = None
-        deadline = t0 + ANSWER_TIMEOUT_MS / 1000
-        while time.perf_counter() < deadline:
-            finished = page.locator("#rag-chat .rag-meta, #rag-chat .rag-error").count() > done
-            if finished:
-                break
-            state = page.evaluate(self._STATE)
-            mine = page.locator("#rag-chat .bot").count() > bots  # this question's answer
-            if mine and state["text"] and state != last:
-                updates += 1
-                last = state
-                if first is None:
-                    first = time.perf_counter() - t0
-                raw_seen = raw_seen or bool(state["raw"])
-                mixed_seen = mixed_seen or bool(state["raw"] and state["cites"])
-            time.sleep(0.05)
-        else:
-            pytest.fail(f"no answer to {question!r} within {ANSWER_TIMEOUT_MS / 1000:.0f} s")
+        page.wait_for_function(
+            f"() => document.querySelectorAll('#rag-chat .rag-meta, #rag-chat .rag-error')"
+            f".length > {done}",
+            timeout=ANSWER_TIMEOUT_MS,
+            polling=50,
+        )
         total = time.perf_counter() - t0
+        states = page.evaluate(
+            "() => { window.__ragObserver.disconnect(); return window.__ragStates; }"
+        )
         bot = page.locator("#rag-chat .bot").last
+        first = states[0]["t"] / 1000 if states else total
         return {
             "text": bot.inner_text(),
             "html": bot.inner_html(),
-            "first_text_s": round(first if first is not None else total, 2),
+            "first_text_s": round(first, 2),
             "total_s": round(total, 2),
-            "raw_seen": raw_seen,
-            "checked_while_raw": mixed_seen,
-            "updates_seen": updates,
+            "raw_seen": any(st["raw"] for st in states),
+            "checked_while_raw": any(st["raw"] and st["cites"] for st in states),
+            "updates_seen": len(states),
         }
 
     def shot(self, name: str, full_page: bool = True) -> Path:
@@ -473,7 +484,7 @@ def test_a_language_model_answer_streams_live_in_the_page(app_url, browser, tmp_
     tab.shot("local-backend")
     assert "rag-error" not in got["html"], got["text"]
     assert got["raw_seen"], "no raw text was shown while the model wrote"
-    assert got["updates_seen"] >= 3 and got["first_text_s"] < got["total_s"]
+    assert got["updates_seen"] >= 3 and got["first_text_s"] < got["total_s"]  # raw, ..., final
     assert "local answer" in got["text"]
     final = tab.page.evaluate(Page._STATE)
     assert final["raw"] == ""  # everything shown at the end is checked
