@@ -192,11 +192,11 @@ class Aligner:
         context_words = " ".join(_WORDS.findall(context))
         invented_quotes = [q for q in quotes_in(text) if q not in context_words]
         missing_numbers = sorted(n for n in nums if n not in cited_numbers)
-        context_words = set(_WORDS.findall(_plain(context)))
+        vocabulary = set(_WORDS.findall(_plain(context)))
         missing_names = [
             n
             for n in dict.fromkeys(_NAME.findall(text))
-            if not _named_in(_plain(n), context_words, self.question_words)
+            if not _named_in(_plain(n), vocabulary, self.question_words)
         ]
         if not set(terms) - self.question_terms:
             out.reason = "it only restates the question"
