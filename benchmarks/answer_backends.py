@@ -86,6 +86,17 @@ def start_server(model: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("llama_cpp.server did not start")
 
 
+SERVER_PIDS: dict[int, int] = {}
+
+
+def _server_cpu(port: int | None) -> float:
+    """CPU seconds used so far by the model server on `port` (user + system), 0 without one."""
+    if port is None or port not in SERVER_PIDS:
+        return 0.0
+    fields = Path(f"/proc/{SERVER_PIDS[port]}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def backend_settings(spec: str, base: Settings, port: int | None) -> Settings:
     kind, _, model = spec.partition(":")
     extra: dict[str, Any] = {"backend": kind}
@@ -168,7 +179,7 @@ def summarise(rows: list[dict[str, Any]], answerable: list[bool]) -> dict[str, A
     if "contains" in rows[0]:
         kept = [r["contains"] for r, a in zip(rows, answerable, strict=True) if a]
         out["contains_gold"] = round(float(np.mean(kept)), 3)
-    for key in ("first_token_ms", "total_ms"):
+    for key in ("first_token_ms", "total_ms", "cpu_ms"):
         vals = [r[key] for r in rows if r.get(key) is not None]
         out[key] = {
             "mean": round(float(np.mean(vals)), 1),
@@ -217,6 +228,7 @@ def run(
         for i in chosen:
             item, h = items[i], hits[i]
             t = time.perf_counter()
+            cpu0 = time.process_time() + _server_cpu(port if spec.startswith("openai") else None)
             first = None
             answer = None
             for event in answerer.stream(item["question"], h):
@@ -229,6 +241,12 @@ def run(
             called = answer.model_text is not None
             row.update(
                 total_ms=(time.perf_counter() - t) * 1000,
+                cpu_ms=(
+                    time.process_time()
+                    + _server_cpu(port if spec.startswith("openai") else None)
+                    - cpu0
+                )
+                * 1000,
                 first_token_ms=answer.timings_ms.get("first_token", first),
                 called_model=called,
                 fallback=answer.fallback is not None,
@@ -271,6 +289,7 @@ def main() -> None:
         help="ask only N of the SQuAD questions of this backend (e.g. openai:smollm2-135m=50)",
     )
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="answer_backends", help="result name in benchmarks/results")
     ap.add_argument(
         "--backends",
         default="extractive,local:smollm2-135m,local:gemma3-270m,openai:smollm2-135m",
@@ -289,6 +308,7 @@ def main() -> None:
         model = openai_models.pop()
         port = free_port()
         server = start_server(packaged_model_path(model, Settings().cache_dir), port)
+        SERVER_PIDS[port] = server.pid
     try:
         seeds_folder, seeds = seed_items()
         result: dict[str, Any] = {
@@ -310,7 +330,7 @@ def main() -> None:
         "machine": machine(),
         **result,
     }
-    print(save("answer_backends", out))
+    print(save(args.out, out))
     for dataset in result:
         print(f"\n{dataset}")
         for spec, r in result[dataset].items():
