@@ -75,7 +75,8 @@ class Settings(BaseSettings):
         None, description="GGUF file for the local backend; default: the packaged model."
     )
     llm_packaged: Literal["smollm2-135m", "gemma3-270m"] = Field(
-        "smollm2-135m", description="Packaged GGUF used when llm_path is not set."
+        "gemma3-270m",
+        description="Packaged GGUF used when llm_path is not set (measured: BENCHMARKS.md).",
     )
     llm_format: Literal["auto", "chat", "completion"] = Field(
         "auto",

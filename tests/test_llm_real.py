@@ -89,7 +89,11 @@ def test_the_local_model_streams_tokens_then_checked_sentences(seeds) -> None:
     events, answer = _answer(seeds, settings, "What did Austin say?")
     deltas = [e for e in events if isinstance(e, Delta)]
     assert len(deltas) >= 3 and answer.model_text == "".join(d.text for d in deltas)
-    assert [e.sentence for e in events if isinstance(e, Checked) and e.kept] == answer.sentences
+    kept = [e.sentence for e in events if isinstance(e, Checked) and e.kept]
+    if answer.fallback is None:
+        assert kept == answer.sentences and kept
+    else:  # nothing the model wrote held: no sentence was kept, the extractive answer stands
+        assert kept == [] and answer.sentences
     assert answer.timings_ms["first_token"] < answer.timings_ms["answer"]
 
 
