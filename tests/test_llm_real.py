@@ -97,9 +97,12 @@ def test_the_local_model_streams_tokens_then_checked_sentences(seeds) -> None:
     assert answer.timings_ms["first_token"] < answer.timings_ms["answer"]
 
 
-def test_cli_ask_with_the_local_backend(seeds, monkeypatch) -> None:
-    monkeypatch.setenv("RAG_INDEX", str(seeds.settings.index))
-    seeds.close()  # the CLI opens the index itself
+def test_cli_ask_with_the_local_backend(seeds, monkeypatch, tmp_path) -> None:
+    import shutil
+
+    copy = tmp_path / "index"  # the CLI opens its own copy; the shared fixture stays open
+    shutil.copytree(seeds.settings.index, copy)
+    monkeypatch.setenv("RAG_INDEX", str(copy))
     result = CliRunner().invoke(
         cli, ["ask", "--backend", "local", "What did Mattis promise Japan?"]
     )
@@ -133,21 +136,28 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[str]:
+def server(tmp_path_factory) -> Iterator[str]:
     """llama-cpp-python's server with the packaged SmolLM2, requiring an API key."""
     model = packaged_model_path("smollm2-135m", CACHE)
     port = _free_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--port", str(port)]
     cmd += ["--host", "127.0.0.1", "--n_ctx", "2048", "--api_key", "sekrit-key-123"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # The log goes to a file: llama.cpp writes tens of kB while loading, enough to fill a pipe
+    # nobody reads and stall the server before it listens.
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
-    for _ in range(240):
+    ready = False
+    for _ in range(480):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/docs", timeout=1)
+            ready = True
             break
         except OSError:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert proc.poll() is None, log.read_text()[-3000:]
             time.sleep(0.25)
+    assert ready, f"llama_cpp.server did not listen within 2 minutes:\n{log.read_text()[-3000:]}"
     yield url
     proc.terminate()
     proc.wait(10)
