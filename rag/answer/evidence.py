@@ -13,6 +13,7 @@ from ..documents import SearchHit
 from ..embeddings import Embedder
 from ..store.keyword import IGNORED
 from .sentences import split_sentences
+from .types import Citation
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _NOT_PROSE = re.compile(r"\s*(#{1,6}\s|\|?\s*:?-{3,})")
@@ -150,6 +151,21 @@ _INSTRUCTION = re.compile(
 
 def looks_like_instruction(text: str) -> bool:
     return bool(_INSTRUCTION.search(text))
+
+
+def citation(c: Candidate, number: int) -> Citation:
+    """The citation of one candidate sentence: its exact span in its document."""
+    return Citation(
+        number=number,
+        chunk_id=c.hit.chunk_id,
+        doc_id=c.hit.doc_id,
+        source=c.hit.source,
+        start=c.start,
+        end=c.end,
+        quote=c.text,
+        page=c.hit.page,
+        section=c.hit.section,
+    )
 
 
 def candidates(hits: Sequence[SearchHit]) -> list[Candidate]:

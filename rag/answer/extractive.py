@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 
 from ..documents import SearchHit
 from ..embeddings import Embedder
-from .evidence import Candidate, DocFreq, candidates, content_terms, new_names, score
+from .evidence import Candidate, DocFreq, candidates, citation, content_terms, new_names, score
 from .types import REFUSAL, Answer, AnswerSentence, Checked, Citation, Delta, StreamEvent
 
 
@@ -53,17 +53,7 @@ class ExtractiveAnswerer:
         citations: list[Citation] = []
         sentences: list[AnswerSentence] = []
         for c in chosen:
-            cit = Citation(
-                number=len(citations) + 1,
-                chunk_id=c.hit.chunk_id,
-                doc_id=c.hit.doc_id,
-                source=c.hit.source,
-                start=c.start,
-                end=c.end,
-                quote=c.text,
-                page=c.hit.page,
-                section=c.hit.section,
-            )
+            cit = citation(c, len(citations) + 1)
             citations.append(cit)
             sentences.append(AnswerSentence(c.text, [cit.number], True, round(c.score, 4)))
         return Answer(

@@ -26,7 +26,7 @@ from ..documents import SearchHit
 from ..embeddings import Embedder
 from ..prompts import Completion, Messages, Prompt, PromptTemplate
 from .align import Aligner, Alignment, is_refusal
-from .evidence import Candidate, DocFreq, candidates, score
+from .evidence import Candidate, DocFreq, candidates, citation, score
 from .extractive import ExtractiveAnswerer
 from .llm import LLM
 from .sentences import split_sentences
@@ -214,17 +214,7 @@ class _Run:
     def cite(self, c: Candidate) -> Citation:
         key = (c.hit.chunk_id, c.start, c.end)
         if key not in self.citations:
-            self.citations[key] = Citation(
-                number=len(self.citations) + 1,
-                chunk_id=c.hit.chunk_id,
-                doc_id=c.hit.doc_id,
-                source=c.hit.source,
-                start=c.start,
-                end=c.end,
-                quote=c.text,
-                page=c.hit.page,
-                section=c.hit.section,
-            )
+            self.citations[key] = citation(c, len(self.citations) + 1)
         return self.citations[key]
 
     def finish(
