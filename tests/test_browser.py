@@ -464,7 +464,7 @@ def test_a_new_index_gets_the_user_guide_with_progress_shown(browser, tmp_path) 
 
 
 def test_a_language_model_answer_streams_live_in_the_page(app_url, browser, tmp_path) -> None:
-    """The local backend (the packaged SmolLM2-135M through llama.cpp): raw text shows while the
+    """The local backend (the packaged default model, Gemma 3 270M, through llama.cpp): raw text shows while the
     model writes, and is replaced by checked sentences with markers."""
     try:
         import llama_cpp  # noqa: F401
