@@ -21,14 +21,11 @@ it is the whole answer. `openai:MODEL` starts llama-cpp-python's OpenAI-compatib
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import os
 import random
-import re
 import signal
 import socket
-import string
 import subprocess
 import sys
 import tempfile
@@ -44,23 +41,7 @@ from rag.answer import Answer, make_answerer
 from rag.answer.llm import packaged_model_path
 from rag.api import RagIndex
 from rag.config import Settings
-
-
-def normalize(text: str) -> str:
-    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
-
-
-def f1(pred: str, gold: str) -> float:
-    p, g = normalize(pred).split(), normalize(gold).split()
-    if not p or not g:
-        return float(p == g)
-    common = sum((collections.Counter(p) & collections.Counter(g)).values())
-    if common == 0:
-        return 0.0
-    prec, rec = common / len(p), common / len(g)
-    return 2 * prec * rec / (prec + rec)
+from rag.eval.metrics import f1, normalize
 
 
 def free_port() -> int:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,37 +17,12 @@ sys.path.insert(0, str(ROOT))
 
 
 def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """rag's own description of the machine (as `rag eval` records it), plus torch's threads."""
     import torch
 
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "commit": _git_commit(),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-    }
+    from rag.eval.report import machine as rag_machine
 
-
-def _git_commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    return {**rag_machine(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
 
 
 def load_beir(

@@ -615,10 +615,10 @@ def _finish_eval(
     tolerance: float,
     save_baseline: Path | None = None,
 ) -> None:
-    from .eval.report import baseline, changes_table, compare, table, write
+    from .eval.report import baseline, changes_table, compare, machine, table, write
 
     result["command"] = "rag " + " ".join(sys.argv[1:])
-    result["machine"] = _machine()
+    result["machine"] = machine()
     changes = None
     if compare_to is not None:
         try:
@@ -644,35 +644,6 @@ def _finish_eval(
             )
             sys.exit(1)
         click.echo(f"\nno metric dropped by more than {tolerance:g}")
-
-
-def _machine() -> dict[str, Any]:
-    import os
-    import platform
-    import subprocess
-
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(Path(__file__).resolve().parent.parent), "rev-parse", "--short",
-             "HEAD"], capture_output=True, text=True, timeout=5,
-        ).stdout.strip() or "unknown"  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        commit = "unknown"
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "commit": commit,
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-    }
 
 
 @cli.command()

@@ -4,6 +4,7 @@ earlier run (for gating CI on quality)."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,3 +170,33 @@ def _fmt(value: float | None) -> str:
     if abs(value) >= 100:
         return f"{value:.0f}"
     return f"{value:.4f}" if abs(value) < 1.5 else f"{value:.1f}"
+
+
+def machine() -> dict[str, Any]:
+    """CPU, cores, Python, git commit and date: where and when a run was made."""
+    import os
+    import platform
+    import subprocess
+
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(Path(__file__).resolve().parents[2]), "rev-parse", "--short",
+             "HEAD"], capture_output=True, text=True, timeout=5,
+        ).stdout.strip() or "unknown"  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "commit": commit,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
