@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
-import string
 import tempfile
 import time
 from pathlib import Path
@@ -27,13 +25,7 @@ from common import DATASETS, machine, save
 
 from rag.api import RagIndex
 from rag.config import Settings
-
-
-def normalize(text: str) -> str:
-    """SQuAD's answer normalisation: lower case, no punctuation, articles or extra spaces."""
-    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
+from rag.eval.metrics import normalize
 
 
 def main() -> None:
