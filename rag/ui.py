@@ -539,7 +539,9 @@ def build_app(index: RagIndex, preparing: Preparing | None = None) -> Any:
     with gr.Blocks(title="rag: ask your documents") as app:
         gr.Markdown("## Ask your documents")
         banner = gr.Markdown(preparing.banner() if preparing else "", elem_id="rag-banner")
-        timer = gr.Timer(1.0, active=preparing is not None and not preparing.finished.is_set())
+        # Each page's load starts the timer only while the app is still being prepared: a page
+        # opened later never ticks (see `on_load`).
+        timer = gr.Timer(1.0, active=False)
         session = gr.State(Session())
         with gr.Tab("Ask"), gr.Row(equal_height=False):
             with gr.Column(scale=3):
@@ -638,16 +640,33 @@ def build_app(index: RagIndex, preparing: Preparing | None = None) -> Any:
             concurrency_id="ingest",
         )
         rm.click(remove, [doc], [status, table, doc], concurrency_id="ingest")
-        app.load(refresh, None, [table, doc], queue=False)
+
+        def prepared() -> bool:
+            return preparing is None or preparing.finished.is_set()
+
+        def on_load() -> tuple[Any, ...]:
+            text = preparing.banner() if preparing else ""
+            return text, gr.Timer(active=not prepared()), *refresh()
+
+        app.load(on_load, None, [banner, timer, table, doc], queue=False)
 
         def tick() -> tuple[Any, ...]:
-            finished = preparing is None or preparing.finished.is_set()
-            text = preparing.banner() if preparing else ""
-            # The document list is refreshed once, when the user guide is in.
-            lists = refresh() if finished else (gr.update(), gr.update())
-            return text, gr.Timer(active=not finished), *lists
+            return (preparing.banner() if preparing else ""), gr.Timer(active=not prepared())
 
-        timer.tick(tick, None, [banner, timer, table, doc], queue=False, show_progress="hidden")
+        def refresh_when_prepared() -> tuple[Any, Any]:
+            return refresh() if prepared() else (gr.update(), gr.update())
+
+        # The banner ticks outside the queue; the document list it refreshes once the app is
+        # prepared goes through the uploads' queue group, so it is read after any upload sent
+        # before it and can never overwrite a newer list with an older one.
+        timer.tick(tick, None, [banner, timer], queue=False, show_progress="hidden").then(
+            refresh_when_prepared,
+            None,
+            [table, doc],
+            concurrency_limit=1,
+            concurrency_id="ingest",
+            show_progress="hidden",
+        )
     return app
 
 

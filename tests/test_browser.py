@@ -211,6 +211,24 @@ class Page:
             "updates_seen": len(states),
         }
 
+    def wait_text(self, selector: str, text: str, *, present: bool = True) -> None:
+        """Waits until the element's text has (or, with present=False, has lost) `text`; a
+        timeout fails with what the element shows instead, and a screenshot."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        has = (
+            f"document.querySelector({json.dumps(selector)}).innerText.includes({json.dumps(text)})"
+        )
+        try:
+            self.page.wait_for_function(f"() => {'' if present else '!'}{has}", timeout=60_000)
+        except PlaywrightTimeout:
+            shown = self.page.locator(selector).inner_text()
+            path = self.shot("timeout")
+            pytest.fail(
+                f"{selector} {'never showed' if present else 'still shows'} {text!r} "
+                f"after 60 s; it shows:\n{shown}\n(screenshot {path})"
+            )
+
     def shot(self, name: str, full_page: bool = True) -> Path:
         path = self.shots / f"{name}.png"
         self.page.screenshot(path=str(path), full_page=full_page)
@@ -325,9 +343,7 @@ def test_upload_files_then_ask_about_them(app_url, browser, tmp_path) -> None:
     assert "photo.png" in text and "1 added" in text, text  # and the rest of the upload goes on
     assert "Traceback" not in tab.page.content()
     table = tab.page.locator("#rag-documents")
-    tab.page.wait_for_function(
-        "() => document.querySelector('#rag-documents').innerText.includes('kiln_manual.txt')"
-    )
+    tab.wait_text("#rag-documents", "kiln_manual.txt")
     assert "002_18a88cf3fba0953a.txt" in table.inner_text()
     copy = Path(re.findall(r"/\S+/uploads/kiln_manual\.txt", table.inner_text())[0])
     assert copy.read_text(encoding="utf-8") == good.read_text(encoding="utf-8")
@@ -347,9 +363,7 @@ def test_upload_files_then_ask_about_them(app_url, browser, tmp_path) -> None:
     tab.page.wait_for_function(
         "() => document.querySelector('#rag-upload-status').innerText.includes('Removed')"
     )
-    tab.page.wait_for_function(
-        "() => !document.querySelector('#rag-documents').innerText.includes('kiln_manual.txt')"
-    )
+    tab.wait_text("#rag-documents", "kiln_manual.txt", present=False)
     assert "002_18a88cf3fba0953a.txt" in table.inner_text()
     assert not copy.exists()  # the app's own copy of the upload is deleted with it
     tab.page.get_by_role("tab", name="Ask").click()
