@@ -121,6 +121,13 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0, help="per concurrency level")
     ap.add_argument("--concurrency", default="1,8,32")
     ap.add_argument("--batch-sizes", default="16,32,64,128")
+    ap.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="RAG_X=V",
+        help="a setting for the server only (repeatable), e.g. RAG_EMBED_BATCH_FILL=0",
+    )
     args = ap.parse_args()
     texts = sentences(args.texts)
     sizes = [int(b) for b in args.batch_sizes.split(",")]
@@ -132,6 +139,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="rag-bench-serve-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env.update(RAG_INDEX=str(tmp / "index"), RAG_PORT=str(port))
+    env.update(kv.split("=", 1) for kv in args.server_env)
     proc = subprocess.Popen(
         [sys.executable, "-m", "rag", "serve", "--no-access-log"],
         env=env,
@@ -188,6 +196,7 @@ def main() -> None:
         "machine": machine(),
         "load_average_at_end": os.getloadavg(),
         "texts": len(texts),
+        "server_env": args.server_env,
         "mean_tokens_per_text": round(
             sum(SentenceTransformerEmbedder().count_tokens(texts)) / len(texts), 1
         ),

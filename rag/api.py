@@ -25,6 +25,7 @@ def make_embedder(settings: Settings) -> Embedder:
         device=settings.device,
         batch_size=settings.embed_batch_size,
         batch_tokens=settings.embed_batch_tokens,
+        batch_fill=settings.embed_batch_fill,
     )
 
 

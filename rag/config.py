@@ -40,6 +40,13 @@ class Settings(BaseSettings):
         description="Most tokens in one embedding batch, each text padded to the batch's "
         "longest (chosen by measurement, see BENCHMARKS.md).",
     )
+    embed_batch_fill: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="An embedding batch ends where texts get shorter than this share of its "
+        "longest text (less padding).",
+    )
     chunk_tokens: int = Field(
         200, ge=16, description="Largest chunk, in the embedding model's word-piece tokens."
     )

@@ -133,6 +133,7 @@ class SentenceTransformerEmbedder(Embedder):
         device: str = "cpu",
         batch_size: int = 64,
         batch_tokens: int = 2048,
+        batch_fill: float = 0.6,
     ):
         self.path = Path(path) if path is not None else packaged_model_path()
         if not (self.path / "config.json").exists() and not (self.path / "modules.json").exists():
@@ -143,6 +144,7 @@ class SentenceTransformerEmbedder(Embedder):
         self.device = device
         self.batch_size = batch_size
         self.batch_tokens = batch_tokens
+        self.batch_fill = batch_fill
         self.name = _model_name(self.path)
         self.dim = _read_dim(self.path)
         self.max_tokens = _read_max_seq_length(self.path) - 2  # [CLS] and [SEP]
