@@ -435,6 +435,19 @@ class Preparing:
 # ---------------------------------------------------------------------------- the app
 
 
+def upload_name(name: str, taken: set[str]) -> str:
+    """The name an uploaded file is stored under: its own, unless another file of the same
+    upload has it (two folders' `notes.txt`), then `notes (2).txt`. A later upload of the same
+    name replaces the stored file: that is how a document is updated."""
+    if name not in taken:
+        return name
+    stem, suffix = Path(name).stem, Path(name).suffix
+    n = 2
+    while f"{stem} ({n}){suffix}" in taken:
+        n += 1
+    return f"{stem} ({n}){suffix}"
+
+
 def build_app(index: RagIndex, preparing: Preparing | None = None) -> Any:
     import gradio as gr
 
@@ -477,10 +490,10 @@ def build_app(index: RagIndex, preparing: Preparing | None = None) -> Any:
         if not files:
             return "Drop files above to index them.", *refresh(), None
         skipped: list[str] = []
-        paths = []
+        paths: list[Path] = []
         for f in files:
             src = Path(f if isinstance(f, str) else f.name)
-            dest = uploads / src.name
+            dest = uploads / upload_name(src.name, {p.name for p in paths})
             try:
                 uploads.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src, dest)

@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from rag.answer import Delta
-from rag.ui import build_app, ensure_sample_corpus, format_answer
+from rag.ui import build_app, ensure_sample_corpus, format_answer, upload_name
 
 from .conftest import write
 from .test_generative import BIKES, KILN, ScriptedLLM, _answerer
@@ -196,3 +196,13 @@ def test_a_new_index_is_prepared_in_the_background_with_progress(index, tmp_path
     assert "The user guide is indexed (2 added" in preparing.banner()
     assert len(index.documents()) == 2
     assert not Preparing(index, tmp_path / "guide").indexing  # only an empty index gets it
+
+
+def test_same_named_files_of_one_upload_are_both_kept() -> None:
+    taken: set[str] = set()
+    names = []
+    for name in ["notes.txt", "notes.txt", "report.pdf", "notes.txt", "README"]:
+        names.append(upload_name(name, taken))
+        taken.add(names[-1])
+    assert names == ["notes.txt", "notes (2).txt", "report.pdf", "notes (3).txt", "README"]
+    assert upload_name("README", {"README"}) == "README (2)"
