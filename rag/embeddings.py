@@ -26,11 +26,10 @@ class Embedder(ABC):
     # Content tokens the model reads per text (special tokens excluded); longer text is truncated.
     max_tokens: int
     # A model call takes at most `batch_size` texts and `batch_tokens` tokens once padded to its
-    # longest text. Measured (BENCHMARKS.md, "Embedding batches"): a bound on padded tokens is
-    # 18% faster than 32 texts per call on short texts and 29% on long ones, as fast on chunks.
-    # A batch also ends where texts get much shorter than its longest (below `batch_fill` of
-    # it): random requests of mixed lengths, as a server batches them, then waste little on
-    # padding (+40% texts/s on 25 random sentences per call).
+    # longest text, and ends where texts get shorter than `batch_fill` of its longest: random
+    # mixes of lengths, as a server batches them, then waste little on padding. Measured
+    # against 32 texts per call (BENCHMARKS.md, "Embedding batches"): +22% texts/s on
+    # ingestion chunks, +24% on sentences, +91% on random mixes of 25 sentences.
     batch_size: int = 64
     batch_tokens: int = 2048
     batch_fill: float = 0.6
