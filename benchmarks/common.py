@@ -68,3 +68,17 @@ def save(name: str, data: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, indent=2))
     return path
+
+
+def scifact_sentences(n: int) -> list[str]:
+    """n sentences (of 4 words or more) of SciFact abstracts, in a fixed random order: the
+    texts an embedding client sends."""
+    import random
+    import re
+
+    corpus, _, _ = load_beir("scifact")
+    out = []
+    for rec in corpus.values():
+        out += [s.strip() for s in re.split(r"(?<=[.!?])\s+", rec["text"]) if len(s.split()) >= 4]
+    random.Random(0).shuffle(out)
+    return out[:n]

@@ -23,30 +23,27 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
 import statistics
 import time
 from collections.abc import Callable
 
-from common import load_beir, machine, save
+from common import load_beir, machine, save, scifact_sentences
 
 from rag.embeddings import SentenceTransformerEmbedder
 
 
-def texts_of(kind: str, n: int) -> list[str]:
+def windows(size: int, n: int) -> list[str]:
+    """n windows of `size` words of SciFact abstracts (a last window under half a size is
+    left out), in a fixed random order."""
     corpus, _, _ = load_beir("scifact")
     out: list[str] = []
     for rec in corpus.values():
-        if kind == "sentences":
-            out += [s for s in re.split(r"(?<=[.!?])\s+", rec["text"]) if len(s.split()) >= 4]
-        else:
-            words = rec["text"].split()
-            size = 80 if kind == "chunks" else 190
-            out += [
-                " ".join(words[lo : lo + size])
-                for lo in range(0, len(words), size)
-                if len(words[lo : lo + size]) >= size // 2
-            ]
+        words = rec["text"].split()
+        out += [
+            " ".join(words[lo : lo + size])
+            for lo in range(0, len(words), size)
+            if len(words[lo : lo + size]) >= size // 2
+        ]
     random.Random(0).shuffle(out)
     return out[:n]
 
@@ -62,9 +59,9 @@ def main() -> None:
 
     emb = SentenceTransformerEmbedder()
     model = emb.model
-    sentences = texts_of("sentences", 384)
+    sentences = scifact_sentences(384)
     sets = {"sentences": sentences, "sentences/25": sentences}
-    sets.update(chunks=texts_of("chunks", 256), long=texts_of("long", 128))
+    sets.update(chunks=windows(80, 256), long=windows(190, 128))
     emb.embed(sets["sentences"][:64])  # warm up
 
     def with_bounds(size: int, tokens: int, fill: float) -> Callable[[list[str]], object]:
@@ -90,10 +87,11 @@ def main() -> None:
     for r in range(args.rounds):
         order = names[r % len(names) :] + names[: r % len(names)]
         for kind, texts in sets.items():
+            per_call = 25 if kind == "sentences/25" else len(texts)
             for name in order:
                 t0 = time.perf_counter()
-                for lo in range(0, len(texts), 25 if kind == "sentences/25" else len(texts)):
-                    configs[name](texts[lo : lo + (25 if kind == "sentences/25" else len(texts))])
+                for lo in range(0, len(texts), per_call):
+                    configs[name](texts[lo : lo + per_call])
                 rates[kind][name].append(len(texts) / (time.perf_counter() - t0))
         print(f"round {r + 1}/{args.rounds} done", flush=True)
 

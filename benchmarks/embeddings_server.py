@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import random
 import re
 import signal
 import socket
@@ -25,19 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, load_beir, machine, save
+from common import ROOT, machine, save, scifact_sentences
 
 from rag.embeddings import SentenceTransformerEmbedder
-
-
-def sentences(n: int) -> list[str]:
-    corpus, _, _ = load_beir("scifact")
-    out = []
-    for rec in corpus.values():
-        out += [s.strip() for s in re.split(r"(?<=[.!?])\s+", rec["text"]) if len(s.split()) >= 4]
-    random.Random(0).shuffle(out)
-    return out[:n]
-
 
 CPU_MS: dict[str, dict[int, float]] = {"before": {}, "after": {}}
 
@@ -129,7 +118,7 @@ def main() -> None:
         help="a setting for the server only (repeatable), e.g. RAG_EMBED_BATCH_FILL=0",
     )
     args = ap.parse_args()
-    texts = sentences(args.texts)
+    texts = scifact_sentences(args.texts)
     sizes = [int(b) for b in args.batch_sizes.split(",")]
     print(f"{len(texts)} texts; ideal (SentenceTransformer.encode), batch sizes {sizes} ...")
     before = ideal(texts, sizes, "before")
