@@ -140,7 +140,19 @@ class Settings(BaseSettings):
         16.0, gt=0, description="rag serve: largest request body (uploads included)."
     )
     upload_dir: Path | None = Field(
-        None, description="rag serve: where uploaded documents are kept; default <index>/uploads."
+        None,
+        description="Where uploaded documents are kept (the app and rag serve); default <index>/uploads.",
+    )
+
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="rag serve without api_keys: Host names accepted besides loopback ones "
+        "(JSON list or comma-separated; they guard against DNS rebinding).",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="rag serve: browser origins (https://app.example) allowed to call the API "
+        "with CORS; without api_keys, the only foreign origins allowed to change it.",
     )
 
     @model_validator(mode="after")

@@ -14,7 +14,6 @@ import html
 import logging
 import os
 import re
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -29,6 +28,7 @@ from .api import RagIndex
 from .chat import Conversation, LLMRewriter, Turn, rule_rewriter
 from .config import AnswerBackend, Settings
 from .errors import RagError
+from .uploads import Batch, Uploads, distinct_names
 
 log = logging.getLogger(__name__)
 
@@ -435,25 +435,13 @@ class Preparing:
 # ---------------------------------------------------------------------------- the app
 
 
-def upload_name(name: str, taken: set[str]) -> str:
-    """The name an uploaded file is stored under: its own, unless another file of the same
-    upload has it (two folders' `notes.txt`), then `notes (2).txt`. A later upload of the same
-    name replaces the stored file: that is how a document is updated."""
-    if name not in taken:
-        return name
-    stem, suffix = Path(name).stem, Path(name).suffix
-    n = 2
-    while f"{stem} ({n}){suffix}" in taken:
-        n += 1
-    return f"{stem} ({n}){suffix}"
-
-
 def build_app(index: RagIndex, preparing: Preparing | None = None) -> Any:
     import gradio as gr
 
     settings = index.settings
     answerers = Answerers(index)
-    uploads = index.store.path / "uploads"
+    uploads = Uploads.of(settings)
+    uploads.migrate(index.store)  # uploads kept flat by earlier versions move into the layout
 
     def ask(
         question: str, session: Session, backend: str, mode: str, k: float
@@ -490,17 +478,14 @@ def build_app(index: RagIndex, preparing: Preparing | None = None) -> Any:
         if not files:
             return "Drop files above to index them.", *refresh(), None
         skipped: list[str] = []
-        paths: list[Path] = []
-        for f in files:
-            src = Path(f if isinstance(f, str) else f.name)
-            dest = uploads / upload_name(src.name, {p.name for p in paths})
+        sources = [Path(f if isinstance(f, str) else f.name) for f in files]
+        batch = Batch()
+        for src, name in zip(sources, distinct_names(s.name for s in sources), strict=True):
             try:
-                uploads.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src, dest)
+                uploads.store_file(name, src, batch)
             except OSError as exc:
-                skipped.append(f"{src.name}: could not be stored in {uploads}: {exc.strerror}")
-                continue
-            paths.append(dest)
+                skipped.append(f"{src.name}: could not be stored in {uploads.root}: {exc.strerror}")
+        paths = batch.paths
 
         def on_skip(source: str, reason: str) -> None:
             skipped.append(f"{Path(source).name}: {reason}")
@@ -517,10 +502,14 @@ def build_app(index: RagIndex, preparing: Preparing | None = None) -> Any:
         try:
             report = index.ingest(paths, progress=step, on_skip=on_skip)
         except RagError as exc:
+            batch.rollback()
             return f"**Indexing failed:** {_md(str(exc))}", *refresh(), None
         except Exception as exc:  # a message in the page, never a traceback; the log has it
+            batch.rollback()
             log.exception("indexing an upload failed")
             return f"**Indexing failed:** {_md(str(exc) or type(exc).__name__)}", *refresh(), None
+        batch.rollback(s for s, _ in report.skipped)  # no stored copy the index does not hold
+        batch.commit()
         lines = [f"**Indexed:** {_md(report.summary())}"]
         for s, r in report.skipped:
             line = f"{Path(s).name}: {r}"
@@ -537,9 +526,7 @@ def build_app(index: RagIndex, preparing: Preparing | None = None) -> Any:
         except RagError as exc:
             return f"**Not removed:** {_md(str(exc))}", *refresh()
         for d in removed:
-            path = Path(d.source)
-            if path.parent.resolve() == uploads.resolve():
-                path.unlink(missing_ok=True)  # our own copy of an uploaded file
+            uploads.delete(d.source)  # our own copy of an upload; a user's own file is kept
         names = ", ".join(Path(d.source).name for d in removed)
         return f"**Removed** {_md(names)} from the index.", *refresh()
 

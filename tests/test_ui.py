@@ -9,7 +9,8 @@ import pytest
 from pydantic import SecretStr
 
 from rag.answer import Delta
-from rag.ui import build_app, ensure_sample_corpus, format_answer, upload_name
+from rag.ui import build_app, ensure_sample_corpus, format_answer
+from rag.uploads import distinct_names
 
 from .conftest import write
 from .test_generative import BIKES, KILN, ScriptedLLM, _answerer
@@ -199,10 +200,6 @@ def test_a_new_index_is_prepared_in_the_background_with_progress(index, tmp_path
 
 
 def test_same_named_files_of_one_upload_are_both_kept() -> None:
-    taken: set[str] = set()
-    names = []
-    for name in ["notes.txt", "notes.txt", "report.pdf", "notes.txt", "README"]:
-        names.append(upload_name(name, taken))
-        taken.add(names[-1])
+    names = distinct_names(["notes.txt", "notes.txt", "report.pdf", "notes.txt", "README"])
     assert names == ["notes.txt", "notes (2).txt", "report.pdf", "notes (3).txt", "README"]
-    assert upload_name("README", {"README"}) == "README (2)"
+    assert distinct_names(["README", "README"]) == ["README", "README (2)"]

@@ -13,9 +13,7 @@ import gc
 import ipaddress
 import json
 import logging
-import re
 import secrets
-import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -51,6 +49,7 @@ from ..errors import (
     UnsupportedFileError,
 )
 from ..ingest.loaders import SUPPORTED_SUFFIXES
+from ..uploads import Batch, Uploads, safe_name
 from .batcher import EmbeddingBatcher
 from .metrics import Metrics
 from .worker import BatchedEmbedder, ProcessEmbedder
@@ -264,7 +263,8 @@ class Server:
             embed_fn=self.process.embed if self.process else None,
         )
         self.keys = [k.get_secret_value() for k in settings.api_keys]
-        self.upload_dir = (settings.upload_dir or settings.index / "uploads").resolve()
+        self.uploads = Uploads.of(settings)
+        self.uploads.migrate(index.store)  # uploads kept flat by earlier app versions
         manifest = index.info()["embedding"]
         self.model_id: str = str(manifest["name"])
         self.fingerprint: str = str(manifest["fingerprint"])
@@ -608,7 +608,7 @@ def create_app(
         """Upload files and ingest them; a file with the name of an earlier upload replaces it."""
         names = []
         for f in files:
-            name = _safe_name(f.filename or "")
+            name = safe_name(f.filename or "")
             if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
                 shown = Path(name).suffix or "(no extension)"
                 raise APIError(
@@ -622,9 +622,7 @@ def create_app(
             names.append(name)
         if not names:
             raise APIError(400, "no files in the request", param="files")
-        report, stored = await run_in_threadpool(
-            _ingest_uploads, idx, server.upload_dir, files, names
-        )
+        report, stored = await run_in_threadpool(_ingest_uploads, idx, server.uploads, files, names)
         body = {"report": report.to_dict(), "summary": report.summary(), "documents": stored}
         if not stored and report.skipped:
             raise APIError(
@@ -646,9 +644,7 @@ def create_app(
                 code="document_not_found",
             )
         removed = await run_in_threadpool(idx.remove, [doc.id])
-        src = Path(doc.source)
-        if src.is_relative_to(server.upload_dir):  # our own copy of an upload
-            shutil.rmtree(src.parent, ignore_errors=True)
+        server.uploads.delete(doc.source)  # our own copy only; a user's own file is kept
         return {"deleted": True, "documents": [d.to_dict() for d in removed]}
 
     return app
@@ -675,38 +671,23 @@ def _text(content: str | list[dict[str, Any]] | None) -> str:
     return " ".join(str(p.get("text", "")) for p in content if p.get("type", "text") == "text")
 
 
-_UNSAFE = re.compile(r"[^\w.\- ]+")
-
-
-def _safe_name(filename: str) -> str:
-    name = _UNSAFE.sub("_", Path(filename.replace("\\", "/")).name).strip(" .")
-    return name or "upload"
-
-
 def _ingest_uploads(
-    idx: RagIndex, folder: Path, files: list[UploadFile], names: list[str]
+    idx: RagIndex, uploads: Uploads, files: list[UploadFile], names: list[str]
 ) -> tuple[Any, list[dict[str, Any]]]:
-    paths = []
-    for f, name in zip(files, names, strict=True):
-        # One folder per name: the same name replaces the earlier upload (same source path).
-        target = folder / _name_key(name) / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{name}.{uuid.uuid4().hex}.part")
-        with tmp.open("wb") as out:
+    batch = Batch()
+    try:
+        for f, name in zip(files, names, strict=True):
             f.file.seek(0)
-            shutil.copyfileobj(f.file, out)
-        tmp.replace(target)
-        paths.append(target)
-    report = idx.ingest(paths)
-    sources = {str(p) for p in paths} | {str(p.resolve()) for p in paths}
+            uploads.store(name, f.file, batch)
+        report = idx.ingest(batch.paths)
+    except BaseException:
+        batch.rollback()  # no stored copy the index does not hold; replaced copies come back
+        raise
+    batch.rollback(s for s, _ in report.skipped)
+    batch.commit()
+    sources = {str(p) for p in batch.paths} | {str(p.resolve()) for p in batch.paths}
     stored = [d.to_dict() for d in idx.documents() if d.source in sources]
     return report, stored
-
-
-def _name_key(name: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(name.encode()).hexdigest()[:12]
 
 
 def _rag_fields(answer: Answer, question: str) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..documents import Chunk, Document, Section
+from ..documents import Chunk, Document, Section, document_id
 from ..errors import IndexFormatError, IndexLockedError
 from .derived import read_generation
 from .keyword import KeywordIndex
@@ -383,6 +383,35 @@ class IndexStore:
 
     def remove(self, doc_ids: Iterable[str]) -> None:
         self.write([], remove_ids=list(doc_ids))
+
+    def move_document(self, old_source: str, new_source: str) -> str | None:
+        """Re-point a document at a new path (its file was moved), keeping its chunks and vectors;
+        returns the new id, or None when no document has `old_source`."""
+        self._require_writer()
+        new_id = document_id(new_source)
+        with self._lock:
+            conn = self._conn
+            row = conn.execute("SELECT id FROM documents WHERE source=?", (old_source,)).fetchone()
+            if row is None:
+                return None
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("PRAGMA defer_foreign_keys=ON")  # chunks follow in this transaction
+                conn.execute(
+                    "UPDATE documents SET id=?, source=? WHERE id=?", (new_id, new_source, row[0])
+                )
+                conn.execute("UPDATE chunks SET doc_id=? WHERE doc_id=?", (new_id, row[0]))
+                conn.execute(
+                    "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'"
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            gen = self.generation
+            self.vectors.apply([], [], [], gen)
+            self.keywords.apply([], [], gen)
+        return new_id
 
     def flush(self) -> None:
         """Write the FAISS file for the current generation (after a batch of writes)."""
