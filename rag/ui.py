@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .answer import Answer, Answerer, Checked, Delta, make_answerer
+from .answer.markup import markup_html, source_of
 from .answer.sentences import split_sentences
 from .api import RagIndex
 from .chat import Conversation, LLMRewriter, Turn, rule_rewriter
@@ -117,12 +118,15 @@ def _markers(numbers: Sequence[int], turn: int) -> str:
     )
 
 
-def sentence_html(sentence: Any, turn: int) -> str:
-    """A checked sentence with clickable [n] markers, or flagged when nothing supports it."""
+def sentence_html(sentence: Any, turn: int, quotes: Sequence[str] = ()) -> str:
+    """A checked sentence with clickable [n] markers, or flagged when nothing supports it. A
+    sentence taken from a source shows that source's emphasis and links (`quotes`)."""
+    source = source_of(sentence.text, quotes)
+    text = markup_html(source) if source is not None else _md(sentence.text)
     if not sentence.supported:
-        return f"{_md(sentence.text)} <em>[unsupported]</em>"
+        return f"{text} <em>[unsupported]</em>"
     marks = _markers(sentence.citations, turn)
-    return f"{_md(sentence.text)} {marks}" if marks else _md(sentence.text)
+    return f"{text} {marks}" if marks else text
 
 
 def format_answer(answer: Answer, turn: int = 1) -> tuple[str, str]:
@@ -138,7 +142,9 @@ def format_answer(answer: Answer, turn: int = 1) -> tuple[str, str]:
             for h in answer.passages[:CLOSEST]
         ]
         return reply, "\n".join(cards)
-    parts = [sentence_html(s, turn) for s in answer.sentences]
+    quotes = {c.number: c.quote for c in answer.citations}
+    parts = [sentence_html(s, turn, [quotes[n] for n in s.citations if n in quotes])
+             for s in answer.sentences]  # fmt: skip
     reply = " ".join(parts)
     if answer.fallback:
         reply = (
@@ -335,7 +341,8 @@ def stream_answer(
                     spans = split_sentences(pending)
                     pending = pending[spans[-1].start :] if len(spans) > 1 else ""
                     if event.kept:
-                        checked.append(sentence_html(event.sentence, turn))
+                        quotes = [c.quote for c in event.citations]
+                        checked.append(sentence_html(event.sentence, turn, quotes))
                         cited += [c for c in event.citations if c not in cited]
                 elif isinstance(event, Answer):
                     answer = event

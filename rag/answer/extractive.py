@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from ..documents import SearchHit
 from ..embeddings import Embedder
 from .evidence import Candidate, DocFreq, candidates, citation, content_terms, new_names, score
+from .markup import plain_text
 from .types import REFUSAL, Answer, AnswerSentence, Checked, Citation, Delta, StreamEvent
 
 
@@ -55,7 +56,8 @@ class ExtractiveAnswerer:
         for c in chosen:
             cit = citation(c, len(citations) + 1)
             citations.append(cit)
-            sentences.append(AnswerSentence(c.text, [cit.number], True, round(c.score, 4)))
+            sentence = AnswerSentence(plain_text(c.text), [cit.number], True, round(c.score, 4))
+            sentences.append(sentence)  # as text; the citation's quote keeps the source
         return Answer(
             question,
             " ".join(s.text for s in sentences),

@@ -29,6 +29,7 @@ from .align import Aligner, Alignment, is_refusal
 from .evidence import Candidate, DocFreq, candidates, citation, score
 from .extractive import ExtractiveAnswerer
 from .llm import LLM
+from .markup import plain_text
 from .sentences import split_sentences
 from .types import REFUSAL, Answer, AnswerSentence, Checked, Citation, Delta, StreamEvent
 
@@ -197,7 +198,7 @@ class _Run:
             chunks = {self.source_chunks.get(m) for m in a.markers}
             confirmed = a.supported and any(c.chunk_id in chunks for c in cited)
         sentence = AnswerSentence(
-            a.text,
+            plain_text(a.text),  # the model's Markdown, as text
             [c.number for c in cited],
             a.supported,
             a.support,
