@@ -16,7 +16,11 @@ from .ingest.pipeline import ProgressFn, SkipFn
 from .retrieve import Filters, Retriever
 from .store import DocumentInfo, IndexStore
 
-SPLITTER_VERSION = "recursive-tokens-v1"
+# v2: chunks are cut on spans, so their offsets are where they were cut. v1 placed repeated
+# pieces (long runs of one character, a divider line, a base64 blob) at the wrong occurrence and
+# left parts of such text in no chunk; an index it built may hold documents nobody can search in
+# full, and unchanged files are never cut again, so it must be rebuilt (the error says how).
+SPLITTER_VERSION = "recursive-tokens-v2"
 
 
 def make_embedder(settings: Settings) -> Embedder:

@@ -61,7 +61,11 @@ def test_consecutive_chunks_overlap() -> None:
     emb = FakeEmbedder()
     text = " ".join(f"word{i}." for i in range(400))
     chunks = TokenSplitter(emb.count_tokens, 40, 10).split(text)
-    assert any(b.start < a.end for a, b in itertools.pairwise(chunks))
+    assert len(chunks) > 10
+    # Every pair: a sentence cut at a chunk boundary is whole in one of the two.
+    for a, b in itertools.pairwise(chunks):
+        assert a.start < b.start < a.end < b.end, (a.start, a.end, b.start, b.end)
+        assert emb.count_tokens([text[b.start : a.end]])[0] >= 4, "less overlap than asked"
 
 
 def test_short_text_is_one_chunk_and_blank_text_none() -> None:
@@ -78,3 +82,5 @@ def test_a_word_longer_than_a_chunk_is_still_cut_to_fit() -> None:
     chunks = TokenSplitter(emb.count_tokens, 40, 0).split(text)
     assert all(c.n_tokens <= 40 for c in chunks)
     assert all(text[c.start : c.end] == c.text for c in chunks)
+    # The run is in the chunks end to end (it was cut at 51-91, 52-92, 53-93: 78 "!" lost).
+    assert [(c.start, c.end) for c in chunks] == [(0, 50), (51, 91), (91, 131), (131, 171)]

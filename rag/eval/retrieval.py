@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..api import RagIndex
+from ..api import SPLITTER_VERSION, RagIndex
 from ..config import Settings
 from ..embeddings import Embedder
 from .data import BeirSet, beir_documents, beir_file_name, load_beir, sample, write_documents
@@ -164,4 +164,5 @@ def _corpus_subset(
 def _work_name(name: str, settings: Settings, doc_ids: list[str], data: BeirSet) -> str:
     scope = "all" if len(doc_ids) == len(data.corpus) else f"{len(doc_ids)}docs"
     model = (settings.model_path.name if settings.model_path else "minilm").replace("/", "_")
-    return f"{name}-{scope}-{model}-{settings.chunk_tokens}-{settings.chunk_overlap}"
+    chunking = f"{settings.chunk_tokens}-{settings.chunk_overlap}-{SPLITTER_VERSION}"
+    return f"{name}-{scope}-{model}-{chunking}"  # a new splitter gets a new index, not a refusal

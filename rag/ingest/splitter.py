@@ -1,10 +1,15 @@
-"""Split a document's text into chunks sized in the embedder's own tokens, keeping char offsets."""
+"""Split a document's text into chunks sized in the embedder's own tokens, keeping char offsets.
+
+The cuts are LangChain's RecursiveCharacterTextSplitter's (separators kept at the end of each
+piece, whitespace stripped, overlap counted in tokens), made on (start, end) spans of the text
+rather than on strings, so a chunk's offsets are where it was cut. Finding each piece again with
+`str.find` placed repeated pieces (the parts of a long run of "!" or "=", a base64 blob) at the
+wrong occurrence and left most of such a run in no chunk: never searchable, never citable.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-
-from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from ..documents import Chunk
 
@@ -12,6 +17,7 @@ from ..documents import Chunk
 SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""]
 
 TokenCounter = Callable[[list[str]], list[int]]
+Span = tuple[int, int]
 
 
 class TokenSplitter:
@@ -21,28 +27,24 @@ class TokenSplitter:
         self.count_tokens = count_tokens
         self.chunk_tokens = chunk_tokens
         self.overlap = overlap
-        self._splitter = RecursiveCharacterTextSplitter(
-            separators=SEPARATORS,
-            keep_separator="end",
-            chunk_size=chunk_tokens,
-            chunk_overlap=overlap,
-            length_function=self._length,
-            strip_whitespace=True,
-        )
+        self._text = ""
+        self._lengths: dict[str, int] = {}
 
-    def _length(self, piece: str) -> int:
-        # The recursive splitter measures each piece twice (to test it, then to merge it).
+    def _length(self, start: int, end: int) -> int:
+        # Pieces are measured more than once (to test them, then to merge them), and repeated
+        # pieces (runs, separators) are common: one tokenizer call per distinct string.
+        piece = self._text[start:end]
         n = self._lengths.get(piece)
         if n is None:
             n = self._lengths[piece] = self.count_tokens([piece])[0]
         return n
 
     def split(self, text: str) -> list[Chunk]:
-        self._lengths: dict[str, int] = {}
+        self._text, self._lengths = text, {}
         try:
             return self._split(text)
         finally:
-            self._lengths = {}
+            self._text, self._lengths = "", {}
 
     def _split(self, text: str) -> list[Chunk]:
         stripped = text.strip()
@@ -50,47 +52,115 @@ class TokenSplitter:
             return []
         n = self.count_tokens([stripped])[0]
         if n <= self.chunk_tokens:  # the common case for short documents: one tokenizer call
-            start = text.index(stripped)
+            start = len(text) - len(text.lstrip())
             return [Chunk(0, start, start + len(stripped), stripped, n)]
-        pieces = self._splitter.split_text(text)
-        counts = [self._lengths.get(p) or self.count_tokens([p])[0] for p in pieces]
-        chunks: list[Chunk] = []
-        cursor = 0
-        for piece, count in zip(pieces, counts, strict=True):
-            start = text.find(piece, cursor)
-            if start < 0:  # cannot happen for substrings; fail loudly rather than cite wrongly
-                raise AssertionError(f"chunk not found in text after offset {cursor}")
-            if count > self.chunk_tokens:
-                # Word pieces are not always additive across joins; never hand the model more
-                # than it reads, or the tail of the chunk would be silently dropped.
-                for sub in self._hard_split(piece):
-                    sub_start = text.find(sub, start)
-                    chunks.append(
-                        Chunk(
-                            len(chunks),
-                            sub_start,
-                            sub_start + len(sub),
-                            sub,
-                            self.count_tokens([sub])[0],
-                        )
-                    )
-            else:
-                chunks.append(Chunk(len(chunks), start, start + len(piece), piece, count))
-            cursor = start + 1
-        return chunks
+        spans: list[Span] = []
+        for start, end in self._recurse(0, len(text), SEPARATORS):
+            # Word pieces are not always additive across joins; never hand the model more than
+            # it reads, or the tail of the chunk would be silently dropped.
+            fits = self._length(start, end) <= self.chunk_tokens
+            spans += [(start, end)] if fits else self._hard_split(start, end)
+        # A piece cut again can end after the next piece's overlap begins: chunks in text order.
+        spans.sort(key=lambda span: span[0])
+        return [Chunk(i, s, e, text[s:e], self._length(s, e)) for i, (s, e) in enumerate(spans)]
 
-    def _hard_split(self, piece: str) -> list[str]:
-        """Split by words so that each part fits; used only when the recursive splitter overshoots."""
-        words = piece.split(" ")
-        parts: list[str] = []
-        current: list[str] = []
-        for word in words:
-            trial = " ".join([*current, word])
-            if current and self.count_tokens([trial])[0] > self.chunk_tokens:
-                parts.append(" ".join(current))
-                current = [word]
-            else:
-                current.append(word)
+    def _recurse(self, start: int, end: int, separators: list[str]) -> list[Span]:
+        """The first separator present cuts the span; pieces still too long recurse further."""
+        sep, finer = "", []
+        for i, candidate in enumerate(separators):
+            if candidate == "" or self._text.find(candidate, start, end) >= 0:
+                sep, finer = candidate, separators[i + 1 :] if candidate else []
+                break
+        out: list[Span] = []
+        small: list[Span] = []
+        for s, e in _cut(self._text, start, end, sep):
+            if self._length(s, e) < self.chunk_tokens:
+                small.append((s, e))
+                continue
+            if small:
+                out += self._merge(small)
+                small = []
+            out += self._recurse(s, e, finer) if finer else [(s, e)]
+        if small:
+            out += self._merge(small)
+        return out
+
+    def _merge(self, splits: list[Span]) -> list[Span]:
+        """Adjacent pieces joined up to the limit; each chunk starts with the last `overlap`
+        tokens' worth of pieces of the one before."""
+        out: list[Span] = []
+        current: list[Span] = []
+        total = 0
+        for s, e in splits:
+            n = self._length(s, e)
+            if current and total + n > self.chunk_tokens:
+                out += self._strip(current[0][0], current[-1][1])
+                while total > self.overlap or (total > 0 and total + n > self.chunk_tokens):
+                    total -= self._length(*current.pop(0))
+            current.append((s, e))
+            total += n
         if current:
-            parts.append(" ".join(current))
-        return [p.strip() for p in parts if p.strip()]
+            out += self._strip(current[0][0], current[-1][1])
+        return out
+
+    def _strip(self, start: int, end: int) -> list[Span]:
+        """The span without its leading and trailing whitespace; none if that is all it holds."""
+        piece = self._text[start:end]
+        body = piece.strip()
+        if not body:
+            return []
+        start += len(piece) - len(piece.lstrip())
+        return [(start, start + len(body))]
+
+    def _hard_split(self, start: int, end: int) -> list[Span]:
+        """Parts that fit, cut between words, and inside a word only when one alone is too long;
+        used only when the recursive cuts overshoot."""
+        parts: list[Span] = []
+        first = last = -1  # the words of the part being filled
+        for s, e in _cut(self._text, start, end, " ", keep=False):
+            if first >= 0 and self._length(first, e) > self.chunk_tokens:
+                parts += self._strip(first, last)
+                first = s
+            elif first < 0:
+                first = s
+            last = e
+        if first >= 0:
+            parts += self._strip(first, last)
+        out: list[Span] = []
+        for s, e in parts:
+            out += [(s, e)] if self._length(s, e) <= self.chunk_tokens else self._cut_word(s, e)
+        return out
+
+    def _cut_word(self, start: int, end: int) -> list[Span]:
+        """Longest prefixes that fit, found by bisection; a character always makes progress."""
+        out: list[Span] = []
+        while start < end:
+            lo, hi = start + 1, end  # the prefix [start, lo) is kept even if it overshoots
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if self._length(start, mid) <= self.chunk_tokens:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            out += self._strip(start, lo)
+            start = lo
+        return out
+
+
+def _cut(text: str, start: int, end: int, sep: str, *, keep: bool = True) -> list[Span]:
+    """The non-empty pieces of text[start:end] between occurrences of `sep` (each piece keeps
+    the separator at its end when `keep`); single characters when `sep` is empty."""
+    if not sep:
+        return [(i, i + 1) for i in range(start, end)]
+    out: list[Span] = []
+    prev = start
+    i = text.find(sep, start, end)
+    while i >= 0:
+        stop = i + len(sep) if keep else i
+        if stop > prev:
+            out.append((prev, stop))
+        prev = i + len(sep)
+        i = text.find(sep, prev, end)
+    if prev < end:
+        out.append((prev, end))
+    return out
