@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -233,7 +234,7 @@ def test_batcher_wait_bound_sends_a_lone_request() -> None:
 
 class SlowEmbedder(FakeEmbedder):
     def _embed_batch(self, texts):
-        time.sleep(1.0)  # a blocking model call
+        time.sleep(2.0)  # a blocking model call
         return super()._embed_batch(texts)
 
 
@@ -255,8 +256,9 @@ def test_health_answers_while_the_model_runs(tmp_path) -> None:
                 return dt, h.status_code
 
     dt, status = asyncio.run(main())
-    # a loop blocked by the model would answer only when the 1 s model call ends (>= 0.8 s)
-    assert status == 200 and dt < 0.4, dt
+    # A loop blocked by the model answers only when the 2 s model call ends (>= 1.8 s after the
+    # probe); a free one in milliseconds. 1 s leaves a busy shared machine room, and no more.
+    assert status == 200 and dt < 1.0, dt
 
 
 # ------------------------------------------------------------------------------ search, ask, chat
@@ -265,8 +267,10 @@ def test_search(loaded) -> None:
     assert r.status_code == 200
     hits = r.json()["hits"]
     assert hits and hits[0]["source"].endswith("kiln.md") and len(hits) <= 2
-    r = loaded.post("/v1/search", json={"query": "kiln", "file_types": ["txt"]})
-    assert all(h["file_type"] == "txt" for h in r.json()["hits"])
+    r = loaded.post("/v1/search", json={"query": "bicycle chains kiln", "file_types": ["txt"]})
+    hits = r.json()["hits"]  # the filter keeps the txt file's hits and drops kiln.md's
+    assert hits and all(h["file_type"] == "txt" for h in hits)
+    assert hits[0]["source"].endswith("other.txt")
     assert loaded.post("/v1/search", json={"query": "x", "mode": "fuzzy"}).status_code == 422
     assert loaded.post("/v1/search", json={"query": "x", "k": 0}).status_code == 422
 
@@ -335,6 +339,11 @@ def test_upload_list_replace_delete(client, tmp_path) -> None:
     assert client.post("/v1/documents", files=new).status_code == 201
     listed = client.get("/v1/documents").json()["data"]
     assert len(listed) == 1
+    stored = client.app.state.server.index.store.document(listed[0]["id"])
+    assert stored.text == "The kiln now runs firmware 5.0."  # the replacing upload's text
+    assert Path(listed[0]["source"]).read_bytes() == b"The kiln now runs firmware 5.0."
+    hits = client.post("/v1/search", json={"query": "kiln firmware"}).json()["hits"]
+    assert [h["text"] for h in hits] == ["The kiln now runs firmware 5.0."]
 
     r = client.delete(f"/v1/documents/{listed[0]['id']}")
     assert r.status_code == 200 and r.json()["deleted"] is True
@@ -393,10 +402,21 @@ def _sse(lines) -> list[tuple[str, dict]]:
 
 def test_index_reopened_by_app_is_closed(tmp_path) -> None:
     settings = Settings(index=tmp_path / "index")
+    app = create_app(settings, embedder=FakeEmbedder())  # the app opens the index itself
+    with TestClient(app) as c:
+        up = [("files", ("a.txt", b"Kilns fire clay.", "text/plain"))]
+        assert c.post("/v1/documents", files=up).status_code == 201  # takes the write lock
+    own = app.state.server.index
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        own.documents()  # closed on shutdown
+    with RagIndex.open(settings, FakeEmbedder()) as again:  # and its write lock released
+        again.ingest([write(tmp_path / "b.txt", "Glazes melt.")])
+        assert len(again.documents()) == 2
+
     idx = RagIndex.open(settings, FakeEmbedder())
     with TestClient(create_app(settings, idx)) as c:
         assert c.get("/healthz").json()["status"] == "ok"
-    assert idx.documents() == []  # an index passed in stays open
+    assert len(idx.documents()) == 2  # an index passed in stays open
     idx.close()
 
 
