@@ -30,7 +30,7 @@ SLICES = {
     ],
     "answers-dev-v2.0-part1": [
         "answers",
-        "--dataset", "{datasets}/squad2-dev/dev-v2.0-part1.json",
+        "--dataset", "{datasets}/squad2-dev/dev-v2.0-part1.json", "--split", "heldout",
         "--limit", "100", "--sample-seed", "0",
         "--tolerance", "0.03",
     ],
@@ -63,6 +63,9 @@ def test_quality_does_not_drop_below_the_committed_baseline(name: str, tmp_path:
     )
     assert "no metric dropped" in proc.stdout
     result = json.loads((tmp_path / "out" / f"{name}.json").read_text())
-    assert result["metrics"], "the run produced no metrics"
+    committed = json.loads(baseline.read_text())
+    # A mode or metric that vanished has nothing to drop: the gate must see it missing.
+    assert set(result["results"]) >= set(committed["results"]), "a mode or backend is missing"
+    assert set(result["metrics"]) >= set(committed["metrics"]), "a metric is missing"
     assert (tmp_path / "out" / f"{name}.md").is_file()
     assert (tmp_path / "out" / f"{name}-metrics.png").stat().st_size > 1000

@@ -19,35 +19,39 @@ NOT_GATED = ("latency", "first_token", "questions", "fallback_rate")
 class Change:
     metric: str
     old: float
-    new: float
+    new: float | None  # None: the new run lacks the metric (or its whole mode or backend)
     regression: bool
 
     @property
-    def delta(self) -> float:
-        return self.new - self.old
+    def delta(self) -> float | None:
+        return None if self.new is None else self.new - self.old
 
 
 def compare(old: dict[str, Any], new: dict[str, Any], tolerance: float) -> list[Change]:
-    """Every metric present in both runs; a regression is a drop by more than `tolerance`
-    (absolute) in a gated, higher-is-better metric."""
+    """Every metric of the earlier run beside the new value. A regression is a drop by more
+    than `tolerance` (absolute) in a gated, higher-is-better metric, or a gated metric the new
+    run no longer reports: a mode or backend that vanished must not pass by having nothing
+    left to compare."""
     if old.get("kind") != new.get("kind") or old.get("dataset") != new.get("dataset"):
         raise ValueError(
             f"cannot compare a {old.get('kind')} run on {old.get('dataset')} with a "
             f"{new.get('kind')} run on {new.get('dataset')}"
         )
     changes = []
-    for key, new_value in new["metrics"].items():
-        if key not in old["metrics"]:
-            continue
-        old_value = float(old["metrics"][key])
+    for key, value in old["metrics"].items():
+        old_value = float(value)
         gated = not any(tag in key for tag in NOT_GATED)
+        if key not in new["metrics"]:
+            changes.append(Change(key, old_value, None, gated))
+            continue
+        new_value = float(new["metrics"][key])
         worse = (
-            float(new_value) > old_value
+            new_value > old_value
             if any(tag in key for tag in LOWER_IS_BETTER)
-            else float(new_value) < old_value
+            else new_value < old_value
         )
-        regression = gated and worse and abs(float(new_value) - old_value) > tolerance
-        changes.append(Change(key, old_value, float(new_value), regression))
+        regression = gated and worse and abs(new_value - old_value) > tolerance
+        changes.append(Change(key, old_value, new_value, regression))
     return changes
 
 
@@ -76,7 +80,10 @@ def changes_table(changes: list[Change], tolerance: float) -> str:
     lines = ["| metric | before | now | change | |", "|---|---|---|---|---|"]
     for c in changes:
         flag = f"REGRESSION (> {tolerance:g})" if c.regression else ""
-        lines.append(f"| {c.metric} | {_fmt(c.old)} | {_fmt(c.new)} | {c.delta:+.4f} | {flag} |")
+        if c.new is None:
+            flag = "REGRESSION (missing)" if c.regression else "missing"
+        delta = "-" if c.delta is None else f"{c.delta:+.4f}"
+        lines.append(f"| {c.metric} | {_fmt(c.old)} | {_fmt(c.new)} | {delta} | {flag} |")
     return "\n".join(lines)
 
 
