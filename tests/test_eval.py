@@ -190,6 +190,19 @@ def test_compare_fails_a_run_that_lost_a_metric_or_a_whole_mode() -> None:
     assert not changes["dense/ndcg@10"].regression
 
 
+def test_compare_fails_a_run_that_lost_a_metric_or_a_whole_mode() -> None:
+    old = {
+        "kind": "retrieval",
+        "dataset": "x",
+        "metrics": {"dense/ndcg@10": 0.7, "keyword/ndcg@10": 0.6, "keyword/latency_ms_p50": 9},
+    }
+    new = {**old, "metrics": {"dense/ndcg@10": 0.7}}  # the keyword mode is gone
+    changes = {c.metric: c for c in compare(old, new, tolerance=0.02)}
+    assert changes["keyword/ndcg@10"].regression and changes["keyword/ndcg@10"].new is None
+    assert not changes["keyword/latency_ms_p50"].regression  # not gated, only reported
+    assert not changes["dense/ndcg@10"].regression
+
+
 def test_eval_cli_writes_reports_and_gates_on_a_regression(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setattr(rag.api, "make_embedder", lambda settings: FakeEmbedder())
     monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))
@@ -215,6 +228,14 @@ def test_eval_cli_writes_reports_and_gates_on_a_regression(monkeypatch, tmp_path
               "--compare", str(tmp_path / "better.json")],
     )  # fmt: skip
     assert worse.exit_code == 1 and "REGRESSION" in worse.output
+    baseline["metrics"]["hybrid/ndcg@10"] = 0.0
+    baseline["metrics"]["sparse/ndcg@10"] = 0.0  # a mode the new run does not have
+    (tmp_path / "more.json").write_text(json.dumps(baseline))
+    lost = runner.invoke(
+        cli, ["eval", "retrieval", "--dataset", str(folder), "--out", str(out / "4"),
+              "--compare", str(tmp_path / "more.json")],
+    )  # fmt: skip
+    assert lost.exit_code == 1 and "REGRESSION (missing)" in lost.output, lost.output
     baseline["metrics"]["hybrid/ndcg@10"] = 0.0
     baseline["metrics"]["sparse/ndcg@10"] = 0.0  # a mode the new run does not have
     (tmp_path / "more.json").write_text(json.dumps(baseline))
