@@ -10,7 +10,8 @@ from typing import Any
 from .answer import Answer, Answerer, StreamEvent, make_answerer
 from .config import Settings
 from .documents import SearchHit
-from .embeddings import Embedder, SentenceTransformerEmbedder
+from . import embeddings
+from .embeddings import Embedder
 from .ingest import IngestReport, TokenSplitter, ingest_paths, remove_documents
 from .ingest.pipeline import ProgressFn, SkipFn
 from .retrieve import Filters, Retriever
@@ -24,13 +25,8 @@ SPLITTER_VERSION = "recursive-tokens-v2"
 
 
 def make_embedder(settings: Settings) -> Embedder:
-    return SentenceTransformerEmbedder(
-        settings.model_path,
-        device=settings.device,
-        batch_size=settings.embed_batch_size,
-        batch_tokens=settings.embed_batch_tokens,
-        batch_fill=settings.embed_batch_fill,
-    )
+    """ONNX Runtime or PyTorch, fp32 or int8, as the settings say (rag.embeddings)."""
+    return embeddings.make_embedder(settings)
 
 
 class RagIndex:

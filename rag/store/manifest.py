@@ -46,6 +46,15 @@ class Manifest:
     def check_compatible(self, embedding: dict[str, Any], chunking: dict[str, Any], where: str):
         """Refuse to mix vectors of two models, or chunks cut two ways, in one index."""
         mine, theirs = self.embedding, embedding
+        # Indexes from before precisions were recorded hold fp32 vectors.
+        built, asked = mine.get("precision", "fp32"), theirs.get("precision", "fp32")
+        if built != asked:
+            raise IndexMismatchError(
+                f"the index at {where} holds {built} vectors of {mine.get('name')}, but the "
+                f"settings ask for {asked} ones, which differ from them: set "
+                f"RAG_EMBED_PRECISION={built} to use it, or rebuild: ingest your files into a new "
+                f"folder with --index NEW_DIR (or delete {where} and ingest again)."
+            )
         if mine.get("fingerprint") != theirs.get("fingerprint") or mine.get("dim") != theirs.get(
             "dim"
         ):

@@ -7,6 +7,7 @@ Every failure is a LoadError whose `reason` is one short line saying what to do.
 
 from __future__ import annotations
 
+import importlib
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -35,13 +36,18 @@ SUPPORTED_SUFFIXES: dict[str, str] = {
 _SUPPORTED_LIST = ".txt, .md, .html, .htm, .pdf, .docx"
 _MB = 1024 * 1024
 
-_LOADERS: dict[str, Callable[[bytes], Parsed]] = {
-    "txt": load_txt,
-    "md": load_md,
-    "html": load_html,
-    "pdf": load_pdf,
-    "docx": load_docx,
-}
+# The parsers of html, pdf and docx (bs4, pypdf, lxml: 0.5 s to import) are loaded when a file
+# needs them, so `rag search` and `rag ask`, which import this package through the index, never
+# pay for them.
+_LOADERS: dict[str, Callable[[bytes], Parsed]] = {"txt": load_txt, "md": load_md}
+_LAZY_LOADERS = {"html": "_html", "pdf": "_pdf", "docx": "_docx"}
+
+
+def _loader(file_type: str) -> Callable[[bytes], Parsed]:
+    if file_type not in _LOADERS:
+        module = importlib.import_module(f".{_LAZY_LOADERS[file_type]}", __name__)
+        _LOADERS[file_type] = getattr(module, f"load_{file_type}")
+    return _LOADERS[file_type]
 
 
 def file_type_of(path: Path) -> str | None:
@@ -65,7 +71,7 @@ def load_file(path: Path, *, max_bytes: int = 64 * _MB, data: bytes | None = Non
     if not raw:
         raise LoadError(name, "empty file")
     try:
-        parsed = _LOADERS[file_type](raw)
+        parsed = _loader(file_type)(raw)
     except Reject as e:
         raise LoadError(name, str(e)) from None
     except Exception as e:  # a parser bug or a file it chokes on: still one line, still LoadError

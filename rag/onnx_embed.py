@@ -1,0 +1,238 @@
+"""The embedding model as an ONNX graph run by ONNX Runtime: no PyTorch on the query path.
+
+Importing PyTorch and sentence-transformers costs about 11 s of CPU on a small machine, and the
+model's Python glue holds the GIL between kernels. ONNX Runtime and `tokenizers` load in a fraction
+of a second. The graph is exported once from the PyTorch model (rag/onnx_export.py), checked
+against it, and cached in `cache_dir/onnx/<fingerprint>/`; a cache file whose size or SHA-256 does
+not match its record is rebuilt, never trusted. fp32 vectors match PyTorch's within 1e-4, so an
+fp32 ONNX embedder carries the PyTorch model's fingerprint and both can serve one index. An int8
+graph gives other vectors: its fingerprint says so, and an index built with it refuses the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .embeddings import LocalModelEmbedder, SentenceTransformerEmbedder, normalize
+from .errors import EmbeddingError
+
+log = logging.getLogger(__name__)
+
+CACHE_FORMAT = "rag-onnx-v1"
+PRECISIONS = ("fp32", "int8")
+
+
+def cpu_features() -> list[str]:
+    """The SIMD levels this CPU reports that decide ONNX Runtime's kernels (read at run time)."""
+    wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8")
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                return [f for f in wanted if f in flags]
+    except OSError:
+        pass
+    return []
+
+
+def int8_kernel(features: Sequence[str] | None = None) -> str:
+    """Which integer GEMM family ONNX Runtime's MLAS picks for u8 x s8 on these features."""
+    f = set(cpu_features() if features is None else features)
+    if "amx_int8" in f:
+        return "amx"
+    if "avx512_vnni" in f:
+        return "avx512-vnni"
+    if "avx_vnni" in f:
+        return "avx-vnni"
+    if "avx512f" in f:
+        return "avx512"
+    return "avx2" if "avx2" in f else "sse"
+
+
+class OnnxEmbedder(LocalModelEmbedder):
+    """A sentence-transformers folder's model, run from its cached ONNX export.
+
+    The export (which needs PyTorch) happens on first use when the cache lacks a valid file. With
+    `fallback=True` a model that cannot be exported or fails the check is run by PyTorch instead
+    (same vectors, same fingerprint); int8 never falls back, as PyTorch cannot give its vectors.
+    """
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        cache_dir: Path,
+        precision: str = "fp32",
+        threads: int | None = None,
+        fallback: bool = False,
+        batch_size: int = 64,
+        batch_tokens: int = 2048,
+        batch_fill: float = 0.6,
+    ):
+        super().__init__(path, batch_size, batch_tokens, batch_fill)
+        if precision not in PRECISIONS:
+            raise EmbeddingError(f"unknown embedding precision {precision!r}: use fp32 or int8")
+        self.precision = precision
+        self.cache_dir = Path(cache_dir)
+        self.threads = threads
+        self.fallback = fallback and precision == "fp32"
+        self._session: Any = None
+        self._torch: SentenceTransformerEmbedder | None = None
+        self._input_names: list[str] = []
+        self._run_lock = threading.Lock()
+
+    @property
+    def fingerprint(self) -> str:
+        base = super().fingerprint
+        return base if self.precision == "fp32" else f"{base}-{self.precision}"
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "precision": self.precision}
+
+    @property
+    def backend(self) -> str:
+        """'onnx' or 'torch' (after a fallback); loads the model."""
+        self._load()
+        return "torch" if self._torch is not None else "onnx"
+
+    def model_file(self) -> Path:
+        return cache_folder(self.cache_dir, super().fingerprint) / f"model-{self.precision}.onnx"
+
+    def _load(self) -> None:
+        with self._lock:
+            if self._session is not None or self._torch is not None:
+                return
+            try:
+                file = ensure_model(self.path, self.model_file(), self.precision)
+                self._session = _open_session(file, self.threads)
+            except EmbeddingError as exc:
+                if not self.fallback:
+                    raise
+                log.warning("ONNX embedding unavailable, using PyTorch: %s", exc)
+                self._torch = SentenceTransformerEmbedder(self.path)
+                return
+            self._input_names = [i.name for i in self._session.get_inputs()]
+
+    @property
+    def _model_tokenizer(self) -> Any:
+        """A second tokenizer that truncates and pads as sentence-transformers does."""
+        tok = getattr(self, "_mtok", None)
+        if tok is None:
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+            tok.enable_truncation(max_length=self.max_tokens + 2)
+            pad_id = tok.token_to_id("[PAD]")
+            tok.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token="[PAD]")
+            self._mtok = tok
+        return tok
+
+    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        # ONNX Runtime sessions are thread-safe, but two calls at once only split the same cores.
+        with self._run_lock:
+            return np.asarray(self._session.run(None, feeds)[0], dtype=np.float32)
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        self._load()
+        if self._torch is not None:
+            return self._torch._embed_batch(texts)
+        tok = self._model_tokenizer
+        encs = [tok.encode(texts[0])] if len(texts) == 1 else tok.encode_batch(texts)
+        ids = np.array([e.ids for e in encs], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encs], dtype=np.int64)
+        return self._run(ids, mask)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        # One text needs no token count to be batched: straight to the model.
+        return normalize(self._embed_batch([text]))[0]
+
+
+def cache_folder(cache_dir: Path, fingerprint: str) -> Path:
+    return Path(cache_dir) / "onnx" / fingerprint
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_record(model: Path) -> dict[str, Any] | None:
+    """The record written beside a cached graph, if it still describes the file on disk."""
+    try:
+        rec = json.loads(model.with_suffix(".json").read_text())
+        import onnxruntime
+
+        if (
+            rec.get("format") != CACHE_FORMAT
+            or rec.get("onnxruntime") != onnxruntime.__version__
+            or rec.get("size") != model.stat().st_size
+            or rec.get("sha256") != file_sha256(model)
+        ):
+            return None
+        return dict(rec)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def ensure_model(model_path: Path, file: Path, precision: str) -> Path:
+    """The cached graph for this model and precision, exported and checked first if need be."""
+    if read_record(file) is not None:
+        return file
+    file.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(file.parent / ".lock"):
+        if read_record(file) is not None:  # another process built it while we waited
+            return file
+        from .onnx_export import build
+
+        log.warning("exporting the embedding model to ONNX (%s), once: %s", precision, file)
+        build(model_path, file.parent, precision)
+    if read_record(file) is None:
+        raise EmbeddingError(f"the ONNX export at {file} did not pass its checks")
+    return file
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Any:
+    with path.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _open_session(file: Path, threads: int | None) -> Any:
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise EmbeddingError("onnxruntime is not installed: pip install onnxruntime") from exc
+    opts = ort.SessionOptions()
+    # The cached graph was optimised when it was exported; basic folding on load costs ~nothing,
+    # the full pass again would cost start-up time for no gain.
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    opts.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
+    opts.inter_op_num_threads = 1
+    if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":
+        # Shared CPUs (rag serve): a spinning worker burns the time its partner needs.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        return ort.InferenceSession(str(file), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise EmbeddingError(f"ONNX Runtime could not load {file}: {exc}") from exc

@@ -1,0 +1,204 @@
+"""Building the cached ONNX graphs from the PyTorch model, each checked against it before use.
+
+Run once per model (and ONNX Runtime version), by whichever process first needs the graph; this
+is the only part of the ONNX path that imports PyTorch. Steps: export with eager attention (its
+pattern is the one ONNX Runtime's BERT fusions recognise: one Attention, SkipLayerNormalization
+and BiasGelu node per layer), fuse, compare with PyTorch on fixed texts, then for int8 quantise
+the fused graph's weights (dynamic int8: activations are quantised per batch at run time).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import EmbeddingError
+
+# Texts the export is checked on: short and long (past the 256-token truncation), empty,
+# accented and CJK, repeated tokens; run as one padded batch and one by one.
+CHECK_TEXTS = [
+    "What did Austin say about the alliance?",
+    "",
+    "Naïve café owners in Zürich — and 東京の店主 — disagree.",
+    "The secretary met his counterpart in Tokyo to discuss the alliance and the budget. " * 30,
+    "x " * 40,
+    "Dexamethasone reduces 28-day mortality in patients receiving invasive ventilation.",
+]
+# Largest difference from PyTorch allowed, per component of a normalised vector (fp32).
+FP32_TOLERANCE = 1e-4
+# int8 changes the vectors (that is its point); it must still be the same model.
+INT8_MIN_COSINE = 0.98
+
+
+def build(model_path: Path, folder: Path, precision: str) -> None:
+    """Write `folder/model-<precision>.onnx` and its record; fp32 first, as int8 starts from it."""
+    from .onnx_embed import read_record
+
+    folder.mkdir(parents=True, exist_ok=True)
+    st = _load_torch_model(model_path)
+    reference = st.encode(CHECK_TEXTS, normalize_embeddings=True, convert_to_numpy=True)
+    fp32 = folder / "model-fp32.onnx"
+    if read_record(fp32) is None:
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            raw = Path(tmp) / "raw.onnx"
+            _export(st, raw)
+            fused = Path(tmp) / "fused.onnx"
+            _fuse(raw, fused, st)
+            diff, cos = _check(fused, model_path, reference)
+            if diff > FP32_TOLERANCE:
+                raise EmbeddingError(
+                    f"the ONNX export differs from PyTorch by {diff:.2e} (> {FP32_TOLERANCE})"
+                )
+            _commit(fused, fp32, "fp32", diff, cos)
+    if precision == "int8":
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            q = Path(tmp) / "int8.onnx"
+            _quantize(fp32, q)
+            diff, cos = _check(q, model_path, reference)
+            if cos < INT8_MIN_COSINE:
+                raise EmbeddingError(
+                    f"the int8 graph's vectors are too far from PyTorch's (cosine {cos:.4f})"
+                )
+            _commit(q, folder / "model-int8.onnx", "int8", diff, cos)
+
+
+def _load_torch_model(model_path: Path) -> Any:
+    from .embeddings import _quiet_offline_hub
+
+    _quiet_offline_hub()
+    try:
+        from sentence_transformers import SentenceTransformer
+
+        st = SentenceTransformer(
+            str(model_path),
+            device="cpu",
+            local_files_only=True,
+            model_kwargs={"attn_implementation": "eager"},
+        )
+    except Exception as exc:
+        raise EmbeddingError(f"could not load the model at {model_path}: {exc}") from exc
+    kinds = [type(m).__name__ for m in st]
+    pooling = getattr(st[1], "pooling_mode", None) if len(st) > 1 else None
+    if kinds[:2] != ["Transformer", "Pooling"] or pooling not in ("mean", ["mean"]):
+        raise EmbeddingError(f"only mean-pooled transformers export to ONNX here, not {kinds}")
+    if any(k not in ("Transformer", "Pooling", "Normalize") for k in kinds):
+        raise EmbeddingError(f"modules after pooling do not export to ONNX here: {kinds}")
+    return st
+
+
+def _export(st: Any, out: Path) -> None:
+    import torch
+
+    class Pooled(torch.nn.Module):
+        """The transformer and its mean pooling, so the graph returns one vector per text."""
+
+        def __init__(self, model: Any) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            h = self.model(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            m = attention_mask.unsqueeze(-1).to(h.dtype)
+            return (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
+
+    wrapper = Pooled(st[0].auto_model).eval()
+    ids = torch.ones(2, 16, dtype=torch.long)
+    axes = {0: "batch", 1: "tokens"}
+    try:
+        with warnings.catch_warnings():
+            # The tracer warns of shape-dependent branches; the check after export is what counts.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                wrapper,
+                (ids, ids, torch.zeros_like(ids)),
+                str(out),
+                input_names=["input_ids", "attention_mask", "token_type_ids"],
+                output_names=["sentence_embedding"],
+                dynamic_axes={
+                    "input_ids": axes,
+                    "attention_mask": axes,
+                    "token_type_ids": axes,
+                    "sentence_embedding": {0: "batch"},
+                },
+                opset_version=17,
+                dynamo=False,
+            )
+    except Exception as exc:
+        raise EmbeddingError(f"exporting the model to ONNX failed: {exc}") from exc
+
+
+def _fuse(raw: Path, out: Path, st: Any) -> None:
+    """ONNX Runtime's BERT fusions; measured 1.1x the unfused graph on this CPU (BENCHMARKS.md)."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    cfg = st[0].auto_model.config
+    model = optimize_model(
+        str(raw),
+        model_type="bert",
+        num_heads=int(cfg.num_attention_heads),
+        hidden_size=int(cfg.hidden_size),
+        opt_level=0,
+    )
+    model.save_model_to_file(str(out))
+
+
+def _quantize(fp32: Path, out: Path) -> None:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # Signed int8 weights (u8 activations x s8 weights): the VNNI and AVX2 integer kernels both
+    # take this form. One scale per output channel: with one per tensor the vectors' cosine to
+    # PyTorch's fell to 0.90-0.93 on SciFact abstracts, per channel it is 0.99+. The fused
+    # graph's contrib ops hide some tensor types from shape inference, hence the default type.
+    quantize_dynamic(
+        str(fp32),
+        str(out),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+
+
+def _check(graph: Path, model_path: Path, reference: np.ndarray) -> tuple[float, float]:
+    """Largest component difference and lowest cosine against PyTorch, batched and one by one."""
+    from .onnx_embed import OnnxEmbedder, _open_session
+
+    probe = OnnxEmbedder(model_path, cache_dir=graph.parent)
+    probe._session = _open_session(graph, None)
+    probe._input_names = [i.name for i in probe._session.get_inputs()]
+    batched = probe.embed(CHECK_TEXTS)
+    single = np.stack([probe.embed_query(t) for t in CHECK_TEXTS])
+    diff = max(float(np.abs(v - reference).max()) for v in (batched, single))
+    cos = min(float((v * reference).sum(axis=1).min()) for v in (batched, single))
+    return diff, cos
+
+
+def _commit(tmp: Path, dest: Path, precision: str, diff: float, cos: float) -> None:
+    """Move the checked graph into place, then write its record (the record marks it valid)."""
+    import onnxruntime
+
+    from .onnx_embed import CACHE_FORMAT, cpu_features, file_sha256
+    from .store.manifest import atomic_write
+
+    os.replace(tmp, dest)
+    record = {
+        "format": CACHE_FORMAT,
+        "precision": precision,
+        "size": dest.stat().st_size,
+        "sha256": file_sha256(dest),
+        "onnxruntime": onnxruntime.__version__,
+        "max_abs_diff_vs_torch": diff,
+        "min_cosine_vs_torch": cos,
+        "cpu_features": cpu_features(),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    atomic_write(dest.with_suffix(".json"), json.dumps(record, indent=2).encode())

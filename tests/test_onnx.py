@@ -1,0 +1,212 @@
+"""The ONNX embedding path: its cache, its fingerprint, its vectors, and a query path without torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag import onnx_embed
+from rag.config import Settings
+from rag.embeddings import SentenceTransformerEmbedder, make_embedder
+from rag.errors import ConfigError, IndexMismatchError
+from rag.onnx_embed import OnnxEmbedder, cpu_features, ensure_model, int8_kernel, read_record
+from rag.store import IndexStore
+
+from .conftest import shared
+
+CHUNKING = {"chunk_tokens": 200, "chunk_overlap": 32, "splitter": "test"}
+
+
+def _fake_build(calls: list[str]):
+    """Stands in for the export: writes a graph-sized file and its record, as build() does."""
+
+    def build(model_path: Path, folder: Path, precision: str) -> None:
+        import onnxruntime
+
+        calls.append(precision)
+        dest = folder / f"model-{precision}.onnx"
+        dest.write_bytes(b"graph " * 1000)
+        record = {
+            "format": onnx_embed.CACHE_FORMAT,
+            "precision": precision,
+            "size": dest.stat().st_size,
+            "sha256": onnx_embed.file_sha256(dest),
+            "onnxruntime": onnxruntime.__version__,
+        }
+        dest.with_suffix(".json").write_text(json.dumps(record))
+
+    return build
+
+
+def test_cache_is_built_once_then_trusted(tmp_path, monkeypatch):
+    calls: list[str] = []
+    monkeypatch.setattr("rag.onnx_export.build", _fake_build(calls))
+    file = tmp_path / "fp" / "model-fp32.onnx"
+    assert ensure_model(Path("unused"), file, "fp32") == file
+    assert ensure_model(Path("unused"), file, "fp32") == file
+    assert calls == ["fp32"]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda f: f.write_bytes(f.read_bytes()[:100]),  # a partial write
+        lambda f: f.write_bytes(b"X" + f.read_bytes()[1:]),  # same size, other bytes
+        lambda f: f.with_suffix(".json").unlink(),  # the record never written
+        lambda f: f.with_suffix(".json").write_text("{not json"),
+        lambda f: f.unlink(),
+    ],
+)
+def test_a_damaged_cache_is_rebuilt_not_trusted(tmp_path, monkeypatch, damage):
+    calls: list[str] = []
+    monkeypatch.setattr("rag.onnx_export.build", _fake_build(calls))
+    file = tmp_path / "fp" / "model-int8.onnx"
+    ensure_model(Path("unused"), file, "int8")
+    damage(file)
+    assert read_record(file) is None
+    ensure_model(Path("unused"), file, "int8")
+    assert calls == ["int8", "int8"]
+    assert read_record(file) is not None
+
+
+def test_a_record_from_another_onnxruntime_is_not_trusted(tmp_path, monkeypatch):
+    monkeypatch.setattr("rag.onnx_export.build", _fake_build([]))
+    file = tmp_path / "fp" / "model-fp32.onnx"
+    ensure_model(Path("unused"), file, "fp32")
+    rec = json.loads(file.with_suffix(".json").read_text())
+    file.with_suffix(".json").write_text(json.dumps({**rec, "onnxruntime": "0.0.1"}))
+    assert read_record(file) is None
+
+
+def test_cache_is_keyed_by_fingerprint_and_precision(tmp_path):
+    fp32 = OnnxEmbedder(cache_dir=tmp_path)
+    int8 = OnnxEmbedder(cache_dir=tmp_path, precision="int8")
+    assert fp32.model_file().parent.name == fp32.fingerprint
+    assert fp32.model_file().parent == int8.model_file().parent
+    assert fp32.model_file() != int8.model_file()
+
+
+def test_fp32_onnx_shares_pytorchs_fingerprint_int8_does_not(tmp_path):
+    torch_emb = SentenceTransformerEmbedder()
+    fp32 = OnnxEmbedder(cache_dir=tmp_path)
+    int8 = OnnxEmbedder(cache_dir=tmp_path, precision="int8")
+    assert fp32.fingerprint == torch_emb.fingerprint
+    assert int8.fingerprint != torch_emb.fingerprint
+    assert int8.describe()["precision"] == "int8"
+
+
+def test_an_int8_index_refuses_fp32_embedders_and_back(tmp_path):
+    torch_emb = SentenceTransformerEmbedder()
+    fp32 = OnnxEmbedder(cache_dir=tmp_path)
+    int8 = OnnxEmbedder(cache_dir=tmp_path, precision="int8")
+    IndexStore.open(tmp_path / "i8", int8.describe(), CHUNKING).close()
+    for other in (fp32, torch_emb):
+        with pytest.raises(IndexMismatchError, match="RAG_EMBED_PRECISION=int8"):
+            IndexStore.open(tmp_path / "i8", other.describe(), CHUNKING)
+    IndexStore.open(tmp_path / "f32", torch_emb.describe(), CHUNKING).close()
+    with pytest.raises(IndexMismatchError, match="RAG_EMBED_PRECISION=fp32"):
+        IndexStore.open(tmp_path / "f32", int8.describe(), CHUNKING)
+    # fp32 vectors from either backend mix: the same index opens with both.
+    IndexStore.open(tmp_path / "f32", fp32.describe(), CHUNKING).close()
+
+
+def test_factory_picks_the_backend(tmp_path):
+    auto = make_embedder(Settings(cache_dir=tmp_path))
+    assert isinstance(auto, OnnxEmbedder) and auto.fallback
+    assert not make_embedder(Settings(cache_dir=tmp_path, embed_backend="onnx")).fallback
+    torch_emb = make_embedder(Settings(embed_backend="torch"))
+    assert isinstance(torch_emb, SentenceTransformerEmbedder)
+    with pytest.raises(ConfigError, match="ONNX"):
+        make_embedder(Settings(embed_backend="torch", embed_precision="int8"))
+    # int8 never falls back to PyTorch: PyTorch cannot give its vectors.
+    assert not make_embedder(Settings(cache_dir=tmp_path, embed_precision="int8")).fallback
+
+
+def test_int8_kernel_follows_the_cpu_features():
+    assert int8_kernel(["avx2", "fma"]) == "avx2"
+    assert int8_kernel(["avx2", "avx512f"]) == "avx512"
+    assert int8_kernel(["avx2", "avx512f", "avx512_vnni"]) == "avx512-vnni"
+    assert int8_kernel(["avx2", "avx_vnni"]) == "avx-vnni"
+    assert set(cpu_features()) <= {
+        "avx2",
+        "fma",
+        "avx512f",
+        "avx512_vnni",
+        "avx_vnni",
+        "avx512_bf16",
+        "amx_int8",
+    }
+
+
+# --- the real model -------------------------------------------------------------------------
+
+TEXTS = [
+    "How do I remove a document from the index?",
+    "Secretary Austin spoke with his Japanese and South Korean counterparts on Wednesday. " * 12,
+    "Ünïcödé façade, 日本語, and emoji-free punctuation; (brackets) [too].",
+    "a",
+]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+@pytest.mark.slow
+def test_onnx_fp32_matches_pytorch(cache):
+    onnx = OnnxEmbedder(cache_dir=cache)
+    ref = SentenceTransformerEmbedder().embed(TEXTS)
+    assert onnx.backend == "onnx"
+    batched = onnx.embed(TEXTS)
+    single = np.stack([onnx.embed_query(t) for t in TEXTS])
+    assert np.abs(batched - ref).max() <= 1e-4
+    assert np.abs(single - ref).max() <= 1e-4
+    record = read_record(onnx.model_file())
+    assert record is not None and record["max_abs_diff_vs_torch"] <= 1e-4
+
+
+@pytest.mark.slow
+def test_onnx_int8_is_close_to_pytorch(cache):
+    int8 = OnnxEmbedder(cache_dir=cache, precision="int8")
+    ref = SentenceTransformerEmbedder().embed(TEXTS)
+    cos = (int8.embed(TEXTS) * ref).sum(axis=1)
+    assert cos.min() >= 0.98
+    assert read_record(int8.model_file())["precision"] == "int8"
+
+
+@pytest.mark.slow
+def test_search_and_ask_never_import_torch(cache, tmp_path):
+    """A cold `rag search` / `rag ask` on an index whose ONNX graph is cached loads no PyTorch."""
+    index = tmp_path / "index"
+    env = {**os.environ, "RAG_CACHE_DIR": str(cache)}
+    seeds = shared("corpus", "seeds")
+    # The graph is cached by the fixture's earlier tests, or built here by the ingest.
+    subprocess.run(
+        [sys.executable, "-m", "rag", "--index", str(index), "ingest", "-q", str(seeds)],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    for command in ("search", "ask"):
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "rag", "--index", str(index), command]
+            + ["What did Austin say?"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "Austin" in proc.stdout
+        modules = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()}
+        assert "onnxruntime" in modules  # the check sees the embedding backend's imports
+        heavy = modules & {"torch", "sentence_transformers", "transformers"}
+        assert not heavy, f"rag {command} imported {heavy}"
