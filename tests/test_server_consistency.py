@@ -36,16 +36,23 @@ def test_searches_during_ingest_see_whole_generations(tmp_path: Path) -> None:
     def writer() -> None:
         nonlocal rounds
         n = 1
-        while not stop.is_set():
-            write(doc, _version(n))
-            idx.ingest([doc])
-            rounds = n
-            n += 1
+        try:
+            while not stop.is_set():
+                write(doc, _version(n))
+                idx.ingest([doc])
+                rounds = n
+                n += 1
+        except Exception as exc:  # a thread's exception would otherwise only be printed
+            problems.append(f"writer raised {exc!r}")
 
     def reader(mode: str) -> None:
         nonlocal searches
         while not stop.is_set():
-            hits = idx.search("alpha beta gamma", 5, mode=mode)
+            try:
+                hits = idx.search("alpha beta gamma", 5, mode=mode)
+            except Exception as exc:  # a half-written generation must not make a search fail
+                problems.append(f"{mode}: search raised {exc!r}")
+                return
             searches += 1
             found = {m for h in hits for m in re.findall(r"round (r\d+)", h.text)}
             if len(hits) != 5:
