@@ -13,6 +13,7 @@ from .documents import SearchHit
 from . import embeddings
 from .embeddings import Embedder
 from .ingest import IngestReport, TokenSplitter, ingest_paths, remove_documents
+from .ingest.loaders import Limits
 from .ingest.pipeline import ProgressFn, SkipFn
 from .retrieve import Filters, Retriever
 from .store import DocumentInfo, IndexStore
@@ -75,6 +76,11 @@ class RagIndex:
             self.embedder,
             self.splitter,
             max_file_bytes=self.settings.max_file_bytes,
+            limits=Limits(
+                self.settings.max_doc_chars,
+                int(self.settings.max_expanded_mb * 1024 * 1024),
+                self.settings.max_expansion_ratio,
+            ),
             commit_every=self.settings.commit_every,
             prune=prune,
             progress=progress,

@@ -37,6 +37,12 @@ def _open(settings: Settings, create: bool = True) -> Any:
     return RagIndex.open(settings, create=create)
 
 
+def shown(path: str) -> str:
+    """A path as one line of a listing: with a newline or another control character in it,
+    quoted and escaped (as `ls` does), so that one entry never reads as two."""
+    return path if path.isprintable() else repr(path)
+
+
 def _run(fn: Callable[[], None]) -> None:
     try:
         fn()
@@ -83,7 +89,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], prune: bool, as_json: bo
             bar.update(1)
 
         def on_skip(source: str, reason: str) -> None:
-            msg = f"skipped {source}: {reason}"
+            msg = f"skipped {shown(source)}: {reason}"
             if bar is not None:
                 bar.write(msg, file=sys.stderr)
             else:
@@ -93,6 +99,8 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], prune: bool, as_json: bo
             report = idx.ingest(list(paths), prune=prune, progress=progress, on_skip=on_skip)
         if bar is not None:
             bar.close()
+        for source, note in report.notes:
+            click.echo(f"note {shown(source)}: {note}", err=True)
         if as_json:
             click.echo(json.dumps(report.to_dict(), indent=2))
         else:
@@ -112,7 +120,7 @@ def remove(ctx: click.Context, targets: tuple[str, ...]) -> None:
         with _open(settings, create=False) as idx:
             removed = idx.remove(list(targets))
         for d in removed:
-            click.echo(f"removed {d.id} {d.source}")
+            click.echo(f"removed {d.id} {shown(d.source)}")
 
     _run(go)
 
@@ -132,7 +140,9 @@ def documents(ctx: click.Context, as_json: bool) -> None:
             return
         for d in docs:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(d.updated_at))
-            click.echo(f"{d.id}  {d.file_type:<4} {d.n_chunks:>5} chunks  {when}  {d.source}")
+            click.echo(
+                f"{d.id}  {d.file_type:<4} {d.n_chunks:>5} chunks  {when}  {shown(d.source)}"
+            )
         click.echo(f"{len(docs)} documents")
 
     _run(go)
@@ -185,7 +195,7 @@ def search(
             click.echo("no matching passages")
         for h in hits:
             via = ", ".join(f"{n} #{r}" for n, r in sorted(h.ranks.items()))
-            click.echo(f"{h.rank}. [{h.score:.4f}] {h.source}  ({h.location()}; {via})")
+            click.echo(f"{h.rank}. [{h.score:.4f}] {shown(h.source)}  ({h.location()}; {via})")
             body = " ".join(h.text.split())
             click.echo(textwrap.indent(textwrap.fill(textwrap.shorten(body, 400), 96), "   "))
 
@@ -330,12 +340,12 @@ def _print_answer(answer: Any, printed: bool = False) -> None:
         if answer.passages:
             click.echo("\nClosest passages:")
         for h in answer.passages[:3]:
-            click.echo(f"  - {h.source} ({h.location()})")
+            click.echo(f"  - {shown(h.source)} ({h.location()})")
             click.echo(textwrap.indent(textwrap.fill(_snippet(h.text), 94), "      "))
         return
     click.echo("\nSources:")
     for c in answer.citations:
-        click.echo(f"  [{c.number}] {c.source} ({c.location()})")
+        click.echo(f"  [{c.number}] {shown(c.source)} ({c.location()})")
         click.echo(textwrap.indent(textwrap.fill(f"“{_snippet(c.quote)}”", 94), "      "))
     dropped = [d for d in answer.dropped if not d.supported]
     if dropped:

@@ -63,6 +63,25 @@ class Settings(BaseSettings):
     )
     chunk_overlap: int = Field(32, ge=0, description="Tokens shared by consecutive chunks.")
     max_file_mb: float = Field(64.0, gt=0, description="Files larger than this are skipped.")
+    max_doc_chars: int = Field(
+        5_000_000,
+        ge=1,
+        description="Files whose text is longer than this many characters are skipped (about "
+        "2,500 pages; a DOCX or PDF is stopped as soon as it passes it, a decompression bomb too).",
+    )
+    max_expanded_mb: float = Field(
+        200.0,
+        gt=0,
+        description="DOCX files whose XML, and PDF files whose page contents, decompress to more "
+        "than this (MB) are skipped: the file size limit does not stop a small file that "
+        "expands enormously.",
+    )
+    max_expansion_ratio: float = Field(
+        100.0,
+        ge=1,
+        description="DOCX parts over 1 MB that decompress more than this many times their "
+        "compressed size are skipped before any is decompressed (Apache POI's bomb check).",
+    )
     mode: RetrievalMode = Field("hybrid", description="Retrieval mode: dense, keyword or hybrid.")
     top_k: int = Field(5, ge=1, le=1000, description="Hits returned by a search.")
     candidates: int = Field(
@@ -147,6 +166,12 @@ class Settings(BaseSettings):
         5.0, ge=0, description="rag serve: longest wait for more requests before a batch runs."
     )
     max_inputs: int = Field(2048, ge=1, description="rag serve: most texts in one request.")
+    max_request_tokens: int = Field(
+        16384,
+        ge=1,
+        description="rag serve: most tokens one /v1/embeddings request may ask for (after "
+        "truncation), so that one request cannot hold the model for minutes.",
+    )
     max_body_mb: float = Field(
         16.0, gt=0, description="rag serve: largest request body (uploads included)."
     )
@@ -180,6 +205,28 @@ class Settings(BaseSettings):
     def _split_keys(cls, v: Any) -> Any:
         if isinstance(v, str | SecretStr):
             raw = (v.get_secret_value() if isinstance(v, SecretStr) else v).strip()
+            if raw.startswith("["):
+                return json.loads(raw)
+            return [k.strip() for k in raw.split(",") if k.strip()]
+        return v
+
+    @field_validator("api_keys", mode="after")
+    @classmethod
+    def _no_blank_keys(cls, v: list[SecretStr]) -> list[SecretStr]:
+        # A blank key would count as "keys set" (allowing a public bind) and match a request
+        # that sends no key at all.
+        if any(not k.get_secret_value().strip() for k in v):
+            raise ValueError(
+                "RAG_API_KEYS holds an empty or blank key: remove it (unset RAG_API_KEYS for "
+                "no authentication, which rag serve allows on loopback only)"
+            )
+        return v
+
+    @field_validator("allowed_hosts", "cors_origins", mode="before")
+    @classmethod
+    def _split_list(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            raw = v.strip()
             if raw.startswith("["):
                 return json.loads(raw)
             return [k.strip() for k in raw.split(",") if k.strip()]

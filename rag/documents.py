@@ -44,6 +44,8 @@ class Document:
     # page_starts[i] is the offset where page i+1 begins (PDF only).
     page_starts: list[int] = field(default_factory=list)
     sections: list[Section] = field(default_factory=list)
+    # What a person should know about how the file was read (e.g. a guessed encoding).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def id(self) -> str:

@@ -262,7 +262,7 @@ def test_no_text(tmp_path: Path, name: str, raw: bytes) -> None:
 def test_unexpected_parser_error_is_wrapped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def explode(raw: bytes) -> object:
+    def explode(raw: bytes, limits: object = None) -> object:
         raise ValueError("boom\nsecond line")
 
     monkeypatch.setitem(loaders._LOADERS, "md", explode)

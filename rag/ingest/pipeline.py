@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from ..documents import Chunk, Document, content_hash
 from ..embeddings import Embedder
 from ..errors import DocumentNotFoundError, LoadError
 from ..store import DocumentInfo, DocumentWrite, IndexStore
-from .loaders import SUPPORTED_SUFFIXES, load_file
+from .loaders import SUPPORTED_SUFFIXES, Limits, load_file
 from .splitter import TokenSplitter
 
 # Called after each file with (files done, files in all, the file's path).
@@ -30,6 +31,7 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)  # read, but with a caveat
     ignored: int = 0  # files in the folders with types rag does not read
     chunks_embedded: int = 0
     chunks_reused: int = 0
@@ -48,6 +50,8 @@ class IngestReport:
         )
         if self.ignored:
             line += f"; {self.ignored} files of other types ignored"
+        if self.notes:
+            line += f"; {len(self.notes)} notes"
         return line
 
     def to_dict(self) -> dict[str, Any]:
@@ -57,21 +61,35 @@ class IngestReport:
             "unchanged": self.unchanged,
             "removed": self.removed,
             "skipped": [{"source": s, "reason": r} for s, r in self.skipped],
+            "notes": [{"source": s, "note": n} for s, n in self.notes],
             "ignored": self.ignored,
             "chunks_embedded": self.chunks_embedded,
             "chunks_reused": self.chunks_reused,
         }
 
 
-def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path], int]:
-    """Files to ingest (folders walked, hidden entries skipped), paths that are missing, and
-    the number of files in the folders whose type rag does not read."""
+def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path], int, list[tuple[Path, str]]]:
+    """Files to ingest (folders walked, hidden entries skipped), paths that are missing, the
+    number of files in the folders whose type rag does not read, and paths that cannot be
+    followed (a symlink loop), each with its reason."""
     files: dict[Path, None] = {}
     missing: list[Path] = []
+    broken: list[tuple[Path, str]] = []
     ignored = 0
+
+    def add(f: Path) -> None:
+        try:
+            files[f.resolve(strict=True)] = None
+        except RuntimeError:  # Python 3.11's resolve() on a loop
+            broken.append((f, _LOOP))
+        except OSError as e:  # ELOOP, or a dangling link
+            broken.append((f, _LOOP if e.errno == errno.ELOOP else "path does not exist"))
+
     for p in paths:
         p = Path(p).expanduser()
-        if not p.exists():
+        if p.is_symlink() and not p.exists():  # exists() says False for a loop, too
+            add(p)
+        elif not p.exists():
             missing.append(p)
         elif p.is_dir():
             for root, dirs, names in os.walk(p):
@@ -81,12 +99,15 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path], int]:
                         continue
                     f = Path(root) / name
                     if f.suffix.lower() in SUPPORTED_SUFFIXES:
-                        files[f.resolve()] = None
+                        add(f)
                     else:
                         ignored += 1
         else:  # a file named on purpose: an unsupported type is reported, not ignored
-            files[p.resolve()] = None
-    return list(files), missing, ignored
+            add(p)
+    return list(files), missing, ignored, broken
+
+
+_LOOP = "symbolic link loop (the link points back to itself): fix or delete the link"
 
 
 @dataclass
@@ -106,6 +127,7 @@ def ingest_paths(
     splitter: TokenSplitter,
     *,
     max_file_bytes: int,
+    limits: Limits | None = None,
     commit_every: int = 512,
     prune: bool = False,
     progress: ProgressFn | None = None,
@@ -113,7 +135,7 @@ def ingest_paths(
 ) -> IngestReport:
     """Bring the index in line with the files under `paths`. Each commit is atomic."""
     report = IngestReport()
-    files, missing, report.ignored = discover(paths)
+    files, missing, report.ignored, broken = discover(paths)
 
     def skip(source: str, reason: str) -> None:
         report.skipped.append((source, reason))
@@ -123,6 +145,8 @@ def ingest_paths(
     for p in missing:
         if not (prune and _indexed_under(store, p)):
             skip(str(p), "path does not exist")
+    for p, reason in broken:
+        skip(str(p), reason)
 
     pending: list[_Pending] = []
     to_embed = 0
@@ -136,7 +160,7 @@ def ingest_paths(
 
     with store.writing():
         for done, path in enumerate(files, 1):
-            item = _prepare(path, store, splitter, max_file_bytes, report, skip)
+            item = _prepare(path, store, splitter, max_file_bytes, limits, report, skip)
             if item is not None:
                 pending.append(item)
                 to_embed += sum(1 for c in item.chunks if c.text_hash not in item.reuse)
@@ -158,6 +182,7 @@ def _prepare(
     store: IndexStore,
     splitter: TokenSplitter,
     max_file_bytes: int,
+    limits: Limits | None,
     report: IngestReport,
     skip: SkipFn,
 ) -> _Pending | None:
@@ -172,13 +197,14 @@ def _prepare(
         if data is not None and state is not None and content_hash(data) == state[1]:
             report.unchanged.append(source)
             return None
-        doc = load_file(path, max_bytes=max_file_bytes, data=data)
+        doc = load_file(path, max_bytes=max_file_bytes, data=data, limits=limits)
     except LoadError as exc:
         skip(source, exc.reason)  # an earlier version, if any, stays in the index
         return None
     except OSError as exc:
         skip(source, f"cannot read: {exc.strerror or exc}")
         return None
+    report.notes += [(source, n) for n in doc.notes]
     chunks = splitter.split(doc.text)
     if not chunks:
         skip(source, "no text found")

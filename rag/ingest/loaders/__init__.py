@@ -15,13 +15,10 @@ from pathlib import Path
 from rag.documents import Document, content_hash
 from rag.errors import LoadError, UnsupportedFileError
 
-from ._common import Parsed, Reject, one_line
-from ._docx import load_docx
-from ._html import load_html
-from ._pdf import load_pdf
+from ._common import Limits, Parsed, Reject, one_line, too_many_chars
 from ._text import load_md, load_txt
 
-__all__ = ["SUPPORTED_SUFFIXES", "file_type_of", "load_file"]
+__all__ = ["SUPPORTED_SUFFIXES", "Limits", "file_type_of", "load_file"]
 
 SUPPORTED_SUFFIXES: dict[str, str] = {
     ".txt": "txt",
@@ -36,14 +33,14 @@ SUPPORTED_SUFFIXES: dict[str, str] = {
 _SUPPORTED_LIST = ".txt, .md, .html, .htm, .pdf, .docx"
 _MB = 1024 * 1024
 
-# The parsers of html, pdf and docx (bs4, pypdf, lxml: 0.5 s to import) are loaded when a file
-# needs them, so `rag search` and `rag ask`, which import this package through the index, never
-# pay for them.
-_LOADERS: dict[str, Callable[[bytes], Parsed]] = {"txt": load_txt, "md": load_md}
+# Each loader takes the file's bytes and the limits on what they may expand to. The parsers of
+# html, pdf and docx (bs4, pypdf, lxml: 0.5 s to import) are loaded when a file needs them, so
+# `rag search` and `rag ask`, which import this package through the index, never pay for them.
+_LOADERS: dict[str, Callable[[bytes, Limits], Parsed]] = {"txt": load_txt, "md": load_md}
 _LAZY_LOADERS = {"html": "_html", "pdf": "_pdf", "docx": "_docx"}
 
 
-def _loader(file_type: str) -> Callable[[bytes], Parsed]:
+def _loader(file_type: str) -> Callable[[bytes, Limits], Parsed]:
     if file_type not in _LOADERS:
         module = importlib.import_module(f".{_LAZY_LOADERS[file_type]}", __name__)
         _LOADERS[file_type] = getattr(module, f"load_{file_type}")
@@ -55,8 +52,15 @@ def file_type_of(path: Path) -> str | None:
     return SUPPORTED_SUFFIXES.get(Path(path).suffix.lower())
 
 
-def load_file(path: Path, *, max_bytes: int = 64 * _MB, data: bytes | None = None) -> Document:
+def load_file(
+    path: Path,
+    *,
+    max_bytes: int = 64 * _MB,
+    data: bytes | None = None,
+    limits: Limits | None = None,
+) -> Document:
     """Read `path` (or `data`, its bytes already read) into a Document; raise LoadError if not."""
+    limits = limits or Limits()
     path = Path(path)
     name = str(path)
     file_type = file_type_of(path)
@@ -71,7 +75,9 @@ def load_file(path: Path, *, max_bytes: int = 64 * _MB, data: bytes | None = Non
     if not raw:
         raise LoadError(name, "empty file")
     try:
-        parsed = _loader(file_type)(raw)
+        parsed = _loader(file_type)(raw, limits)
+        if len(parsed.text) > limits.max_chars:  # formats that are not streamed stop here
+            raise Reject(too_many_chars(len(parsed.text), limits, file_type.upper()))
     except Reject as e:
         raise LoadError(name, str(e)) from None
     except Exception as e:  # a parser bug or a file it chokes on: still one line, still LoadError
@@ -86,6 +92,7 @@ def load_file(path: Path, *, max_bytes: int = 64 * _MB, data: bytes | None = Non
         title=parsed.title or None,
         page_starts=parsed.page_starts,
         sections=sorted(parsed.sections, key=lambda s: s.start),
+        notes=parsed.notes,
     )
 
 

@@ -13,12 +13,30 @@ class Reject(Exception):
     """Raised by a loader with the one-line reason; load_file turns it into a LoadError."""
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one file may expand to: decompression bombs (a 41 KB DOCX of 9 million characters,
+    a 1.2 MB one of 300 MB of XML) are refused on these, not only on the file's own size."""
+
+    max_chars: int = 5_000_000
+    max_expanded_bytes: int = 200 * 1024 * 1024
+    max_expansion_ratio: float = 100.0
+
+
+def too_many_chars(chars: int, limits: Limits, kind: str) -> str:
+    return (
+        f"{kind} text is over the {limits.max_chars:,}-character limit (read {chars:,} before "
+        "stopping); raise RAG_MAX_DOC_CHARS to index it"
+    )
+
+
 @dataclass
 class Parsed:
     text: str
     title: str | None = None
     page_starts: list[int] = field(default_factory=list)
     sections: list[Section] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def one_line(e: BaseException, limit: int = 160) -> str:
@@ -62,13 +80,26 @@ def sniff_unicode(raw: bytes) -> str | None:
 
 def decode_text(raw: bytes) -> str:
     """Text from bytes: BOM, UTF-16, strict UTF-8, cp1252, then latin-1 (which never fails)."""
+    return decode_text_noting(raw)[0]
+
+
+CP1252_NOTE = (
+    "not valid UTF-8: read as Windows-1252 (cp1252); if some characters look wrong, "
+    "save the file as UTF-8 and ingest it again"
+)
+
+
+def decode_text_noting(raw: bytes) -> tuple[str, list[str]]:
+    """decode_text, and a note when the encoding was a guess (not UTF-8, no BOM)."""
     text = sniff_unicode(raw)
     if text is None:
-        for encoding in ("utf-8", "cp1252"):
-            with contextlib.suppress(UnicodeDecodeError):
-                return normalize_newlines(raw.decode(encoding))
-        text = raw.decode("latin-1")
-    return normalize_newlines(text)
+        with contextlib.suppress(UnicodeDecodeError):
+            return normalize_newlines(raw.decode("utf-8")), []
+        with contextlib.suppress(UnicodeDecodeError):
+            return normalize_newlines(raw.decode("cp1252")), [CP1252_NOTE]
+        note = CP1252_NOTE.replace("Windows-1252 (cp1252)", "Latin-1")
+        return normalize_newlines(raw.decode("latin-1")), [note]
+    return normalize_newlines(text), []
 
 
 class Headings:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import re
+import warnings
 
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, XMLParsedAsHTMLWarning
 from bs4.element import NavigableString, PageElement, PreformattedString, Tag
 
-from ._common import Headings, Parsed, normalize_newlines, sniff_unicode
+from ._common import Headings, Limits, Parsed, normalize_newlines, sniff_unicode
 
 _SKIP = {"script", "style", "noscript", "template", "svg", "head", "math", "iframe", "object"}
 _PARAGRAPH = {"p", "pre", "blockquote", "table", "section", "article", "header", "footer",
@@ -19,12 +20,16 @@ _LINE = {"div", "li", "ul", "ol", "tr", "dt", "dd", "caption", "figcaption", "de
 _HEADING = re.compile(r"h([1-6])")
 
 
-def load_html(raw: bytes) -> Parsed:
+def load_html(raw: bytes, limits: Limits | None = None) -> Parsed:
     decoded = sniff_unicode(raw)  # BOM, UTF-16, binary
     if decoded is None:
         with contextlib.suppress(UnicodeDecodeError):
             decoded = raw.decode("utf-8")  # else bs4 goes by the declared charset
-    soup = BeautifulSoup(decoded if decoded is not None else raw, "lxml")
+    with warnings.catch_warnings():
+        # XHTML starts with <?xml and is still HTML to us; bs4 would print ten lines about it.
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        soup = BeautifulSoup(decoded if decoded is not None else raw, "lxml")
     title_tag = soup.find("title")
     title = " ".join(title_tag.get_text().split()) if title_tag else ""
     out, heads = _TextBuilder(), Headings()

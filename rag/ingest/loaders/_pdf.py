@@ -8,26 +8,51 @@ import logging
 import warnings
 from collections.abc import Iterator
 
-from pypdf import PdfReader
+from pypdf import PageObject, PdfReader
 from pypdf.errors import DependencyError
+from pypdf.generic import ArrayObject, StreamObject
 
-from ._common import Parsed, Reject, normalize_newlines, one_line
+from ._common import Limits, Parsed, Reject, normalize_newlines, one_line, too_many_chars
 
 _log = logging.getLogger(__name__)
+_MB = 1024 * 1024
 
 
-def load_pdf(raw: bytes) -> Parsed:
+def load_pdf(raw: bytes, limits: Limits | None = None) -> Parsed:
+    limits = limits or Limits()
     if b"%PDF-" not in raw[:1024]:
         raise Reject("corrupt or unreadable PDF (no %PDF header)")
     with _quiet_pypdf():
         reader = _open(raw)
         texts: list[str] = []
+        chars = expanded = 0
+        # pypdf reads a page's contents at about 5 MB/s, so a small file that decompresses a
+        # thousandfold is a time bomb long before it is a memory one: the ratio is checked too.
+        by_ratio = max(_MB, int(limits.max_expansion_ratio * len(raw)))
+        cap = min(limits.max_expanded_bytes, by_ratio)
         for number, page in enumerate(reader.pages, 1):
             try:
+                expanded += _content_bytes(page, limits.max_expansion_ratio)
+                if expanded > cap:
+                    setting = "RAG_MAX_EXPANDED_MB" if cap < by_ratio else "RAG_MAX_EXPANSION_RATIO"
+                    raise _TooBig(
+                        f"its contents reach {expanded / _MB:.1f} MB, "
+                        f"{expanded / len(raw):.0f} times the file's size",
+                        setting,
+                    )
                 texts.append(normalize_newlines(page.extract_text() or "").strip())
+            except _TooBig as e:
+                detail, setting = e.args
+                raise Reject(
+                    f"decompression bomb? by page {number} of the PDF {detail}; raise {setting} "
+                    "to index it"
+                ) from None
             except Exception as e:  # one broken page should not cost the rest of the document
                 _log.debug("PDF page %d skipped: %s", number, one_line(e))
                 texts.append("")
+            chars += len(texts[-1])
+            if chars > limits.max_chars:  # stop at once: the pages left may be as large
+                raise Reject(too_many_chars(chars, limits, "PDF"))
         title = None
         with contextlib.suppress(Exception):
             title = " ".join(str(reader.metadata.title or "").split()) if reader.metadata else None
@@ -42,6 +67,35 @@ def load_pdf(raw: bytes) -> Parsed:
         starts.append(offset)
         offset += len(text) + 2  # the "\n\n" between pages
     return Parsed("\n\n".join(texts), title=title, page_starts=starts)
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _content_bytes(page: PageObject, max_ratio: float) -> int:
+    """Decompressed size of a page's content streams (pypdf keeps the decoded data, so
+    extract_text does not decompress them again); _TooBig for a stream over 1 MB that
+    decompresses more than `max_ratio` times its stored length."""
+    contents = page.get("/Contents")
+    if contents is None:
+        return 0
+    obj = contents.get_object()
+    streams = obj if isinstance(obj, ArrayObject) else [obj]
+    total = 0
+    for s in streams:
+        stream = s.get_object()
+        if isinstance(stream, StreamObject):
+            stored = len(getattr(stream, "_data", b"") or b"")  # pypdf drops /Length on reading
+            size = len(stream.get_data())
+            if size > _MB and size > max_ratio * max(stored, 1):
+                raise _TooBig(
+                    f"a content stream expands {size / max(stored, 1):.0f}-fold to "
+                    f"{size / _MB:.1f} MB (limit {max_ratio:g}-fold)",
+                    "RAG_MAX_EXPANSION_RATIO",
+                )
+            total += size
+    return total
 
 
 def _open(raw: bytes) -> PdfReader:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
-from ._common import Headings, Parsed, decode_text
+from ._common import Headings, Limits, Parsed, decode_text_noting
 
 
-def load_txt(raw: bytes) -> Parsed:
-    return Parsed(decode_text(raw))
+def load_txt(raw: bytes, limits: Limits | None = None) -> Parsed:
+    text, notes = decode_text_noting(raw)
+    return Parsed(text, notes=notes)
 
 
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
@@ -18,9 +19,9 @@ _SETEXT = re.compile(r" {0,3}(=+|-+)[ \t]*")
 _NOT_PARAGRAPH = re.compile(r"\s*$| {4}|\t| {0,3}(>|[-*+][ \t]|\d{1,9}[.)][ \t])")
 
 
-def load_md(raw: bytes) -> Parsed:
+def load_md(raw: bytes, limits: Limits | None = None) -> Parsed:
     """Sections from ATX (# Title) and setext (Title / ===) headings outside code fences."""
-    text = decode_text(raw)
+    text, notes = decode_text_noting(raw)
     heads = Headings()
     fence = ""  # the fence that opened the code block we are in, if any
     para: tuple[int, str] | None = None  # the previous line, if it can be a setext title
@@ -52,4 +53,4 @@ def load_md(raw: bytes) -> Parsed:
             para = None
         else:
             para = None if _NOT_PARAGRAPH.match(line) else (start, line.strip())
-    return Parsed(text, title=heads.title, sections=heads.sections)
+    return Parsed(text, title=heads.title, sections=heads.sections, notes=notes)

@@ -1,0 +1,99 @@
+"""Hostile files for the hardening tests and benchmarks/reliability.py: decompression bombs and
+the like, built on the fly (no binary fixture is committed)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+import zlib
+from pathlib import Path
+
+_CONTENT_TYPES = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-'
+    'officedocument.wordprocessingml.document.main+xml"/></Types>'
+)
+_RELS = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+    'relationships/officeDocument" Target="word/document.xml"/></Relationships>'
+)
+_W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+# ~210 characters, as in the bomb issue 14 describes.
+_SENTENCE = (
+    "The committee reviewed the quarterly figures and agreed that the harbour project should "
+    "continue, subject to a further review of costs, schedules and the environmental report "
+    "due in the spring of next year."
+)
+
+
+def docx_bytes(document_xml: bytes) -> bytes:
+    """A minimal Word file around `document_xml`, deflated at level 9."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        z.writestr("[Content_Types].xml", _CONTENT_TYPES)
+        z.writestr("_rels/.rels", _RELS)
+        z.writestr("word/document.xml", document_xml)
+    return buf.getvalue()
+
+
+def docx_bomb(paragraphs: int, *, markup_only: bool = False) -> bytes:
+    """word/document.xml of `paragraphs` paragraphs of ~210 characters each (or, with
+    `markup_only`, of empty runs: XML without text), compressed as tightly as deflate can."""
+    para = (
+        b"<w:p>" + b"<w:r><w:t></w:t></w:r>" * 8 + b"</w:p>"
+        if markup_only
+        else f"<w:p><w:r><w:t>{_SENTENCE}</w:t></w:r></w:p>".encode()
+    )
+    head = f'<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="{_W}"><w:body>'.encode()
+    xml = head + para * paragraphs + b"</w:body></w:document>"
+    return docx_bytes(xml)
+
+
+def write_docx_bomb(path: Path, paragraphs: int, **kwargs: bool) -> Path:
+    path.write_bytes(docx_bomb(paragraphs, **kwargs))
+    return path
+
+
+# The two bombs of issue 14: ~9.1 M characters, and ~300 MB of XML.
+SMALL_BOMB_PARAGRAPHS = 44_000
+LARGE_BOMB_PARAGRAPHS = 1_250_000
+
+
+def pdf_bomb(pages: int, filler_mb: float, text: str = "Hello from a page") -> bytes:
+    """A PDF whose every page has its own Flate content stream: one line of `text`, then
+    `filler_mb` MB of spaces, which deflate shrinks about a thousandfold."""
+    objs: dict[int, bytes] = {
+        1: b"<< /Type /Catalog /Pages 2 0 R >>",
+        3: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    }
+    kids = []
+    filler = b" " * int(filler_mb * 1024 * 1024)
+    for i in range(pages):
+        page_id = 4 + 2 * i
+        kids.append(f"{page_id} 0 R")
+        content = f"BT /F1 12 Tf 72 720 Td ({text} {i}) Tj ET".encode() + filler
+        stream = zlib.compress(content, 9)
+        objs[page_id] = (
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            f"/Resources << /Font << /F1 3 0 R >> >> /Contents {page_id + 1} 0 R >>"
+        ).encode()
+        objs[page_id + 1] = b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (
+            len(stream),
+            stream,
+        )
+    objs[2] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {pages} >>".encode()
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = {}
+    for num in sorted(objs):
+        offsets[num] = len(out)
+        out += b"%d 0 obj\n%s\nendobj\n" % (num, objs[num])
+    xref, size = len(out), max(objs) + 1
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
+    out += b"".join(b"%010d 00000 n \n" % offsets[n] for n in range(1, size))
+    out += f"trailer\n<< /Size {size} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
