@@ -1,4 +1,4 @@
-"""The `rag` command line: ingest, remove, documents, search, info, ui, serve."""
+"""The `rag` command line: ingest, remove, documents, search, info, ui, serve, mcp."""
 
 from __future__ import annotations
 
@@ -696,6 +696,28 @@ def serve(ctx: click.Context, host: str | None, port: int | None, no_access_log:
     from .server import serve as run_server  # imported late: fastapi and torch are slow to load
 
     _run(lambda: run_server(settings, access_log=not no_access_log))
+
+
+@cli.command(name="mcp")
+@answer_options
+@click.pass_context
+def mcp_cmd(ctx: click.Context, backend: str | None, show_unsupported: bool | None) -> None:
+    """Serve the index to an assistant over MCP on stdin/stdout: tools search, ask and
+    list_documents, each document as a resource (docs/mcp.md). rag serve has them at /mcp."""
+    settings = _answer_settings(ctx, None, backend, show_unsupported)
+
+    def go() -> None:
+        import contextlib
+
+        from .mcp import run_stdio  # imported late: the MCP SDK takes a second to load
+
+        # stdout carries the protocol: whatever loading the index prints goes to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            idx = _open(settings, create=False)
+        with idx:
+            run_stdio(idx)
+
+    _run(go)
 
 
 def main() -> None:
