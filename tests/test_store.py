@@ -65,6 +65,22 @@ def test_a_future_format_version_is_refused(settings, tmp_path) -> None:
         RagIndex.open(settings, FakeEmbedder())
 
 
+def test_an_index_cut_by_the_v1_splitter_is_refused_with_how_to_rebuild(settings, tmp_path):
+    # v1 left parts of long runs in no chunk; unchanged files are never cut again, so a v1
+    # index would keep those holes for good.
+    with RagIndex.open(settings, FakeEmbedder()) as idx:
+        _ingest_three(idx, tmp_path)
+    db = sqlite3.connect(settings.index / "rag.sqlite3")
+    m = json.loads(db.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()[0])
+    assert m["chunking"]["splitter"] == "recursive-tokens-v2"
+    m["chunking"]["splitter"] = "recursive-tokens-v1"
+    db.execute("UPDATE meta SET value=? WHERE key='manifest'", (json.dumps(m),))
+    db.commit()
+    db.close()
+    with pytest.raises(IndexMismatchError, match=r"recursive-tokens-v1.*--index NEW_DIR"):
+        RagIndex.open(settings, FakeEmbedder())
+
+
 def test_opening_a_missing_index_without_create(settings) -> None:
     with pytest.raises(IndexFormatError, match="rag ingest"):
         RagIndex.open(settings, FakeEmbedder(), create=False)
