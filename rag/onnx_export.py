@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import tempfile
 import warnings
@@ -159,13 +160,17 @@ def _quantize(fp32: Path, out: Path) -> None:
     # take this form. One scale per output channel: with one per tensor the vectors' cosine to
     # PyTorch's fell to 0.90-0.93 on SciFact abstracts, per channel it is 0.99+. The fused
     # graph's contrib ops hide some tensor types from shape inference, hence the default type.
-    quantize_dynamic(
-        str(fp32),
-        str(out),
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-    )
+    logging.disable(logging.WARNING)  # its advice to pre-process is for static quantisation
+    try:
+        quantize_dynamic(
+            str(fp32),
+            str(out),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def _check(graph: Path, model_path: Path, reference: np.ndarray) -> tuple[float, float]:

@@ -14,7 +14,7 @@ import pytest
 from rag import onnx_embed
 from rag.config import Settings
 from rag.embeddings import SentenceTransformerEmbedder, make_embedder
-from rag.errors import ConfigError, IndexMismatchError
+from rag.errors import ConfigError, EmbeddingError, IndexMismatchError
 from rag.onnx_embed import OnnxEmbedder, cpu_features, ensure_model, int8_kernel, read_record
 from rag.store import IndexStore
 
@@ -128,6 +128,18 @@ def test_factory_picks_the_backend(tmp_path):
     assert not make_embedder(Settings(cache_dir=tmp_path, embed_precision="int8")).fallback
 
 
+def test_auto_falls_back_to_pytorch_when_the_export_fails(tmp_path, monkeypatch):
+    def broken(model_path: Path, folder: Path, precision: str) -> None:
+        raise EmbeddingError("this model does not export")
+
+    monkeypatch.setattr("rag.onnx_export.build", broken)
+    assert OnnxEmbedder(cache_dir=tmp_path, fallback=True).backend == "torch"
+    with pytest.raises(EmbeddingError, match="does not export"):
+        OnnxEmbedder(cache_dir=tmp_path).embed(["no fallback asked for"])
+    with pytest.raises(EmbeddingError, match="does not export"):  # int8 never falls back
+        OnnxEmbedder(cache_dir=tmp_path, precision="int8", fallback=True).embed(["x"])
+
+
 def test_int8_kernel_follows_the_cpu_features():
     assert int8_kernel(["avx2", "fma"]) == "avx2"
     assert int8_kernel(["avx2", "avx512f"]) == "avx512"
@@ -195,10 +207,10 @@ def test_search_and_ask_never_import_torch(cache, tmp_path):
         capture_output=True,
         timeout=600,
     )
+    rag = [sys.executable, "-X", "importtime", "-m", "rag"]
     for command in ("search", "ask"):
         proc = subprocess.run(
-            [sys.executable, "-X", "importtime", "-m", "rag", "--index", str(index), command]
-            + ["What did Austin say?"],
+            [*rag, "--index", str(index), command, "What did Austin say?"],
             env=env,
             capture_output=True,
             text=True,

@@ -31,12 +31,15 @@ KILN = (
 QUESTION = "Which firmware version does the kiln controller run?"
 
 
+# Without API keys rag serve answers loopback Host names only (security.py).
+LOCAL = "http://127.0.0.1"
+
 def make_client(tmp_path: Path, embedder: FakeEmbedder | None = None, **overrides) -> TestClient:
     settings = Settings(
         index=tmp_path / "index", chunk_tokens=40, chunk_overlap=8, commit_every=8, **overrides
     )
     app = create_app(settings, embedder=embedder or FakeEmbedder())
-    return TestClient(app)
+    return TestClient(app, base_url=LOCAL)
 
 
 @pytest.fixture
@@ -245,7 +248,7 @@ def test_health_answers_while_the_model_runs(tmp_path) -> None:
     async def main() -> tuple[float, int]:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            async with httpx.AsyncClient(transport=transport, base_url=LOCAL) as c:
                 slow = asyncio.create_task(c.post("/v1/embeddings", json={"input": "x"}))
                 await asyncio.sleep(0.2)  # the model is busy now
                 t0 = time.perf_counter()
@@ -403,7 +406,7 @@ def _sse(lines) -> list[tuple[str, dict]]:
 def test_index_reopened_by_app_is_closed(tmp_path) -> None:
     settings = Settings(index=tmp_path / "index")
     app = create_app(settings, embedder=FakeEmbedder())  # the app opens the index itself
-    with TestClient(app) as c:
+    with TestClient(app, base_url=LOCAL) as c:
         up = [("files", ("a.txt", b"Kilns fire clay.", "text/plain"))]
         assert c.post("/v1/documents", files=up).status_code == 201  # takes the write lock
     own = app.state.server.index
@@ -414,7 +417,7 @@ def test_index_reopened_by_app_is_closed(tmp_path) -> None:
         assert len(again.documents()) == 2
 
     idx = RagIndex.open(settings, FakeEmbedder())
-    with TestClient(create_app(settings, idx)) as c:
+    with TestClient(create_app(settings, idx), base_url=LOCAL) as c:
         assert c.get("/healthz").json()["status"] == "ok"
     assert len(idx.documents()) == 2  # an index passed in stays open
     idx.close()

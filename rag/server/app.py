@@ -27,7 +27,7 @@ from fastapi import Depends, FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -52,6 +52,7 @@ from ..ingest.loaders import SUPPORTED_SUFFIXES
 from ..uploads import Batch, Uploads, safe_name
 from .batcher import EmbeddingBatcher
 from .metrics import Metrics
+from .security import install_guards
 from .worker import BatchedEmbedder, ProcessEmbedder
 
 log = logging.getLogger("rag.server")
@@ -117,7 +118,7 @@ class EmbeddingsRequest(BaseModel):
     )
     model: str | None = Field(None, description="The embedding model's id (GET /v1/models).")
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = Field(
+    dimensions: StrictInt | None = Field(
         None, description="Only the model's own dimension is supported; any other is a 400."
     )
     user: str | None = None
@@ -131,7 +132,7 @@ class EmbeddingsRequest(BaseModel):
 class Filtering(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    k: int | None = Field(None, ge=1, le=100, description="Passages to retrieve.")
+    k: StrictInt | None = Field(None, ge=1, le=100, description="Passages to retrieve.")
     mode: Literal["dense", "keyword", "hybrid"] | None = None
     path: str | None = Field(None, max_length=1000, description="Glob or name the path matches.")
     file_types: list[str] | None = Field(None, max_length=10)
@@ -159,7 +160,7 @@ class ChatRequest(BaseModel):
     model: str = CHAT_MODEL
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
-    k: int | None = Field(None, ge=1, le=100)
+    k: StrictInt | None = Field(None, ge=1, le=100)
     mode: Literal["dense", "keyword", "hybrid"] | None = None
     path: str | None = Field(None, max_length=1000)
     file_types: list[str] | None = Field(None, max_length=10)
@@ -372,6 +373,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.server = server
+    install_guards(app, settings)  # Origin/Host checks without keys, CORS: see security.py
     app.add_middleware(
         LimitsAndMetrics, max_body=int(settings.max_body_mb * 1024 * 1024), metrics=server.metrics
     )
@@ -407,7 +409,8 @@ def create_app(
         status, kind = _rag_status(exc)
         if status >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc)
-        return _error(status, str(exc), kind)
+        code = {"invalid_request_error": "invalid_setting", "server_error": None}.get(kind, kind)
+        return _error(status, str(exc), kind, code=code)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -520,6 +523,15 @@ def create_app(
                     )
         used = [min(n, limit) for n in counts]  # the model reads no more than `limit`
         total = sum(used)
+        if total > server.settings.max_request_tokens:
+            raise APIError(
+                413,
+                f"the inputs come to {total} tokens; one request may ask for "
+                f"{server.settings.max_request_tokens} (RAG_MAX_REQUEST_TOKENS): send them in "
+                "several smaller requests",
+                param="input",
+                code="too_many_tokens",
+            )
         vecs = await server.batcher.embed(texts_, total)
         data = [
             {"object": "embedding", "index": i, "embedding": _encode(v, req.encoding_format)}

@@ -65,7 +65,9 @@ class EmbeddingBatcher:
                 item.future.set_exception(RuntimeError("the server is shutting down"))
         self._queue.clear()
         if self._executor is not None:
-            self._executor.shutdown(wait=True)
+            # Not waiting: a batch being computed ends when the model process is closed next
+            # (ProcessEmbedder.close); waiting here kept a SIGTERM'd server alive for seconds.
+            self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
 
     async def embed(self, texts: list[str], tokens: int) -> np.ndarray:

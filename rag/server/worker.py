@@ -90,17 +90,28 @@ class ProcessEmbedder:
         return np.asarray(payload, dtype=np.float32)
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
+        """End the child within a few seconds, even in the middle of a batch: embed() holds the
+        lock while it waits on the pipe, and ending the child ends that wait (EOFError)."""
+        got = self._lock.acquire(timeout=1.0)
+        try:
+            proc, conn = self._proc, self._conn
+            if conn is not None and got:
                 with contextlib.suppress(OSError):
-                    self._conn.send(None)
-                self._conn.close()
-                self._conn = None
-            if self._proc is not None:
-                self._proc.join(10)
-                if self._proc.is_alive():
-                    self._proc.kill()
-                self._proc = None
+                    conn.send(None)  # asks the idle child to return
+            if proc is not None:
+                proc.join(2.0 if got else 0)
+                if proc.is_alive():
+                    proc.terminate()
+                    proc.join(2.0)
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join(1.0)
+            if conn is not None:
+                conn.close()
+            self._proc, self._conn = None, None
+        finally:
+            if got:
+                self._lock.release()
 
 
 class BatchedEmbedder(Embedder):
