@@ -540,6 +540,70 @@ def eval_answers_cmd(
     _run(go)
 
 
+@eval_group.command(name="formats")
+@click.option(
+    "--dataset",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A SQuAD 2.0 JSON file: its articles are written in each format.",
+)
+@click.option(
+    "--formats", default="txt,md,html,docx,pdf", show_default=True,
+    help="File formats to write each article as, compared side by side.",
+)  # fmt: skip
+@click.option("--articles", type=int, default=3, show_default=True, help="Articles to sample.")
+@click.option(
+    "--split", type=click.Choice(["heldout", "train", "all"]), default="heldout",
+    show_default=True, help="Sample the articles no answer model is trained on, or others.",
+)  # fmt: skip
+@click.option(
+    "--backend",
+    type=click.Choice(["extractive", "local", "openai"]),
+    default=None,
+    help="Answer backend (default: the configured one).",
+)
+@eval_options
+@click.pass_context
+def eval_formats_cmd(
+    ctx: click.Context,
+    dataset: Path,
+    formats: str,
+    articles: int,
+    split: str,
+    backend: str | None,
+    limit: int | None,
+    sample_seed: int,
+    out: Path,
+    compare_to: Path | None,
+    tolerance: float,
+    work: Path | None,
+    save_baseline: Path | None,
+) -> None:
+    """The same questions asked of the same articles as .txt, .md, .html, .docx and .pdf:
+    answer metrics per format side by side, and whether citations still map back exactly."""
+    settings = _settings(ctx)
+
+    def go() -> None:
+        from .eval.formats import eval_formats
+
+        with _Bars() as bars:
+            result = eval_formats(
+                dataset,
+                settings,
+                formats=tuple(f.strip().lstrip(".") for f in formats.split(",") if f.strip()),
+                articles=articles,
+                split=split,
+                limit=limit,
+                sample_seed=sample_seed,
+                backend=backend,
+                work=work,
+                progress=bars,
+            )
+        _finish_eval(result, out, compare_to, tolerance, save_baseline)
+
+    _run(go)
+
+
 @eval_group.command(name="generate")
 @click.option(
     "--out",

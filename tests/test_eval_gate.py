@@ -34,6 +34,13 @@ SLICES = {
         "--limit", "100", "--sample-seed", "0",
         "--tolerance", "0.03",
     ],
+    # Issue 15: one held-out article printed as a PDF (wrapped lines, hyphenation, two columns).
+    "answers-dev-v2.0-part1-formats-pdf": [
+        "formats",
+        "--dataset", "{datasets}/squad2-dev/dev-v2.0-part1.json", "--formats", "pdf",
+        "--articles", "1", "--limit", "30", "--sample-seed", "0",
+        "--tolerance", "0.05",
+    ],
 }  # fmt: skip
 
 
