@@ -19,6 +19,7 @@ import logging
 import re
 from urllib.parse import urlsplit
 
+from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -105,10 +106,10 @@ async def _refuse(send: Send, message: str, code: str) -> None:
     await send({"type": "http.response.body", "body": json.dumps(body).encode()})
 
 
-def install_guards(app: ASGIApp | object, settings: Settings) -> None:
+def install_guards(app: Starlette, settings: Settings) -> None:
     """Add the Origin/Host guard (only when no API keys are set) and CORS (only when origins
     are configured) to a FastAPI/Starlette app."""
-    add = app.add_middleware  # type: ignore[attr-defined]
+    add = app.add_middleware
     if not settings.api_keys:
         add(
             OriginAndHostGuard,
