@@ -200,6 +200,7 @@ def _commit(tmp: Path, dest: Path, precision: str, diff: float, cos: float) -> N
         "precision": precision,
         "size": dest.stat().st_size,
         "sha256": file_sha256(dest),
+        "mtime_ns": dest.stat().st_mtime_ns,
         "onnxruntime": onnxruntime.__version__,
         "max_abs_diff_vs_torch": diff,
         "min_cosine_vs_torch": cos,

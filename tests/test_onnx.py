@@ -75,6 +75,19 @@ def test_a_damaged_cache_is_rebuilt_not_trusted(tmp_path, monkeypatch, damage):
     assert read_record(file) is not None
 
 
+def test_a_file_written_after_its_check_is_hashed_again(tmp_path, monkeypatch):
+    monkeypatch.setattr("rag.onnx_export.build", _fake_build([]))
+    file = tmp_path / "fp" / "model-fp32.onnx"
+    ensure_model(Path("unused"), file, "fp32")
+    rec = json.loads(file.with_suffix(".json").read_text())
+    mtime = file.stat().st_mtime_ns
+    file.with_suffix(".json").write_text(json.dumps({**rec, "mtime_ns": mtime}))
+    assert read_record(file) is not None  # unchanged since the check: trusted without hashing
+    file.write_bytes(b"X" + file.read_bytes()[1:])  # same size, other bytes, written later
+    os.utime(file, ns=(mtime + 10**9, mtime + 10**9))  # (a coarse clock may not have ticked)
+    assert read_record(file) is None
+
+
 def test_a_record_from_another_onnxruntime_is_not_trusted(tmp_path, monkeypatch):
     monkeypatch.setattr("rag.onnx_export.build", _fake_build([]))
     file = tmp_path / "fp" / "model-fp32.onnx"
