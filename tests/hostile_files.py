@@ -64,9 +64,9 @@ SMALL_BOMB_PARAGRAPHS = 44_000
 LARGE_BOMB_PARAGRAPHS = 1_250_000
 
 
-def pdf_bomb(pages: int, filler_mb: float, text: str = "Hello from a page") -> bytes:
-    """A PDF whose every page has its own Flate content stream: one line of `text`, then
-    `filler_mb` MB of spaces, which deflate shrinks about a thousandfold."""
+def pdf_bomb(pages: int, filler_mb: float, text: str | None = "Hello from a page") -> bytes:
+    """A PDF whose every page has its own Flate content stream: one line of `text` (none when
+    None), then `filler_mb` MB of spaces, which deflate shrinks about a thousandfold."""
     objs: dict[int, bytes] = {
         1: b"<< /Type /Catalog /Pages 2 0 R >>",
         3: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
@@ -76,7 +76,8 @@ def pdf_bomb(pages: int, filler_mb: float, text: str = "Hello from a page") -> b
     for i in range(pages):
         page_id = 4 + 2 * i
         kids.append(f"{page_id} 0 R")
-        content = f"BT /F1 12 Tf 72 720 Td ({text} {i}) Tj ET".encode() + filler
+        shown = f"BT /F1 12 Tf 72 720 Td ({text} {i}) Tj ET" if text is not None else ""
+        content = shown.encode() + filler
         stream = zlib.compress(content, 9)
         objs[page_id] = (
             "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
