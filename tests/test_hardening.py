@@ -370,3 +370,32 @@ def test_docx_bytes_is_a_word_file() -> None:
     """The fixture builder itself: python-docx opens what it makes."""
     d = docx.Document(io.BytesIO(docx_bomb(3)))
     assert len(d.paragraphs) == 3
+
+
+# --- a full disk -------------------------------------------------------------------------------
+
+
+def test_a_full_disk_is_one_clear_error_and_the_committed_files_stay(
+    index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """benchmarks/reliability.py disk-full does this with a real 3 MB tmpfs (it needs root)."""
+    from rag.errors import RagError
+
+    d = tmp_path / "d"
+    for i in range(12):
+        write(d / f"f{i:02}.txt", f"Document {i} is about marsh bird number {i}. " * 6)
+    real, calls = index.store.write, []
+
+    def write_until_full(writes: list) -> None:
+        calls.append(len(writes))
+        if len(calls) > 1:
+            raise OSError(28, "No space left on device")
+        real(writes)
+
+    monkeypatch.setattr(index.store, "write", write_until_full)
+    with pytest.raises(RagError) as info:
+        index.ingest([d])
+    message = str(info.value)
+    assert "is full: free some space and run the ingest again" in message
+    committed = len(index.documents())
+    assert committed == calls[0] > 0 and f"the {committed} files committed" in message

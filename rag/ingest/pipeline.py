@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,7 @@ import numpy as np
 
 from ..documents import Chunk, Document, content_hash
 from ..embeddings import Embedder
-from ..errors import DocumentNotFoundError, LoadError
+from ..errors import DocumentNotFoundError, LoadError, RagError
 from ..store import DocumentInfo, DocumentWrite, IndexStore
 from .loaders import SUPPORTED_SUFFIXES, Limits, load_file
 from .splitter import TokenSplitter
@@ -158,23 +159,44 @@ def ingest_paths(
         _commit(pending, store, embedder, report)
         pending, to_embed = [], 0
 
-    with store.writing():
-        for done, path in enumerate(files, 1):
-            item = _prepare(path, store, splitter, max_file_bytes, limits, report, skip)
-            if item is not None:
-                pending.append(item)
-                to_embed += sum(1 for c in item.chunks if c.text_hash not in item.reuse)
-                if to_embed >= commit_every:
-                    commit()
-            if progress is not None:
-                progress(done, len(files), str(path))
-        commit()
-        if prune:
-            gone = _vanished(store, paths)
-            if gone:
-                store.remove([d.id for d in gone])
-                report.removed += [d.source for d in gone]
+    try:
+        with store.writing():
+            for done, path in enumerate(files, 1):
+                item = _prepare(path, store, splitter, max_file_bytes, limits, report, skip)
+                if item is not None:
+                    pending.append(item)
+                    to_embed += sum(1 for c in item.chunks if c.text_hash not in item.reuse)
+                    if to_embed >= commit_every:
+                        commit()
+                if progress is not None:
+                    progress(done, len(files), str(path))
+            commit()
+            if prune:
+                gone = _vanished(store, paths)
+                if gone:
+                    store.remove([d.id for d in gone])
+                    report.removed += [d.source for d in gone]
+    except (OSError, sqlite3.Error) as exc:
+        if not _disk_full(exc):
+            raise
+        done_ = len(report.added) + len(report.updated)
+        raise RagError(
+            f"the disk holding the index ({store.path}) is full: free some space and run the "
+            f"ingest again; the {done_} files committed before it filled up are in the index, "
+            "and unchanged files are not embedded again"
+        ) from exc
     return report
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """ENOSPC from a file write, or SQLite's 'database or disk is full', here or in a cause."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return True
+        if isinstance(exc, sqlite3.Error) and "disk is full" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
 
 
 def _prepare(
