@@ -180,14 +180,22 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("onnx-cache")
+def cache() -> Path:
+    """The default cache, which the other real-model tests' processes use too: the export (a
+    minute of CI time) happens once. The tests check the vectors themselves, whoever exported."""
+    return Path(Settings.model_fields["cache_dir"].default)
+
+
+@pytest.fixture(scope="module")
+def reference() -> np.ndarray:
+    """PyTorch's vectors of TEXTS (loading it takes seconds: once)."""
+    return SentenceTransformerEmbedder().embed(TEXTS)
 
 
 @pytest.mark.slow
-def test_onnx_fp32_matches_pytorch(cache):
+def test_onnx_fp32_matches_pytorch(cache, reference):
     onnx = OnnxEmbedder(cache_dir=cache)
-    ref = SentenceTransformerEmbedder().embed(TEXTS)
+    ref = reference
     assert onnx.backend == "onnx"
     batched = onnx.embed(TEXTS)
     single = np.stack([onnx.embed_query(t) for t in TEXTS])
@@ -198,10 +206,9 @@ def test_onnx_fp32_matches_pytorch(cache):
 
 
 @pytest.mark.slow
-def test_onnx_int8_is_close_to_pytorch(cache):
+def test_onnx_int8_is_close_to_pytorch(cache, reference):
     int8 = OnnxEmbedder(cache_dir=cache, precision="int8")
-    ref = SentenceTransformerEmbedder().embed(TEXTS)
-    cos = (int8.embed(TEXTS) * ref).sum(axis=1)
+    cos = (int8.embed(TEXTS) * reference).sum(axis=1)
     assert cos.min() >= 0.98
     assert read_record(int8.model_file())["precision"] == "int8"
 
