@@ -498,8 +498,13 @@ def eval_retrieval_cmd(
     "--corpus",
     type=click.Path(exists=True, path_type=Path),
     default=None,
-    help="For sets without documents: a folder to index first (default: use --index as is).",
+    help="For sets without documents: a folder to index, in a scratch index kept for it under "
+    "RAG_CACHE_DIR (default: ask the index in --index, read only).",
 )
+@click.option(
+    "--split", type=click.Choice(["all", "train", "heldout"]), default="all", show_default=True,
+    help="SQuAD/NQ: only the articles the answer model was not trained on (heldout), or the rest.",
+)  # fmt: skip
 @eval_options
 @click.pass_context
 def eval_answers_cmd(
@@ -508,6 +513,7 @@ def eval_answers_cmd(
     fmt: str | None,
     backends: tuple[str, ...],
     corpus: Path | None,
+    split: str,
     limit: int | None,
     sample_seed: int,
     out: Path,
@@ -534,7 +540,14 @@ def eval_answers_cmd(
                 corpus=corpus,
                 work=work,
                 progress=bars,
+                split=split,  # type: ignore[arg-type]
             )
+        from .eval.answers import curve_table
+
+        for backend, curve in result.get("gate_curve", {}).items():
+            if curve:
+                click.echo(f"Refusal gate, {backend} (confidence below the threshold: refuse):")
+                click.echo(curve_table(curve) + "\n")
         _finish_eval(result, out, compare_to, tolerance, save_baseline)
 
     _run(go)

@@ -18,10 +18,43 @@ from ..answer import make_answerer
 from ..api import RagIndex
 from ..config import Settings
 from ..embeddings import Embedder
-from .data import QAFormat, load_qa, sample, write_documents
+from .data import QAFormat, QASet, Split, load_qa, sample, split_items, write_documents
 from .metrics import score_answer, summarise
 
 Progress = Callable[[str, int, int], None]
+
+
+def open_eval_index(
+    qa: QASet,
+    path: Path,
+    settings: Settings,
+    *,
+    corpus: Path | None = None,
+    work: Path | None = None,
+    embedder: Embedder | None = None,
+) -> tuple[RagIndex, Settings, float]:
+    """The index a question set is asked of, brought up to date: its own documents, or the
+    `corpus` folder, each in a scratch index keyed by the data (an evaluation never changes the
+    user's index); a set with neither is asked of the index in the settings, read only.
+    Returns the index, its settings and the seconds ingestion took."""
+    if qa.documents or corpus is not None:
+        key = str(Path(corpus if corpus is not None else path).resolve())
+        digest = hashlib.sha256(key.encode()).hexdigest()[:8]
+        name = qa.name if qa.documents else f"corpus-{Path(key).name}"
+        work = work or settings.cache_dir / "eval" / f"{name}-{digest}-{settings.chunk_tokens}"
+        folder = write_documents(qa.documents, work / "documents") if qa.documents else corpus
+        index_settings = settings.model_copy(update={"index": work / "index"})
+    else:
+        folder, index_settings = None, settings
+    idx = RagIndex.open(index_settings, embedder, create=folder is not None)
+    t0 = time.perf_counter()
+    if folder is not None:
+        try:
+            idx.ingest([folder], prune=True)
+        except BaseException:
+            idx.close()
+            raise
+    return idx, index_settings, time.perf_counter() - t0
 
 
 def eval_answers(
@@ -36,24 +69,14 @@ def eval_answers(
     work: Path | None = None,
     embedder: Embedder | None = None,
     progress: Progress | None = None,
+    split: Split = "all",
 ) -> dict[str, Any]:
     qa = load_qa(path, fmt)
-    items = sample(qa.items, limit, sample_seed)
-    if qa.documents:
-        digest = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:8]
-        work = work or settings.cache_dir / "eval" / f"{qa.name}-{digest}-{settings.chunk_tokens}"
-        folder: Path | None = write_documents(qa.documents, work / "documents")
-        index_settings = settings.model_copy(update={"index": work / "index"})
-    else:
-        folder = corpus
-        index_settings = settings
-    idx = RagIndex.open(index_settings, embedder, create=folder is not None)
+    items = sample(split_items(qa.items, split), limit, sample_seed)
+    idx, index_settings, ingest_s = open_eval_index(
+        qa, path, settings, corpus=corpus, work=work, embedder=embedder
+    )
     try:
-        ingest_s = 0.0
-        if folder is not None:
-            t0 = time.perf_counter()
-            idx.ingest([folder], prune=qa.documents != {})
-            ingest_s = time.perf_counter() - t0
         hits, retrieve_ms = [], []
         for i, item in enumerate(items):
             t = time.perf_counter()
@@ -78,6 +101,7 @@ def eval_answers(
                 row["latency_ms"] = round(ms, 1)
                 row["first_token_ms"] = answer.timings_ms.get("first_token")
                 row["answer"] = answer.render()
+                row["confidence"] = round(answer.confidence, 4)
                 rows.append(row)
                 if progress:
                     progress(backend, i + 1, len(items))
@@ -87,7 +111,7 @@ def eval_answers(
                 import numpy as np
 
                 summary["first_token_ms_p50"] = round(float(np.percentile(first, 50)), 1)
-            results[backend] = {"summary": summary, "rows": rows}
+            results[backend] = {"summary": summary, "rows": rows, "curve": gate_curve(rows)}
     finally:
         idx.close()
     return {
@@ -98,10 +122,49 @@ def eval_answers(
         "answerable": sum(i.answerable for i in items),
         "documents": len(qa.documents) or None,
         "limit": limit,
+        "split": split,
         "sample_seed": sample_seed,
         "ingest_s": round(ingest_s, 1),
         "backends": list(backends),
         "results": {b: r["summary"] for b, r in results.items()},
         "rows": {b: r["rows"] for b, r in results.items()},
+        "gate_curve": {b: r["curve"] for b, r in results.items()},
         "metrics": {f"{b}/{m}": v for b, r in results.items() for m, v in r["summary"].items()},
     }
+
+
+def gate_curve(rows: list[dict[str, Any]]) -> list[dict[str, float]]:
+    """Refusal precision and recall, and the share of answerable questions answered, had the
+    gate refused below each threshold: where to move `answer_threshold` for another balance.
+    Empty when the set has no unanswerable questions or the backend reports no confidence."""
+    bad = [r for r in rows if not r["answerable"]]
+    good = [r for r in rows if r["answerable"]]
+    if not bad or not good:
+        return []
+    out = []
+    for t in [round(0.05 * i, 2) for i in range(1, 20)]:
+        refused_bad = sum(r["confidence"] < t for r in bad)
+        refused_good = sum(r["confidence"] < t for r in good)
+        refused = refused_bad + refused_good
+        out.append(
+            {
+                "threshold": t,
+                "refusal_precision": round(refused_bad / refused, 4) if refused else 1.0,
+                "refusal_recall": round(refused_bad / len(bad), 4),
+                "answerable_answered": round(1 - refused_good / len(good), 4),
+            }
+        )
+    return out
+
+
+def curve_table(curve: list[dict[str, float]]) -> str:
+    lines = [
+        "| gate threshold | refusal precision | refusal recall | answerable answered |",
+        "|---|---|---|---|",
+    ]
+    for row in curve:
+        lines.append(
+            f"| {row['threshold']:.2f} | {row['refusal_precision']:.3f} | "
+            f"{row['refusal_recall']:.3f} | {row['answerable_answered']:.3f} |"
+        )
+    return "\n".join(lines)

@@ -32,6 +32,7 @@ class QAItem:
     must_mention_any: list[list[str]] = field(default_factory=list)  # seed format
     sources: list[str] = field(default_factory=list)  # file names an answer must cite
     spans: list[tuple[int, int]] = field(default_factory=list)  # gold spans in the source file
+    group: str = ""  # what the held-out split goes by: the SQuAD article, the NQ passage title
 
 
 @dataclass
@@ -160,7 +161,10 @@ def _squad(path: Path) -> QASet:
                 ]
                 impossible = bool(qa.get("is_impossible", not answers))
                 items.append(
-                    QAItem(qa["id"], qa["question"], not impossible, answers, [], [name], spans)
+                    QAItem(
+                        qa["id"], qa["question"], not impossible, answers, [], [name], spans,
+                        group=str(article.get("title", a)),
+                    )
                 )
     return QASet(path.stem, "squad", items, docs)
 
@@ -178,7 +182,12 @@ def _nq(path: Path) -> QASet:
             name = f"{_hash(body)}.txt"  # the same passage for two questions is one file
             docs[name] = body
             sources.append(name)
-        items.append(QAItem(f"nq{n}", rec["question"], True, list(rec["answers"]), [], sources))
+        title = next((c.get("title", "") for c in rec.get("ctxs", [])), "")
+        items.append(
+            QAItem(
+                f"nq{n}", rec["question"], True, list(rec["answers"]), [], sources, group=title
+            )
+        )
     return QASet(path.stem, "nq", items, docs)
 
 
@@ -188,6 +197,24 @@ def sample(items: list[Any], limit: int | None, seed: int) -> list[Any]:
         return list(items)
     keep = set(random.Random(seed).sample(range(len(items)), limit))
     return [x for i, x in enumerate(items) if i in keep]
+
+
+Split = Literal["all", "train", "heldout"]
+
+
+def is_heldout(group: str) -> bool:
+    """About 30% of groups (articles, passage titles), fixed by a hash of the name: the answer
+    model is trained on the rest, and its figures are reported on these."""
+    digest = hashlib.sha256(f"rag-heldout:{group}".encode()).hexdigest()
+    return int(digest[:8], 16) % 10 < 3
+
+
+def split_items(items: list[QAItem], split: Split) -> list[QAItem]:
+    if split == "all":
+        return list(items)
+    if any(not i.group for i in items):
+        raise ConfigError("this question set has no articles or titles to split by; use --split all")
+    return [i for i in items if is_heldout(i.group) == (split == "heldout")]
 
 
 def write_documents(docs: dict[str, str], folder: Path) -> Path:
