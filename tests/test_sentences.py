@@ -139,11 +139,38 @@ def test_abbreviations_initials_numbers_and_quotes() -> None:
 
 
 def test_a_line_ending_in_terminal_punctuation_ends_a_sentence() -> None:
-    # A plain-text e-mail: one sentence a line, some without a capital after them.
-    mail = "Hi Anna,\nthe repair is done.\nthanks for the quick reply!\nBest,\nOle"
-    # A line ending in a comma reads on, as a wrapped line would.
-    assert sentences(mail) == ["Hi Anna, the repair is done.", "thanks for the quick reply!",
-                               "Best, Ole"]  # fmt: skip
+    # Plain-text e-mail: a sentence a line, the last one without a full stop.
+    mail = "The repair is done.\nThanks for the quick reply!\nWe start on Monday"
+    assert sentences(mail) == ["The repair is done.", "Thanks for the quick reply!",
+                               "We start on Monday"]  # fmt: skip
+    # ... unless the next line reads on in lower case: an abbreviation at a printed line end.
+    wrapped = "Many commute to L.A.\nand Orange County, where most of it was built after\n1950."
+    assert sentences(wrapped) == [
+        "Many commute to L.A. and Orange County, where most of it was built after 1950."
+    ]
+
+
+def test_numbers_and_letters_at_a_wrapped_line_start_are_not_list_items() -> None:
+    # SQuAD text wrapped at 45 columns, as in a PDF column.
+    text = (
+        "this can also infringe article\n34. So, in a 2009 case, the Court held that\n"
+        "the set of triples (a, b,\nc) such that a × b = c holds. The Social\n"
+        "Chapter of the 1992 Maastricht Treaty -\ninstead, it was a protocol."
+    )
+    assert sentences(text) == [
+        "this can also infringe article 34.",
+        "So, in a 2009 case, the Court held that the set of triples (a, b, c) such that a × b = "
+        "c holds.",
+        "The Social Chapter of the 1992 Maastricht Treaty - instead, it was a protocol.",
+    ]
+
+
+def test_a_table_of_two_columns_and_a_stray_pipe() -> None:
+    rows = "Port | Landings\nAberdeen | 12,400 t\nPeterhead | 140,200 t"
+    assert sentences(rows) == ["Port | Landings", "Aberdeen | 12,400 t", "Peterhead | 140,200 t"]
+    prose = "the language {xx\n| x is any binary string} can be solved in linear time."
+    assert sentences(prose) == ["the language {xx | x is any binary string} can be solved in "
+                                "linear time."]  # fmt: skip
 
 
 def test_a_short_line_over_text_is_a_title_not_part_of_the_sentence() -> None:

@@ -14,8 +14,8 @@ _HYPHEN_BREAK = re.compile(
     r"(?<=[^\W\d_])[-‐\u00ad][ \t]*\n[ \t]*(?!(and|or|nor|to)\b)(?=[a-zß-ÿ])"
 )
 # Any other line break after a dash or slash ("10-\n12", "X-\nRay", "and/\nor") joins tight,
-# except before a word ("high- and low-").
-_DASH_BREAK = re.compile(r"(?<=[-‐–—/])[ \t]*\n[ \t]*(?!(and|or|nor|to)\b)")
+# except before a word ("high- and low-") and after a spaced dash ("Treaty -\ninstead").
+_DASH_BREAK = re.compile(r"(?<=\S[-‐–—/])[ \t]*\n[ \t]*(?!(and|or|nor|to)\b)")
 _LINE_BREAK = re.compile(r"[ \t]*\n[ \t]*(>[ \t]?)?")
 _LEAD = re.compile(
     r"^[ \t]*(#{1,6}[ \t]+|>[ \t]?|([-*+•▪◦‣●○■□–]|\(?\d{1,3}[.)]|\(?[a-z]\)|\([ivx]+\))[ \t]+)"

@@ -81,11 +81,14 @@ def blocks(text: str) -> list[tuple[int, int]]:
                     if m.group().strip():
                         out.append((a + m.start(), a + m.end()))
             continue
-        if run and _starts_block(line, text[lines[i - 1][0] : lines[i - 1][1]]):
+        previous = text[lines[i - 1][0] : lines[i - 1][1]] if i else ""
+        following = text[lines[i + 1][0] : lines[i + 1][1]] if i + 1 < len(lines) else ""
+        row = _is_table_row(line, previous, following)
+        if run and (row or _starts_block(line, previous)):
             _close(out, run, text)
             run = []
         run.append((a, b))
-        if _is_own_block(line):  # a heading or table row is never joined to what follows
+        if row or _is_own_block(line):  # a heading or table row is never joined to what follows
             _close(out, run, text)
             run = []
     _close(out, run, text)
@@ -94,21 +97,36 @@ def blocks(text: str) -> list[tuple[int, int]]:
 
 def _starts_block(line: str, previous: str) -> bool:
     return bool(
-        _LIST_ITEM.match(line)
+        (_LIST_ITEM.match(line) and _item_can_start(previous))
         or _HEADING.match(line)
         or _RULE.match(line)
         or bool(_QUOTE.match(line)) != bool(_QUOTE.match(previous))
-        or _is_table_row(line)
+    )
+
+
+def _item_can_start(previous: str) -> bool:
+    """A list item follows another item, its indented continuation, or a line that ended; in
+    wrapped prose a line may begin with "34. So" or "c) such" after a line that reads on."""
+    return bool(
+        _LIST_ITEM.match(previous)
+        or previous[:1] in (" ", "\t")
+        or re.search(r"""[.!?…:;"'”’)\]*_]\s*$""", previous)
     )
 
 
 def _is_own_block(line: str) -> bool:
-    return bool(_HEADING.match(line) or _RULE.match(line) or _is_table_row(line))
+    return bool(_HEADING.match(line) or _RULE.match(line))
 
 
-def _is_table_row(line: str) -> bool:
+def _is_table_row(line: str, previous: str = "", following: str = "") -> bool:
+    """Markdown rows (| a | b |), and rows as the DOCX and HTML loaders write them (cells joined
+    by " | ", or tabs): three cells, or two cells in a line next to another such line."""
     s = line.strip()
-    return s.startswith("|") or s.count(" | ") >= 2 or s.count("\t") >= 2
+    if (s.startswith("|") and s.endswith("|") and len(s) > 1) or s.count(" | ") >= 2:
+        return True
+    if s.count("\t") >= 2:
+        return True
+    return " | " in s and (" | " in previous or " | " in following)
 
 
 def _close(out: list[tuple[int, int]], run: list[tuple[int, int]], text: str) -> None:
@@ -137,6 +155,9 @@ def _split_block(spans: list[Span], text: str, a: int, b: int, offset: int) -> N
             _is_abbreviation(text, m.start()) or _INITIAL.match(text, m.end())
         ):
             continue
+        rest = text[m.end() : b].lstrip(" \t")
+        if rest.startswith("\n") and rest[1:].lstrip()[:1].islower():
+            continue  # "L.A.\nand Orange": a wrapped line, not a sentence, ends there
         _add(spans, text, start, m.end(), offset)
         start = m.end()
     _add(spans, text, start, b, offset)
