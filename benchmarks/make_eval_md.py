@@ -21,6 +21,7 @@ import sys
 from typing import Any
 
 from common import DATASETS, RESULTS, ROOT
+from format_invariance import formats_section, segmentation_section
 
 OUT = RESULTS / "eval"
 RUNS = {
@@ -317,6 +318,8 @@ def main() -> None:
         "",
         *refusal_section(),
         "",
+        *formats_section(),
+        *segmentation_section(),
         "## The CI gate",
         "",
         "`tests/test_eval_gate.py` runs a fixed slice on every CI run (50 SciFact queries over "
