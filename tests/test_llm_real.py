@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from rag.answer import REFUSAL, Answer, Checked, Delta, make_answerer
-from rag.answer.llm import packaged_model_path
+from rag.answer.llm import LlamaCppLLM, packaged_model_path
 from rag.api import RagIndex
 from rag.cli import cli
 from rag.config import Settings
@@ -103,10 +103,20 @@ def test_cli_ask_with_the_local_backend(seeds, monkeypatch, tmp_path) -> None:
     copy = tmp_path / "index"  # the CLI opens its own copy; the shared fixture stays open
     shutil.copytree(seeds.settings.index, copy)
     monkeypatch.setenv("RAG_INDEX", str(copy))
+    written: list[str] = []  # what llama.cpp generated: the extractive answer alone reads the same
+    real_stream = LlamaCppLLM.stream
+
+    def stream(self, prompt, *, max_tokens):  # type: ignore[no-untyped-def]
+        for piece in real_stream(self, prompt, max_tokens=max_tokens):
+            written.append(piece)
+            yield piece
+
+    monkeypatch.setattr(LlamaCppLLM, "stream", stream)
     result = CliRunner().invoke(
         cli, ["ask", "--backend", "local", "What did Mattis promise Japan?"]
     )
     assert result.exit_code == 0, result.output
+    assert "".join(written).strip(), "the local model never ran"
     assert "Sources:" in result.output and "000_c2e21f0077d56f8f.txt" in result.output
     assert "missile" in result.output.lower()
 
@@ -122,6 +132,10 @@ def test_instructions_in_a_document_do_not_steer_the_model(tmp_path) -> None:
     with RagIndex.open(settings) as idx:
         idx.ingest([tmp_path / "d"])
         answer = idx.ask("What colour was the garden gate painted?")
+    # What the model wrote, not only what was shown: the sentence check and the extractive
+    # fallback would hide a model that obeyed the document.
+    assert answer.model_text is not None, "the model never ran"
+    assert "purple" not in answer.model_text.lower(), answer.model_text
     assert "purple" not in answer.text.lower() and "green" in answer.text.lower()
     assert all("PURPLE" not in c.quote for c in answer.citations)
 
