@@ -58,7 +58,7 @@ def test_small_docx_bomb_is_refused_on_its_expansion(tmp_path: Path) -> None:
     assert path.stat().st_size < 64 * 1024  # 41 KB that become ~9.2 M characters
     reason, seconds = _refusal(path)
     assert "decompression bomb" in reason and "RAG_MAX_EXPANSION_RATIO" in reason
-    assert seconds < 1.0
+    assert seconds < 3.0  # 0.2 s measured; bounds leave room for a loaded machine
 
 
 def test_small_docx_bomb_is_stopped_by_the_character_limit_while_streaming(tmp_path: Path) -> None:
@@ -67,7 +67,7 @@ def test_small_docx_bomb_is_stopped_by_the_character_limit_while_streaming(tmp_p
     limits = Limits(max_expansion_ratio=1e9)  # only the running character count can stop it
     reason, seconds = _refusal(path, limits=limits)
     assert "over the 5,000,000-character limit" in reason and "RAG_MAX_DOC_CHARS" in reason
-    assert seconds < 5.0
+    assert seconds < 10.0
 
 
 def test_large_docx_bomb_is_refused_before_decompressing(large_bomb: Path) -> None:
@@ -76,7 +76,7 @@ def test_large_docx_bomb_is_refused_before_decompressing(large_bomb: Path) -> No
         assert z.getinfo("word/document.xml").file_size > 290_000_000
     reason, seconds = _refusal(large_bomb)
     assert "decompression bomb" in reason and "RAG_MAX_EXPANDED_MB" in reason
-    assert seconds < 1.0
+    assert seconds < 3.0
 
 
 def test_large_docx_bomb_streams_in_bounded_memory(large_bomb: Path) -> None:
@@ -125,7 +125,7 @@ def test_pdf_bombs_are_refused(tmp_path: Path) -> None:
     one = write_bytes(tmp_path / "stream.pdf", pdf_bomb(3, 10))  # 31 KB -> 30 MB of contents
     reason, seconds = _refusal(one)
     assert "decompression bomb" in reason and "RAG_MAX_EXPANSION_RATIO" in reason
-    assert seconds < 2.0
+    assert seconds < 5.0
     many = write_bytes(tmp_path / "pages.pdf", pdf_bomb(60, 0.9))  # each stream under 1 MB
     reason, _ = _refusal(many)
     assert "times the file's size" in reason and "RAG_MAX_EXPANSION_RATIO" in reason

@@ -234,7 +234,7 @@ def test_sigterm_during_an_upload_ends_the_server_and_its_children(tmp_path: Pat
         time.sleep(0.1)
     print(f"rag serve exited {seconds:.1f} s after SIGTERM (code {proc.returncode})")
     assert not [k for k in kids if _alive(k)], "children survived rag serve"
-    assert seconds < 10.0
+    assert seconds < 15.0  # 9 s measured at load average 17 on 2 cores
 
 
 def test_guards_and_cors_settings() -> None:
