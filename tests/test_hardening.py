@@ -399,3 +399,43 @@ def test_a_full_disk_is_one_clear_error_and_the_committed_files_stay(
     assert "is full: free some space and run the ingest again" in message
     committed = len(index.documents())
     assert committed == calls[0] > 0 and f"the {committed} files committed" in message
+
+
+def test_cli_refuses_the_large_bomb_fast_in_bounded_memory(
+    large_bomb: Path, tmp_path: Path
+) -> None:
+    """`rag ingest` of the 1.2 MB bomb beside a good file, as a real process (fake embedder).
+    Peak RSS is the process's own VmHWM (wait4's ru_maxrss would count the forking pytest
+    process). Measured with the real model: benchmarks/reliability.py bomb."""
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "bomb.docx").symlink_to(large_bomb)
+    write(d / "good.txt", "Spoonbills sweep their bills through the water.")
+    hwm = tmp_path / "hwm"
+    code = (
+        "import sys, rag.api\n"
+        "from tests.conftest import FakeEmbedder\n"
+        "rag.api.make_embedder = lambda settings: FakeEmbedder()\n"
+        "from rag.cli import cli\n"
+        "try:\n"
+        "    cli(sys.argv[1:])\n"
+        "finally:\n"
+        "    status = open('/proc/self/status').read()\n"
+        f"    open({str(hwm)!r}, 'w').write(status.split('VmHWM:')[1].split()[0])\n"
+    )
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "--index", str(tmp_path / "index"), "ingest", "-q", str(d)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("RAG_")},
+    )
+    seconds = time.perf_counter() - t0
+    assert proc.returncode == 0, proc.stderr
+    assert "decompression bomb" in proc.stderr and "RAG_MAX_EXPANDED_MB" in proc.stderr
+    assert proc.stdout.startswith("1 added")
+    peak_mb = int(hwm.read_text()) / 1024
+    print(f"rag ingest with the bomb: {seconds:.1f} s, peak RSS {peak_mb:.0f} MB")
+    assert peak_mb < 500 and seconds < 20  # 3.3 s and 74 MB measured (start-up included)
