@@ -169,6 +169,17 @@ def test_int8_kernel_follows_the_cpu_features():
     }
 
 
+def test_int8_weights_are_unsigned_without_vnni(monkeypatch):
+    from onnxruntime.quantization import QuantType
+
+    from rag.onnx_export import int8_weight_type
+
+    monkeypatch.setattr(onnx_embed, "cpu_features", lambda: ["avx2", "fma"])
+    assert int8_weight_type() == QuantType.QUInt8  # u8 x s8 would saturate on AVX2
+    monkeypatch.setattr(onnx_embed, "cpu_features", lambda: ["avx2", "avx512f", "avx512_vnni"])
+    assert int8_weight_type() == QuantType.QInt8
+
+
 # --- the real model -------------------------------------------------------------------------
 
 TEXTS = [
