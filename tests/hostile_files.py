@@ -43,15 +43,26 @@ def docx_bytes(document_xml: bytes) -> bytes:
 
 def docx_bomb(paragraphs: int, *, markup_only: bool = False) -> bytes:
     """word/document.xml of `paragraphs` paragraphs of ~210 characters each (or, with
-    `markup_only`, of empty runs: XML without text), compressed as tightly as deflate can."""
+    `markup_only`, of empty runs: XML without text), compressed as tightly as deflate can.
+    Written to the zip in blocks, so the expanded XML is never in memory at once."""
     para = (
         b"<w:p>" + b"<w:r><w:t></w:t></w:r>" * 8 + b"</w:p>"
         if markup_only
         else f"<w:p><w:r><w:t>{_SENTENCE}</w:t></w:r></w:p>".encode()
     )
     head = f'<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="{_W}"><w:body>'.encode()
-    xml = head + para * paragraphs + b"</w:body></w:document>"
-    return docx_bytes(xml)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        z.writestr("[Content_Types].xml", _CONTENT_TYPES)
+        z.writestr("_rels/.rels", _RELS)
+        with z.open("word/document.xml", "w", force_zip64=True) as f:
+            f.write(head)
+            block, left = para * 1000, paragraphs
+            while left >= 1000:
+                f.write(block)
+                left -= 1000
+            f.write(para * left + b"</w:body></w:document>")
+    return buf.getvalue()
 
 
 def write_docx_bomb(path: Path, paragraphs: int, **kwargs: bool) -> Path:

@@ -79,6 +79,7 @@ def test_large_docx_bomb_is_refused_before_decompressing(large_bomb: Path) -> No
     assert seconds < 3.0
 
 
+@pytest.mark.slow  # a real process
 def test_large_docx_bomb_streams_in_bounded_memory(large_bomb: Path) -> None:
     """With the declared-size checks off, the bomb is read as a stream: the character limit stops
     it, and the process never holds the 300 MB document (measured in a fresh process)."""
@@ -267,6 +268,7 @@ def test_a_symlink_loop_is_skipped_and_the_batch_goes_on(index, tmp_path: Path) 
     assert len(report.skipped) == 4  # l1 named twice: once in the folder, once by itself
 
 
+@pytest.mark.slow  # a real process
 def test_cli_ingest_of_a_folder_with_a_symlink_loop(tmp_path: Path) -> None:
     """The issue's reproduction, as a real process with the fake embedder."""
     d = tmp_path / "d"
@@ -312,6 +314,7 @@ def test_blank_api_keys_are_refused(keys: str, monkeypatch: pytest.MonkeyPatch) 
         Settings()
 
 
+@pytest.mark.slow  # a real process
 def test_rag_serve_with_a_blank_key_does_not_start(tmp_path: Path) -> None:
     proc = _cli(tmp_path, "serve", "--host", "0.0.0.0", env={"RAG_API_KEYS": '[""]'})
     assert proc.returncode == 2
@@ -319,6 +322,7 @@ def test_rag_serve_with_a_blank_key_does_not_start(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow  # a real process
 def test_a_file_name_with_a_newline_stays_on_one_line(tmp_path: Path) -> None:
     d = tmp_path / "d"
     write(d / "two\nlines.txt", "Kingfishers nest in riverbanks.")
@@ -343,6 +347,7 @@ def test_cp1252_text_gets_a_note(index, tmp_path: Path) -> None:
     assert load_file(f).text == "Café crème – 3 €"
 
 
+@pytest.mark.slow  # a real process
 def test_xhtml_gives_no_parser_warning(tmp_path: Path) -> None:
     page = (
         '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html>\n'
@@ -401,6 +406,7 @@ def test_a_full_disk_is_one_clear_error_and_the_committed_files_stay(
     assert committed == calls[0] > 0 and f"the {committed} files committed" in message
 
 
+@pytest.mark.slow  # a real process
 def test_cli_refuses_the_large_bomb_fast_in_bounded_memory(
     large_bomb: Path, tmp_path: Path
 ) -> None:
