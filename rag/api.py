@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .answer import Answer, Answerer, StreamEvent, make_answerer
+from . import embeddings
+from .answer import Answer, Answerer, AskEvent, Retrieved, make_answerer, make_llm
+from .answer.llm import LLM
 from .config import Settings
 from .documents import SearchHit
-from . import embeddings
 from .embeddings import Embedder
 from .ingest import IngestReport, TokenSplitter, ingest_paths, remove_documents
 from .ingest.loaders import Limits
@@ -30,13 +32,34 @@ def make_embedder(settings: Settings) -> Embedder:
     return embeddings.make_embedder(settings)
 
 
-class RagIndex:
-    """Ingest files into one index folder and search it. Collaborators are passed in."""
+@dataclass(frozen=True)
+class Components:
+    """Where an index's collaborators come from. The defaults build the real ones from the
+    settings; tests pass fakes, and a program can pass its own embedder or language model."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, store: IndexStore) -> None:
+    embedder: Callable[[Settings], Embedder] = make_embedder
+    llm: Callable[[Settings], LLM] = make_llm  # called only for the local and openai backends
+
+    def answerer(self, settings: Settings, embedder: Embedder, store: IndexStore) -> Answerer:
+        llm = None if settings.backend == "extractive" else self.llm(settings)
+        return make_answerer(settings, embedder, store.term_counts, llm)
+
+
+class RagIndex:
+    """Ingest files into one index folder and search it. Collaborators are passed in: the
+    settings, the embedder, the store, and `components` for the answerer it builds on first use."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        store: IndexStore,
+        components: Components | None = None,
+    ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.store = store
+        self.components = components or Components()
         self.splitter = TokenSplitter(
             embedder.count_tokens,
             min(settings.chunk_tokens, embedder.max_tokens),
@@ -53,14 +76,27 @@ class RagIndex:
 
     @classmethod
     def open(
-        cls, settings: Settings, embedder: Embedder | None = None, *, create: bool = True
+        cls,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        *,
+        components: Components | None = None,
+        create: bool = True,
     ) -> RagIndex:
         """Open the index in `settings.index`; refuses one built with another model or chunking."""
-        embedder = embedder or make_embedder(settings)
+        components = components or Components()
+        embedder = embedder or components.embedder(settings)
         store = IndexStore.open(
             settings.index, embedder.describe(), chunking_of(settings, embedder), create=create
         )
-        return cls(settings, embedder, store)
+        return cls(settings, embedder, store, components)
+
+    def with_embedder(self, embedder: Embedder) -> RagIndex:
+        """The same store and settings seen through another embedder of the same model (rag
+        serve's batched one): a new object, this one is left as it is."""
+        if embedder.fingerprint != self.embedder.fingerprint:
+            raise ValueError("with_embedder needs an embedder of the same model")
+        return RagIndex(self.settings, embedder, self.store, self.components)
 
     def ingest(
         self,
@@ -125,13 +161,17 @@ class RagIndex:
         mode: str | None = None,
         path: str | None = None,
         file_types: Sequence[str] | None = None,
-    ) -> Iterator[StreamEvent]:
-        """The answer as it is written: Delta (raw text) and Checked (a sentence aligned to its
-        sources, kept or dropped) events, then the Answer. CLI, app and HTTP all use this."""
+        answerer: Answerer | None = None,
+    ) -> Iterator[AskEvent]:
+        """The answer as it is written: Retrieved (the passages), Delta (raw text) and Checked
+        (a sentence aligned to its sources, kept or dropped) events, then the Answer. The CLI,
+        the app and HTTP all use this (through rag.conversation for chats); `answerer` is
+        another backend than the index's own (the app's per-tab choice)."""
         t0 = time.perf_counter()
         hits = self.search(question, k, mode=mode, path=path, file_types=file_types)
         retrieve_ms = round((time.perf_counter() - t0) * 1000, 1)
-        for event in self.answerer.stream(question, hits):
+        yield Retrieved(hits)
+        for event in (answerer or self.answerer).stream(question, hits):
             if isinstance(event, Answer):
                 event.timings_ms["retrieve"] = retrieve_ms
                 event.timings_ms["total"] = round((time.perf_counter() - t0) * 1000, 1)
@@ -140,8 +180,12 @@ class RagIndex:
     @property
     def answerer(self) -> Answerer:
         if self._answerer is None:
-            self._answerer = make_answerer(self.settings, self.embedder, self.store.term_counts)
+            self._answerer = self.components.answerer(self.settings, self.embedder, self.store)
         return self._answerer
+
+    def answerer_for(self, settings: Settings) -> Answerer:
+        """A new answerer for other answer settings (another backend) over this index."""
+        return self.components.answerer(settings, self.embedder, self.store)
 
     def documents(self) -> list[DocumentInfo]:
         return self.store.documents()

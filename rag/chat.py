@@ -1,4 +1,5 @@
-"""Conversations: a follow-up question is rewritten into a standalone one before retrieval.
+"""Follow-up questions rewritten into standalone ones before retrieval (rag/conversation.py
+uses these for every edge).
 
 Without a language model the rewrite carries the previous turn's names into the new question:
 "What did Austin say?" then "What did he say about Japan?" searches for "What did Austin say
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .answer import Answer
 from .answer.align import is_refusal
@@ -91,7 +92,7 @@ def rewrite(question: str, previous: str | None) -> str:
 class Turn:
     question: str
     standalone: str
-    answer: Answer
+    answer: Answer | None  # None for history known only by its questions (an OpenAI request)
 
 
 class LLMRewriter:
@@ -108,7 +109,8 @@ class LLMRewriter:
         if not turns:
             return question
         history = "\n".join(
-            f"Q: {t.standalone}\nA: {_clip(t.answer.text, 200)}" for t in turns[-2:]
+            f"Q: {t.standalone}\nA: {_clip(t.answer.text if t.answer else '', 200)}"
+            for t in turns[-2:]
         )
         prompt = self.prompt.render(self.llm.format, history=history, question=question)
         out = "".join(self.llm.stream(prompt, max_tokens=self.max_tokens))
@@ -148,27 +150,3 @@ Rewriter = Callable[[str, Sequence[Turn]], str]
 
 def rule_rewriter(question: str, turns: Sequence[Turn]) -> str:
     return rewrite(question, turns[-1].standalone if turns else None)
-
-
-@dataclass
-class Conversation:
-    """History of one chat; `ask` is the index's ask (or any function with its signature)."""
-
-    ask: Callable[[str], Answer]
-    rewriter: Rewriter = rule_rewriter
-    turns: list[Turn] = field(default_factory=list)
-
-    def standalone(self, question: str) -> str:
-        """The question to search for, given the history."""
-        return self.rewriter(question, self.turns)
-
-    def record(self, question: str, standalone: str, answer: Answer) -> Turn:
-        if standalone != question:
-            answer.standalone_question = standalone
-        turn = Turn(question, standalone, answer)
-        self.turns.append(turn)
-        return turn
-
-    def send(self, question: str) -> Turn:
-        standalone = self.standalone(question)
-        return self.record(question, standalone, self.ask(standalone))

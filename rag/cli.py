@@ -31,10 +31,25 @@ def _settings(ctx: click.Context, **overrides: Any) -> Settings:
         raise click.UsageError(f"invalid settings: {exc}") from exc
 
 
+COMPONENTS = "rag.components"
+
+
+def _components() -> Any:
+    """The collaborators passed to the command line (`cli.main(obj=Components(...))`, as tests
+    do with fakes), or None for the real ones."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get(COMPONENTS) if ctx is not None else None
+
+
+def _embedder(settings: Settings) -> Any:
+    components = _components()
+    return components.embedder(settings) if components is not None else None
+
+
 def _open(settings: Settings, create: bool = True) -> Any:
     from .api import RagIndex  # imported late: `rag --help` should not load torch
 
-    return RagIndex.open(settings, create=create)
+    return RagIndex.open(settings, components=_components(), create=create)
 
 
 def shown(path: str) -> str:
@@ -61,6 +76,8 @@ def _run(fn: Callable[[], None]) -> None:
 @click.pass_context
 def cli(ctx: click.Context, index: Path | None) -> None:
     """Ask questions of your own documents: ingest files, then search them."""
+    if ctx.obj is not None and not isinstance(ctx.obj, dict):
+        ctx.meta[COMPONENTS] = ctx.obj  # collaborators passed in (see _components)
     ctx.obj = {"index": index} if index is not None else {}
 
 
@@ -254,9 +271,12 @@ def ask(
 
     def go() -> None:
         from .answer import Answer
+        from .conversation import Conversation
 
         with _open(settings, create=False) as idx:
-            events = idx.ask_stream(question, k, path=path_glob, file_types=file_types or None)
+            events = Conversation(idx).stream(
+                question, k, path=path_glob, file_types=file_types or None
+            )
             if as_json:
                 answer = next(e for e in events if isinstance(e, Answer))
                 click.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
@@ -278,19 +298,10 @@ def chat(
     settings = _answer_settings(ctx, None, backend, show_unsupported)
 
     def go() -> None:
-        from .chat import Conversation, LLMRewriter, rule_rewriter
+        from .conversation import Conversation
 
         with _open(settings, create=False) as idx:
-            conversation = Conversation(lambda q: idx.ask(q, k))
-            llm = getattr(idx.answerer, "llm", None)
-            if llm is not None:  # the answering model also rewrites follow-ups
-                from .prompts import load_prompt
-
-                conversation.rewriter = LLMRewriter(
-                    llm, load_prompt("rewrite", settings.prompts_dir)
-                )
-            else:
-                conversation.rewriter = rule_rewriter
+            conversation = Conversation(idx)
             while True:
                 try:
                     question = click.prompt("you", prompt_suffix="> ").strip()
@@ -298,32 +309,30 @@ def chat(
                     break
                 if question.lower() in {"exit", "quit"}:
                     break
-                if not question:
-                    continue
-                standalone = conversation.standalone(question)
-                if standalone != question:
-                    click.echo(f"(searching for: {standalone})")
-                answer = _print_stream(idx.ask_stream(standalone, k))
-                conversation.record(question, standalone, answer)
-                click.echo()
+                if question:
+                    _print_stream(conversation.stream(question, k))
+                    click.echo()
 
     _run(go)
 
 
 def _print_stream(events: Any) -> Any:
-    """Prints each sentence once it has been checked against the sources, then the sources.
-    Returns the Answer."""
+    """Prints the standalone question of a follow-up, each sentence once it has been checked
+    against the sources, then the sources. Returns the Answer."""
     from .answer import Answer, Checked
+    from .conversation import Rewritten
 
-    shown = 0
+    n_shown = 0
     for event in events:
-        if isinstance(event, Checked) and event.kept:
-            click.echo(("" if shown == 0 else " ") + event.sentence.rendered(), nl=False)
-            shown += 1
+        if isinstance(event, Rewritten) and event.standalone != event.question:
+            click.echo(f"(searching for: {event.standalone})")
+        elif isinstance(event, Checked) and event.kept:
+            click.echo(("" if n_shown == 0 else " ") + event.sentence.rendered(), nl=False)
+            n_shown += 1
         elif isinstance(event, Answer):
-            if shown:
+            if n_shown:
                 click.echo()
-            _print_answer(event, printed=shown > 0 and event.fallback is None)
+            _print_answer(event, printed=n_shown > 0 and event.fallback is None)
             return event
     raise AssertionError("the answer stream ended without an Answer")
 
@@ -347,14 +356,8 @@ def _print_answer(answer: Any, printed: bool = False) -> None:
     for c in answer.citations:
         click.echo(f"  [{c.number}] {shown(c.source)} ({c.location()})")
         click.echo(textwrap.indent(textwrap.fill(f"“{_snippet(c.quote)}”", 94), "      "))
-    dropped = [d for d in answer.dropped if not d.supported]
-    if dropped:
-        n = len(dropped)
-        click.echo(
-            f"\n({n} sentence{'s' if n > 1 else ''} the model wrote {'were' if n > 1 else 'was'} "
-            "dropped: no retrieved passage supports "
-            f"{'them' if n > 1 else 'it'}. --show-unsupported shows them.)"
-        )
+    if note := answer.dropped_note():
+        click.echo(f"\n({note} --show-unsupported shows them.)")
 
 
 def _snippet(text: str, limit: int = 400) -> str:
@@ -469,6 +472,7 @@ def eval_retrieval_cmd(
                 sample_seed=sample_seed,
                 whole_documents=whole_documents,
                 work=work,
+                embedder=_embedder(settings),
                 progress=bars,
             )
         _finish_eval(result, out, compare_to, tolerance, save_baseline)
@@ -539,6 +543,7 @@ def eval_answers_cmd(
                 sample_seed=sample_seed,
                 corpus=corpus,
                 work=work,
+                embedder=_embedder(settings),
                 progress=bars,
                 split=split,  # type: ignore[arg-type]
             )

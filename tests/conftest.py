@@ -5,15 +5,16 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from rag.api import RagIndex
+from rag.api import Components, RagIndex
 from rag.config import Settings
 from rag.embeddings import Embedder
+from rag.prompts import Prompt
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the machine in tests
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +49,45 @@ class FakeEmbedder(Embedder):
                 out[i, h % self.dim] += 1.0 if (h >> 16) & 1 else -1.0
             out[i, 0] += 0.01  # never all-zero
         return out
+
+
+class ScriptedLLM:
+    """A language model that replies with a fixed text, a few characters at a time, and
+    records each prompt (the `MockModel.enqueue` of llm's tests)."""
+
+    name = "scripted"
+
+    def __init__(self, reply: str, fmt: str = "chat", context_tokens: int = 4096) -> None:
+        self.reply = reply
+        self.format = fmt
+        self.context_tokens = context_tokens
+        self.prompts: list[Prompt] = []
+        self.pieces_sent = 0
+        self.closed = False
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def stream(self, prompt: Prompt, *, max_tokens: int) -> Iterator[str]:
+        self.prompts.append(prompt)
+        try:
+            for i in range(0, len(self.reply), 7):
+                self.pieces_sent += 1
+                yield self.reply[i : i + 7]
+        finally:
+            self.closed = True
+
+
+def fakes(reply: str | None = None) -> Components:
+    """Collaborators for the command line and the app: the fake embedder, and a scripted model
+    replying `reply` for the local and openai backends."""
+
+    def llm(settings: Settings) -> ScriptedLLM:
+        if reply is None:
+            raise AssertionError("this test did not script a model reply")
+        return ScriptedLLM(reply)
+
+    return Components(embedder=lambda settings: FakeEmbedder(), llm=llm)
 
 
 @pytest.fixture(autouse=True)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-import rag.api
 from rag.answer import Answer
-from rag.chat import Conversation, LLMRewriter, Turn, names_in, rewrite
+from rag.chat import LLMRewriter, Turn, names_in, rewrite
 from rag.cli import cli
+from rag.conversation import Conversation
 from rag.prompts import load_prompt
 
-from .conftest import FakeEmbedder, write
+from .conftest import ScriptedLLM, fakes, write
 
 
 @pytest.mark.parametrize(
@@ -36,14 +36,19 @@ def test_first_question_is_left_alone_and_names_are_found() -> None:
     assert names_in("What did Lloyd Austin tell Japan?") == ["Lloyd Austin", "Japan"]
 
 
+def _send(chat: Conversation, question: str) -> Turn:
+    chat.ask(question)
+    return chat.turns[-1]
+
+
 def test_conversation_uses_the_rewritten_question(index, tmp_path) -> None:
     write(tmp_path / "d" / "a.txt", "Austin said the alliance with Japan is ironclad. " * 2)
     write(tmp_path / "d" / "b.txt", "Mattis spoke about budgets and ships.")
     index.ingest([tmp_path / "d"])
-    chat = Conversation(lambda q: index.ask(q))
-    first = chat.send("What did Austin say?")
+    chat = Conversation(index)
+    first = _send(chat, "What did Austin say?")
     assert first.standalone == "What did Austin say?" and first.answer.standalone_question is None
-    second = chat.send("What did he say about Japan?")
+    second = _send(chat, "What did he say about Japan?")
     assert second.standalone == "What did Austin say about Japan?"
     assert second.answer.standalone_question == second.standalone
     assert second.answer.question == second.standalone
@@ -53,18 +58,17 @@ def test_conversation_uses_the_rewritten_question(index, tmp_path) -> None:
     ]
 
 
-def test_cli_chat_shows_the_standalone_question(monkeypatch, tmp_path) -> None:
-    monkeypatch.setattr(rag.api, "make_embedder", lambda settings: FakeEmbedder())
+def test_cli_chat_shows_the_standalone_question(tmp_path) -> None:
     write(tmp_path / "d" / "a.txt", "Austin said the alliance with Japan is ironclad.")
     index = str(tmp_path / "idx")
     runner = CliRunner()
-    assert (
-        runner.invoke(cli, ["--index", index, "ingest", "-q", str(tmp_path / "d")]).exit_code == 0
-    )
+    ingest = ["--index", index, "ingest", "-q", str(tmp_path / "d")]
+    assert runner.invoke(cli, ingest, obj=fakes()).exit_code == 0
     res = runner.invoke(
         cli,
         ["--index", index, "chat"],
         input="What did Austin say?\nWhat did he say about Japan?\n",
+        obj=fakes(),
     )
     assert res.exit_code == 0, res.output
     assert "(searching for: What did Austin say about Japan?)" in res.output
@@ -77,7 +81,6 @@ def _turn(standalone: str) -> Turn:
 
 
 def test_a_language_model_rewrites_follow_ups_when_its_output_is_a_question() -> None:
-    from .test_generative import ScriptedLLM
 
     llm = ScriptedLLM("What did Lloyd Austin say about Japan?\nAnd more text")
     rewriter = LLMRewriter(llm, load_prompt("rewrite"))
@@ -101,7 +104,6 @@ def test_a_language_model_rewrites_follow_ups_when_its_output_is_a_question() ->
     ],
 )
 def test_a_bad_model_rewrite_falls_back_to_the_rules(reply: str) -> None:
-    from .test_generative import ScriptedLLM
 
     rewriter = LLMRewriter(ScriptedLLM(reply), load_prompt("rewrite"))
     out = rewriter("What did he say about Japan?", [_turn("What did Austin say?")])

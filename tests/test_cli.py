@@ -9,20 +9,20 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import rag.api
 from rag.cli import cli
 
-from .conftest import ROOT, FakeEmbedder, write
+from .conftest import ROOT, fakes, write
 
 
 @pytest.fixture
-def run(monkeypatch, tmp_path):
-    monkeypatch.setattr(rag.api, "make_embedder", lambda settings: FakeEmbedder())
+def run(tmp_path):
     runner = CliRunner()
     index = tmp_path / "idx"
 
     def invoke(*args: str, ok: bool = True):
-        result = runner.invoke(cli, ["--index", str(index), *args], catch_exceptions=False)
+        result = runner.invoke(
+            cli, ["--index", str(index), *args], catch_exceptions=False, obj=fakes()
+        )
         if ok:
             assert result.exit_code == 0, result.output
         return result

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,9 +10,9 @@ import pytest
 from rag.answer import REFUSAL, Answer, Checked, Delta, GenerativeAnswerer
 from rag.answer.align import strip_markers
 from rag.errors import ConfigError
-from rag.prompts import Completion, Messages, Prompt, load_prompt
+from rag.prompts import Completion, Messages, load_prompt
 
-from .conftest import write
+from .conftest import ScriptedLLM, fakes, write
 
 KILN = (
     "# Kiln\n\nThe kiln controller runs firmware version 4.2 from the vendor. "
@@ -22,32 +21,6 @@ KILN = (
     "Pottery glazes melt at high temperatures in the kiln."
 )
 BIKES = "Bicycles need their chains oiled every month by the owner of the shop."
-
-
-class ScriptedLLM:
-    """Replies with a fixed text, a few characters at a time, and records each prompt."""
-
-    name = "scripted"
-
-    def __init__(self, reply: str, fmt: str = "chat", context_tokens: int = 4096) -> None:
-        self.reply = reply
-        self.format = fmt
-        self.context_tokens = context_tokens
-        self.prompts: list[Prompt] = []
-        self.pieces_sent = 0
-        self.closed = False
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def stream(self, prompt: Prompt, *, max_tokens: int) -> Iterator[str]:
-        self.prompts.append(prompt)
-        try:
-            for i in range(0, len(self.reply), 7):
-                self.pieces_sent += 1
-                yield self.reply[i : i + 7]
-        finally:
-            self.closed = True
 
 
 def _answerer(index, llm: ScriptedLLM, **kw) -> GenerativeAnswerer:
@@ -272,24 +245,21 @@ def test_a_quotation_found_in_the_sources_is_supported(index, tmp_path) -> None:
     assert "mayor said" in answer.citations[0].quote
 
 
-def test_cli_prints_checked_sentences_sources_and_what_was_dropped(monkeypatch, tmp_path) -> None:
+def test_cli_prints_checked_sentences_sources_and_what_was_dropped(tmp_path) -> None:
+    from functools import partial
+
     from click.testing import CliRunner
 
-    import rag.answer.factory
-    import rag.api
     from rag.cli import cli
 
-    from .conftest import FakeEmbedder
-
-    monkeypatch.setattr(rag.api, "make_embedder", lambda settings: FakeEmbedder())
     reply = (
         "The kiln controller runs firmware version 4.2 [1]. "
         "The vendor was founded in Sweden by Astrid Lindgren in 1950."
     )
-    monkeypatch.setattr(rag.answer.factory, "make_llm", lambda settings: ScriptedLLM(reply))
     write(tmp_path / "d" / "kiln.md", KILN)
     index = str(tmp_path / "idx")
     runner = CliRunner()
+    runner.invoke = partial(runner.invoke, obj=fakes(reply))  # type: ignore[method-assign]
     assert (
         runner.invoke(cli, ["--index", index, "ingest", "-q", str(tmp_path / "d")]).exit_code == 0
     )

@@ -78,8 +78,7 @@ def test_the_answer_streams_raw_text_then_checked_sentences(kiln_index) -> None:
         "The kiln controller runs firmware version 4.2 [1]. "
         "The vendor was founded in Sweden by Astrid Lindgren in 1950 [1]."
     )
-    answerers = Answerers(kiln_index)
-    answerers._cache["local"] = _answerer(kiln_index, ScriptedLLM(reply))
+    answerers = Answerers(kiln_index, {"local": _answerer(kiln_index, ScriptedLLM(reply))})
     updates = _updates(
         kiln_index, answerers, "Which firmware does the kiln run?", Session(), "local"
     )
@@ -95,7 +94,7 @@ def test_the_answer_streams_raw_text_then_checked_sentences(kiln_index) -> None:
     messages, panel, session = updates[-1]
     final = messages[-1]["content"]
     assert "Sweden" not in final and "rag-pending" not in final
-    assert "1 sentence the model wrote was left out" in final and 'class="rag-meta"' in final
+    assert "1 sentence the model wrote was dropped" in final and 'class="rag-meta"' in final
     assert 'id="source-1-1"' in panel and "<mark>" in panel and "kiln.md" in panel
     assert [m["role"] for m in messages] == ["user", "assistant"]
     assert len(session.turns) == 1
@@ -142,8 +141,7 @@ def test_a_failing_backend_is_a_message_in_the_chat(kiln_index) -> None:
             yield Delta("The")
             raise GenerationError("could not reach the server at http://127.0.0.1:9/v1")
 
-    answerers = Answerers(kiln_index)
-    answerers._cache["openai"] = Down()  # type: ignore[assignment]
+    answerers = Answerers(kiln_index, {"openai": Down()})  # type: ignore[dict-item]
     messages, _, session = _updates(kiln_index, answerers, "Which firmware?", Session(), "openai")[
         -1
     ]
@@ -168,7 +166,7 @@ def test_effective_config_shows_the_tab_choices_and_never_the_key(index) -> None
 
 
 def test_document_and_model_text_is_shown_literally() -> None:
-    from rag.ui import _md
+    from rag.ui import md as _md
 
     shown = _md("<img src=x onerror=alert(1)> *not bold* [1](http://x) $x$")
     assert "<img" not in shown and "&lt;img" in shown

@@ -28,6 +28,17 @@ class Citation:
         return format_location(self.page, self.section, self.start, self.end)
 
 
+@dataclass(frozen=True)
+class ShortAnswer:
+    """The name, date or number the question asks for, inside a cited sentence: `start` and
+    `end` are offsets in that citation's document (within the citation's span)."""
+
+    text: str
+    start: int
+    end: int
+    citation: int  # the number of the citation whose quote holds it
+
+
 @dataclass
 class AnswerSentence:
     text: str
@@ -64,6 +75,17 @@ class Answer:
     # Set when a generative backend produced nothing supported and the extractive answer stands in.
     fallback: str | None = None
     model_text: str | None = None  # the model's raw output, for inspection
+    short_answer: ShortAnswer | None = None
+
+    def dropped_note(self) -> str:
+        """A line saying how many sentences the model wrote were dropped, or ''."""
+        n = sum(1 for d in self.dropped if not d.supported)
+        if not n:
+            return ""
+        return (
+            f"{n} sentence{'s' if n > 1 else ''} the model wrote {'were' if n > 1 else 'was'} "
+            f"dropped: no retrieved passage supports {'them' if n > 1 else 'it'}."
+        )
 
     def render(self) -> str:
         """The answer with [n] markers after each supported sentence."""
@@ -87,6 +109,7 @@ class Answer:
             "dropped": [asdict(s) for s in self.dropped],
             "fallback": self.fallback,
             "model_text": self.model_text,
+            "short_answer": asdict(self.short_answer) if self.short_answer else None,
         }
 
 
@@ -108,4 +131,12 @@ class Checked:
     kept: bool
 
 
-StreamEvent = Delta | Checked | Answer
+@dataclass(frozen=True)
+class Retrieved:
+    """The passages the answer is written from, sent before any text (the app shows them)."""
+
+    hits: list[SearchHit]
+
+
+StreamEvent = Delta | Checked | Answer  # what an answerer yields
+AskEvent = Retrieved | StreamEvent  # what RagIndex.ask_stream yields

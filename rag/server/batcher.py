@@ -48,8 +48,16 @@ class EmbeddingBatcher:
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the batcher runs on (for threads submitting to it)."""
+        if self._loop is None:
+            raise RuntimeError("the embedding batcher is not running")
+        return self._loop
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._wakeup = asyncio.Event()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="rag-embed")
         self._task = asyncio.create_task(self._run(), name="rag-embed-batcher")

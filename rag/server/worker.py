@@ -13,7 +13,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -126,7 +126,7 @@ class BatchedEmbedder(Embedder):
         self,
         inner: Embedder,
         submit: Any,
-        loop: asyncio.AbstractEventLoop,
+        loop: Callable[[], asyncio.AbstractEventLoop],
         piece_tokens: int = 8192,
     ) -> None:
         self.inner = inner
@@ -136,7 +136,7 @@ class BatchedEmbedder(Embedder):
         self.batch_size = inner.batch_size
         self._submit = submit  # async (texts, tokens) -> np.ndarray
         self.piece_tokens = piece_tokens
-        self._loop = loop
+        self._loop = loop  # the event loop the batcher runs on, known once the server starts
 
     @property
     def fingerprint(self) -> str:
@@ -162,7 +162,7 @@ class BatchedEmbedder(Embedder):
             while hi < len(texts) and tokens + counts[hi] <= self.piece_tokens:
                 tokens += counts[hi]
                 hi += 1
-            fut = asyncio.run_coroutine_threadsafe(self._submit(texts[lo:hi], tokens), self._loop)
+            fut = asyncio.run_coroutine_threadsafe(self._submit(texts[lo:hi], tokens), self._loop())
             out.append(fut.result())
             if progress is not None:
                 progress(hi - lo)

@@ -1,0 +1,125 @@
+"""Errors as the OpenAI API shapes them: {"error": {"message", "type", "param", "code"}}, a 4xx
+status for anything the client can fix, and the RagError hierarchy mapped onto statuses."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import (
+    ConfigError,
+    DocumentNotFoundError,
+    EmbeddingError,
+    GenerationError,
+    IndexLockedError,
+    LoadError,
+    RagError,
+    UnsupportedFileError,
+)
+
+log = logging.getLogger("rag.server")
+
+
+class APIError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.code = (
+            status,
+            message,
+            type,
+            param,
+            code,
+        )
+
+
+def error_body(
+    message: str, type: str, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
+def json_error(
+    status: int, message: str, type: str, param: str | None = None, code: str | None = None
+):
+    return JSONResponse(error_body(message, type, param, code), status_code=status)
+
+
+_RAG_STATUS: list[tuple[type[RagError], int, str]] = [
+    (DocumentNotFoundError, 404, "not_found_error"),
+    (UnsupportedFileError, 415, "unsupported_file"),
+    (LoadError, 422, "load_error"),
+    (ConfigError, 400, "invalid_request_error"),
+    (IndexLockedError, 409, "index_locked"),
+    (EmbeddingError, 503, "model_error"),
+    (GenerationError, 503, "model_error"),
+]
+
+
+def rag_status(exc: RagError) -> tuple[int, str]:
+    for cls, status, kind in _RAG_STATUS:
+        if isinstance(exc, cls):
+            return status, kind
+    return 500, "server_error"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error leaves the app in the OpenAI shape, never as a traceback."""
+
+    @app.exception_handler(APIError)
+    async def _api_error(request: Request, exc: APIError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(
+            error_body(exc.message, exc.type, exc.param, exc.code),
+            status_code=exc.status,
+            headers=headers,
+        )
+
+    @app.exception_handler(RagError)
+    async def _rag_error(request: Request, exc: RagError) -> JSONResponse:
+        status, kind = rag_status(exc)
+        if status >= 500:
+            log.error("%s %s: %s", request.method, request.url.path, exc)
+        code = {"invalid_request_error": "invalid_setting", "server_error": None}.get(kind, kind)
+        return json_error(status, str(exc), kind, code=code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return json_error(
+                400,
+                "the request body is not valid JSON",
+                "invalid_request_error",
+                code="json_invalid",
+            )
+        first = errors[0] if errors else {}
+        loc = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        msg = (
+            f"{loc}: {first.get('msg', 'invalid')}"
+            if loc
+            else str(first.get("msg", "invalid request"))
+        )
+        body = error_body(msg, "invalid_request_error", loc or None, "invalid_value")
+        body["detail"] = [{k: e[k] for k in ("loc", "msg", "type") if k in e} for e in errors]
+        return JSONResponse(json.loads(json.dumps(body, default=str)), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        return JSONResponse(
+            error_body(str(exc.detail), kind), status_code=exc.status_code, headers=exc.headers
+        )

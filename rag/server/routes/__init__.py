@@ -1,0 +1,1 @@
+"""rag serve's routes, one module per resource; rag.server.app assembles them."""

@@ -1,0 +1,94 @@
+"""Documents: list, upload (stored by rag.uploads, then ingested), delete."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, UploadFile
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from ...api import RagIndex
+from ...ingest.loaders import SUPPORTED_SUFFIXES
+from ...uploads import Batch, Uploads, safe_name
+from ..errors import APIError
+from ..state import AUTH, ServerDep
+
+router = APIRouter()
+
+
+@router.get("/v1/documents", tags=["documents"], dependencies=AUTH)
+async def documents(server: ServerDep) -> dict[str, Any]:
+    docs = await run_in_threadpool(server.index.documents)
+    return {"object": "list", "data": [d.to_dict() for d in docs]}
+
+
+@router.post("/v1/documents", tags=["documents"], dependencies=AUTH)
+async def upload(
+    files: Annotated[list[UploadFile], File(description="Files to ingest.")],
+    server: ServerDep,
+) -> Any:
+    """Upload files and ingest them; a file with the name of an earlier upload replaces it."""
+    names = []
+    for f in files:
+        name = safe_name(f.filename or "")
+        if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
+            shown = Path(name).suffix or "(no extension)"
+            raise APIError(
+                415,
+                f"{f.filename!r}: unsupported file type {shown} (supported: "
+                f"{', '.join(sorted(SUPPORTED_SUFFIXES))})",
+                type="unsupported_file",
+                param="files",
+                code="unsupported_file_type",
+            )
+        names.append(name)
+    if not names:
+        raise APIError(400, "no files in the request", param="files")
+    report, stored = await run_in_threadpool(
+        _ingest_uploads, server.index, server.uploads, files, names
+    )
+    body = {"report": report.to_dict(), "summary": report.summary(), "documents": stored}
+    if not stored and report.skipped:
+        raise APIError(
+            422,
+            "; ".join(f"{Path(s).name}: {r}" for s, r in report.skipped),
+            type="load_error",
+            code="not_ingested",
+        )
+    return JSONResponse(body, status_code=201)
+
+
+@router.delete("/v1/documents/{doc_id}", tags=["documents"], dependencies=AUTH)
+async def delete(doc_id: str, server: ServerDep) -> dict[str, Any]:
+    doc = next((d for d in await run_in_threadpool(server.index.documents) if d.id == doc_id), None)
+    if doc is None:
+        raise APIError(
+            404,
+            f"no document with id {doc_id!r}",
+            type="not_found_error",
+            code="document_not_found",
+        )
+    removed = await run_in_threadpool(server.index.remove, [doc.id])
+    server.uploads.delete(doc.source)  # our own copy only; a user's own file is kept
+    return {"deleted": True, "documents": [d.to_dict() for d in removed]}
+
+
+def _ingest_uploads(
+    idx: RagIndex, uploads: Uploads, files: list[UploadFile], names: list[str]
+) -> tuple[Any, list[dict[str, Any]]]:
+    batch = Batch()
+    try:
+        for f, name in zip(files, names, strict=True):
+            f.file.seek(0)
+            uploads.store(name, f.file, batch)
+        report = idx.ingest(batch.paths)
+    except BaseException:
+        batch.rollback()  # no stored copy the index does not hold; replaced copies come back
+        raise
+    batch.rollback(s for s, _ in report.skipped)
+    batch.commit()
+    sources = {str(p) for p in batch.paths} | {str(p.resolve()) for p in batch.paths}
+    stored = [d.to_dict() for d in idx.documents() if d.source in sources]
+    return report, stored

@@ -1,0 +1,125 @@
+"""Models and OpenAI-compatible embeddings: the vectors are the ones the index stores."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import numpy as np
+import orjson
+from fastapi import APIRouter
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from ...embeddings import Embedder
+from ..errors import APIError
+from ..schemas import CHAT_MODEL, EmbeddingsRequest
+from ..state import AUTH, ServerDep
+
+router = APIRouter()
+
+
+@router.get("/v1/models", tags=["openai"], dependencies=AUTH)
+async def models(server: ServerDep) -> dict[str, Any]:
+    return {"object": "list", "data": [server.model_card(), server.chat_card()]}
+
+
+@router.get("/v1/models/{model_id}", tags=["openai"], dependencies=AUTH)
+async def model(model_id: str, server: ServerDep) -> dict[str, Any]:
+    if model_id == CHAT_MODEL:
+        return server.chat_card()
+    if not server.accepts_model(model_id):
+        raise APIError(404, f"no model {model_id!r} here", code="model_not_found")
+    return server.model_card()
+
+
+@router.post("/v1/embeddings", tags=["openai"], dependencies=AUTH)
+async def embeddings(req: EmbeddingsRequest, server: ServerDep) -> Response:
+    """OpenAI's embeddings endpoint; the vectors are the ones the index stores."""
+    if not server.accepts_model(req.model):
+        raise APIError(
+            404,
+            f"model {req.model!r} is not served here; use {server.model_id!r}",
+            param="model",
+            code="model_not_found",
+        )
+    if req.dimensions is not None and req.dimensions != server.embedder.dim:
+        raise APIError(
+            400,
+            f"dimensions={req.dimensions} is not supported: {server.model_id} gives "
+            f"{server.embedder.dim}-dimensional vectors only (leave dimensions out)",
+            param="dimensions",
+            code="unsupported_dimensions",
+        )
+    texts = [req.input] if isinstance(req.input, str) else req.input
+    if not texts:
+        raise APIError(400, "input is empty: send a text or a list of texts", param="input")
+    if not all(isinstance(t, str) for t in texts):
+        raise APIError(
+            400,
+            "token arrays are not accepted: send the texts themselves",
+            param="input",
+            code="unsupported_input",
+        )
+    texts_ = [str(t) for t in texts]
+    if len(texts_) > server.settings.max_inputs:
+        raise APIError(
+            400,
+            f"{len(texts_)} inputs in one request; the limit is {server.settings.max_inputs} "
+            "(RAG_MAX_INPUTS)",
+            param="input",
+            code="too_many_inputs",
+        )
+    counts = await _count_tokens(server.embedder, texts_)
+    limit = server.embedder.max_tokens
+    if not req.truncate:
+        for i, n in enumerate(counts):
+            if n > limit:
+                raise APIError(
+                    400,
+                    f"input[{i}] has {n} tokens; {server.model_id} reads {limit}. Shorten "
+                    'it, or send "truncate": true to embed its first '
+                    f"{limit} tokens",
+                    param="input",
+                    code="input_too_long",
+                )
+    used = [min(n, limit) for n in counts]  # the model reads no more than `limit`
+    total = sum(used)
+    if total > server.settings.max_request_tokens:
+        raise APIError(
+            413,
+            f"the inputs come to {total} tokens; one request may ask for "
+            f"{server.settings.max_request_tokens} (RAG_MAX_REQUEST_TOKENS): send them in "
+            "several smaller requests",
+            param="input",
+            code="too_many_tokens",
+        )
+    vecs = await server.batcher.embed(texts_, total)
+    data = [
+        {"object": "embedding", "index": i, "embedding": _encode(v, req.encoding_format)}
+        for i, v in enumerate(vecs)
+    ]
+    body = {
+        "object": "list",
+        "data": data,
+        "model": server.model_id,
+        "usage": {"prompt_tokens": total, "total_tokens": total},
+        "model_fingerprint": server.fingerprint,
+    }
+    return Response(
+        orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
+        media_type="application/json",
+        headers={"X-Model-Fingerprint": server.fingerprint},
+    )
+
+
+async def _count_tokens(embedder: Embedder, texts: list[str]) -> list[int]:
+    if sum(len(t) for t in texts) < 20_000:
+        return embedder.count_tokens(texts)
+    return await run_in_threadpool(embedder.count_tokens, texts)
+
+
+def _encode(vec: np.ndarray, fmt: str) -> np.ndarray | str:
+    if fmt == "base64":
+        return base64.b64encode(np.ascontiguousarray(vec, dtype="<f4").tobytes()).decode()
+    return np.ascontiguousarray(vec, dtype=np.float32)  # orjson writes it as a list of floats

@@ -1,0 +1,173 @@
+"""What the app shows, as HTML: answers with clickable [n] markers, source cards with the cited
+span highlighted, and the page's CSS and citation-click script."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..answer import Answer
+from ..answer.markup import markup_html, source_of
+
+CLOSEST = 3  # passages shown with a refusal
+
+CSS = """
+#rag-sources { max-height: 760px; overflow-y: auto !important; }
+#rag-sources .rag-source { border: 1px solid var(--border-color-primary); border-radius: 8px;
+  padding: 8px 10px; margin: 0 0 8px 0; transition: box-shadow .3s; }
+#rag-sources .rag-source.rag-focus { box-shadow: 0 0 0 3px var(--color-accent); }
+#rag-sources blockquote { margin: 6px 0 0 0; padding-left: 8px; font-size: .92em;
+  border-left: 3px solid var(--border-color-primary); white-space: pre-wrap; }
+#rag-sources mark { background: #fde68a; color: #111; padding: 0 1px; }
+#rag-sources details > summary { cursor: pointer; margin: 6px 0; }
+#rag-sources .rag-path { color: var(--body-text-color-subdued); word-break: break-all; }
+.rag-pending { color: var(--body-text-color-subdued); }
+.rag-standalone, .rag-meta, .rag-note { color: var(--body-text-color-subdued); font-size: .88em; }
+a.rag-cite { text-decoration: none; font-weight: 600; cursor: pointer; }
+"""
+
+# Clicking a citation marker brings its source card into view (and opens an earlier answer's
+# group); capture phase, so the chat's own link handling never opens a new tab.
+HEAD = """<script>
+document.addEventListener("click", function (event) {
+  var link = event.target && event.target.closest && event.target.closest("a.rag-cite");
+  if (!link) return;
+  event.preventDefault();
+  event.stopPropagation();
+  var card = document.getElementById((link.getAttribute("href") || "").slice(1));
+  if (!card) return;
+  var group = card.closest("details");
+  if (group) group.open = true;
+  document.querySelectorAll(".rag-source.rag-focus").forEach(function (el) {
+    el.classList.remove("rag-focus");
+  });
+  card.classList.add("rag-focus");
+  card.scrollIntoView({behavior: "smooth", block: "center"});
+}, true);
+</script>"""
+
+
+def md(text: str) -> str:
+    """Document or model text, shown literally in the chat (which renders Markdown and HTML)."""
+    text = html.escape(text, quote=False)
+    return re.sub(r"([\\`*_\[\]#|~$])", r"\\\1", text)
+
+
+def card_id(turn: int, number: int) -> str:
+    return f"source-{turn}-{number}"
+
+
+def _markers(numbers: Sequence[int], turn: int) -> str:
+    return "".join(
+        f'<a class="rag-cite" href="#{card_id(turn, n)}" title="show source {n}">[{n}]</a>'
+        for n in numbers
+    )
+
+
+def sentence_html(sentence: Any, turn: int, quotes: Sequence[str] = ()) -> str:
+    """A checked sentence with clickable [n] markers, or flagged when nothing supports it. A
+    sentence taken from a source shows that source's emphasis and links (`quotes`)."""
+    source = source_of(sentence.text, quotes)
+    text = markup_html(source) if source is not None else md(sentence.text)
+    if not sentence.supported:
+        return f"{text} <em>[unsupported]</em>"
+    marks = _markers(sentence.citations, turn)
+    return f"{text} {marks}" if marks else text
+
+
+def format_answer(answer: Answer, turn: int = 1) -> tuple[str, str]:
+    """(chat reply, sources panel) for a finished answer: the sentences with [n] markers linked
+    to their source cards, and each cited span highlighted in its passage; for a refusal, the
+    closest passages."""
+    if answer.refused:
+        reply = md(answer.text)
+        if answer.passages:
+            reply += " The closest passages are shown under Sources; none of them answers it."
+        cards = [
+            _card(f"closest-{turn}-{h.rank}", f"~{h.rank}", h.source, h.location(), h.text, None)
+            for h in answer.passages[:CLOSEST]
+        ]
+        return reply, "\n".join(cards)
+    quotes = {c.number: c.quote for c in answer.citations}
+    parts = [sentence_html(s, turn, [quotes[n] for n in s.citations if n in quotes])
+             for s in answer.sentences]  # fmt: skip
+    reply = " ".join(parts)
+    if (short := answer.short_answer) is not None:  # the name, date or number asked for
+        mark = f"<mark>{html.escape(short.text)}</mark> {_markers([short.citation], turn)}"
+        reply = f'<div class="rag-short">{mark}</div>\n\n{reply}'
+    if answer.fallback:
+        reply = (
+            f'<div class="rag-note">Nothing the {html.escape(answer.backend)} model wrote is '
+            "supported by your documents; these are the sentences that answer it.</div>\n\n" + reply
+        )
+    if note := answer.dropped_note():
+        reply += f'\n\n<div class="rag-note">{html.escape(note)}</div>'
+    return reply, citation_cards(answer.citations, answer.passages, turn)
+
+
+def citation_cards(citations: Sequence[Any], passages: Sequence[Any], turn: int) -> str:
+    cards = []
+    for c in citations:
+        hit = next((h for h in passages if h.chunk_id == c.chunk_id), None)
+        if hit is not None and hit.start <= c.start and c.end <= hit.start + len(hit.text):
+            passage, offset = hit.text, c.start - hit.start
+        else:
+            passage, offset = c.quote, 0
+        mark = (offset, offset + len(c.quote))
+        cards.append(
+            _card(card_id(turn, c.number), str(c.number), c.source, c.location(), passage, mark)
+        )
+    return "\n".join(cards)
+
+
+def _card(
+    elem_id: str,
+    label: str,
+    source: str,
+    location: str,
+    passage: str,
+    mark: tuple[int, int] | None,
+) -> str:
+    if mark is not None:
+        a, b = mark
+        body = (
+            html.escape(passage[:a])
+            + f"<mark>{html.escape(passage[a:b])}</mark>"
+            + html.escape(passage[b:])
+        )
+    else:
+        body = html.escape(passage)
+    return (
+        f'<div class="rag-source" id="{elem_id}"><b>[{html.escape(label)}] '
+        f"{html.escape(Path(source).name)}</b> <small>{html.escape(location)}</small><br>"
+        f'<small class="rag-path">{html.escape(source)}</small><blockquote>{body}</blockquote>'
+        "</div>"
+    )
+
+
+def sources_panel(current: str, earlier: Sequence[tuple[str, str]], refused: bool) -> str:
+    """The current answer's cards, then earlier answers' cards folded away (their markers still
+    point at them)."""
+    if not current and not earlier:
+        return '<p class="rag-note">Sources of the answer appear here.</p>'
+    head = "Closest passages (none answers the question)" if refused else "Sources"
+    out = [f"<h4>{head}</h4>", current or '<p class="rag-note">(checking…)</p>']
+    for question, cards in earlier:
+        out.append(f"<details><summary>Earlier: {html.escape(question)}</summary>{cards}</details>")
+    return "\n".join(out)
+
+
+def backend_error(backend: str, exc: Exception) -> str:
+    return (
+        f'<div class="rag-error"><b>The {html.escape(backend)} answer backend is not '
+        f"available.</b> {html.escape(str(exc))}<br>Choose another answer backend under "
+        "Settings, or fix its configuration (see docs/asking.md).</div>"
+    )
+
+
+def launch_kwargs() -> dict[str, Any]:
+    """What every launch of the app passes: its CSS and the citation-click script."""
+    return {"css": CSS, "head": HEAD}
