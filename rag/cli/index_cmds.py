@@ -1,0 +1,147 @@
+"""Building and reading the index: ingest, remove, documents, search, info."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:  # pydantic-settings takes 0.2 s to import: not for `rag --help`
+    pass
+
+from .base import _open, _run, _settings, cli, retrieval_options, shown
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--prune", is_flag=True, help="Remove indexed documents whose files are gone.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.pass_context
+def ingest(ctx: click.Context, paths: tuple[Path, ...], prune: bool, as_json: bool, quiet: bool):
+    """Index files and folders (.txt .md .html .pdf .docx); unchanged files are not re-embedded."""
+    settings = _settings(ctx)
+
+    def go() -> None:
+        from tqdm import tqdm
+
+        started = time.perf_counter()
+        bar = None
+
+        def progress(done: int, total: int, path: str) -> None:
+            nonlocal bar
+            if quiet:
+                return
+            if bar is None:
+                bar = tqdm(total=total, unit="file", desc="ingest", file=sys.stderr, leave=False)
+            bar.update(1)
+
+        def on_skip(source: str, reason: str) -> None:
+            msg = f"skipped {shown(source)}: {reason}"
+            if bar is not None:
+                bar.write(msg, file=sys.stderr)
+            else:
+                click.echo(msg, err=True)
+
+        with _open(settings) as idx:
+            report = idx.ingest(list(paths), prune=prune, progress=progress, on_skip=on_skip)
+        if bar is not None:
+            bar.close()
+        for source, note in report.notes:
+            click.echo(f"note {shown(source)}: {note}", err=True)
+        if as_json:
+            click.echo(json.dumps(report.to_dict(), indent=2))
+        else:
+            click.echo(f"{report.summary()} ({time.perf_counter() - started:.1f} s)")
+
+    _run(go)
+
+
+@cli.command()
+@click.argument("targets", nargs=-1, required=True)
+@click.pass_context
+def remove(ctx: click.Context, targets: tuple[str, ...]) -> None:
+    """Remove documents (by id, file path or folder) from every part of the index."""
+    settings = _settings(ctx)
+
+    def go() -> None:
+        with _open(settings, create=False) as idx:
+            removed = idx.remove(list(targets))
+        for d in removed:
+            click.echo(f"removed {d.id} {shown(d.source)}")
+
+    _run(go)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def documents(ctx: click.Context, as_json: bool) -> None:
+    """List indexed documents with their chunk counts and dates."""
+    settings = _settings(ctx)
+
+    def go() -> None:
+        with _open(settings, create=False) as idx:
+            docs = idx.documents()
+        if as_json:
+            click.echo(json.dumps([d.to_dict() for d in docs], indent=2))
+            return
+        for d in docs:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(d.updated_at))
+            click.echo(
+                f"{d.id}  {d.file_type:<4} {d.n_chunks:>5} chunks  {when}  {shown(d.source)}"
+            )
+        click.echo(f"{len(docs)} documents")
+
+    _run(go)
+
+
+@cli.command()
+@click.argument("query")
+@retrieval_options
+@click.pass_context
+def search(
+    ctx: click.Context,
+    query: str,
+    k: int | None,
+    mode: str | None,
+    path_glob: str | None,
+    file_types: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Print the chunks that best match QUERY, with score, document and location."""
+    settings = _settings(ctx, mode=mode)
+
+    def go() -> None:
+        with _open(settings, create=False) as idx:
+            hits = idx.search(query, k, path=path_glob, file_types=file_types or None)
+        if as_json:
+            click.echo(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
+            return
+        if not hits:
+            click.echo("no matching passages")
+        for h in hits:
+            via = ", ".join(f"{n} #{r}" for n, r in sorted(h.ranks.items()))
+            click.echo(f"{h.rank}. [{h.score:.4f}] {shown(h.source)}  ({h.location()}; {via})")
+            body = " ".join(h.text.split())
+            click.echo(textwrap.indent(textwrap.fill(textwrap.shorten(body, 400), 96), "   "))
+
+    _run(go)
+
+
+@cli.command()
+@click.pass_context
+def info(ctx: click.Context) -> None:
+    """Show the index manifest (model, fingerprint, chunking) and counts."""
+    settings = _settings(ctx)
+
+    def go() -> None:
+        with _open(settings, create=False) as idx:
+            click.echo(json.dumps(idx.info(), indent=2))
+
+    _run(go)
