@@ -39,12 +39,12 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def run_once(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+def run_once(cmd: list[str], env: dict[str, str], expect: str = "") -> tuple[float, float]:
     c0, t0 = _children_cpu(), time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+    if proc.returncode != 0 or expect not in proc.stdout:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stdout[-1000:]}{proc.stderr[-2000:]}")
     return wall, _children_cpu() - c0
 
 
@@ -103,7 +103,12 @@ def main() -> None:
     env.update(RAG_CACHE_DIR=str(args.cache or work / "cache"), GRADIO_ANALYTICS_ENABLED="False")
     env["RAG_INDEX"] = str(index)
     t0 = time.perf_counter()
-    run_once([*RAG, "ingest", "-q", str(SHARED / "corpus" / "seeds")], env)
+    seeds = SHARED / "corpus" / "seeds"
+    built = subprocess.run([*RAG, "ingest", str(seeds)], env=env, capture_output=True, text=True)
+    if "2 added" not in built.stdout:  # timing an empty index would measure nothing
+        raise SystemExit(
+            f"the seed index was not built from {seeds}:\n{built.stdout}{built.stderr}"
+        )
     print(f"seed index built in {time.perf_counter() - t0:.1f} s (ONNX export included if new)")
 
     variants = {"onnx": env}
@@ -120,9 +125,13 @@ def main() -> None:
         for label, cmd in commands.items():
             if variant == "torch" and label == "rag --help":
                 continue
-            samples = [run_once(cmd, venv) for _ in range(args.runs)]
+            # The seed article that answers the question must be in the output.
+            expect = "" if label == "rag --help" else "002_18a88cf3fba0953a.txt"
+            samples = [run_once(cmd, venv, expect) for _ in range(args.runs)]
             results[f"{label} [{variant}]"] = summary(samples)
             print(label, variant, results[f"{label} [{variant}]"], flush=True)
+        if variant == "torch":  # the servers' PyTorch start-up is the same model load again
+            continue
         port = free_port()
         serve = [*RAG, "serve", "--port", str(port), "--no-access-log"]
         url = f"http://127.0.0.1:{port}/healthz"
