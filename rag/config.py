@@ -88,11 +88,17 @@ class Settings(BaseSettings):
         300, ge=1, description="Hits taken from each retriever before hybrid fusion."
     )
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
-    answer_threshold: float = Field(
-        0.45,
+    answer_threshold: float | None = Field(
+        None,
         ge=0.0,
         le=1.0,
-        description="Evidence score below which the answer is a refusal (calibrated: EVAL.md).",
+        description="Answerability (the answer model's gate probability) below which the answer "
+        "is a refusal; default: the threshold calibrated with the model (EVAL.md).",
+    )
+    answer_model: Path | None = Field(
+        None,
+        description="The answer model file (JSON, from python -m rag.answer.train); default: "
+        "the one shipped with rag.",
     )
     answer_sentences: int = Field(3, ge=1, le=10, description="Most sentences in an answer.")
     backend: AnswerBackend = Field(

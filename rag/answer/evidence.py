@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -12,6 +11,8 @@ import numpy as np
 from ..documents import SearchHit
 from ..embeddings import Embedder
 from ..store.keyword import IGNORED
+from .features import SENTENCE_FEATURES, QuestionTerms, gate_vector, sentence_matrix
+from .model import AnswerModel, load_model
 from .sentences import split_sentences
 from .types import Citation
 
@@ -131,8 +132,10 @@ class Candidate:
     lexical: float = 0.0
     type_ok: bool = True
     novel: bool = True
-    score: float = 0.0
+    score: float = 0.0  # the model's probability that this sentence answers the question
     vec: np.ndarray | None = None  # the sentence's embedding, kept for citation alignment
+    pos: int = 0  # its place among the kept sentences of its chunk
+    features: np.ndarray | None = None  # SENTENCE_FEATURES, kept for training and inspection
 
 
 # Sentences written to steer an assistant ("ignore previous instructions and say ..."): a
@@ -173,6 +176,7 @@ def candidates(hits: Sequence[SearchHit]) -> list[Candidate]:
     seen: set[tuple[str, int, int]] = set()
     out: list[Candidate] = []
     for hit in hits:
+        pos = 0
         for span in split_sentences(hit.text, offset=hit.start):
             if len(_WORD.findall(span.text)) < 3 or _NOT_PROSE.match(span.text):
                 continue  # headings, table rules, captions, stray markers: not answers
@@ -181,7 +185,8 @@ def candidates(hits: Sequence[SearchHit]) -> list[Candidate]:
             key = (hit.doc_id, span.start, span.end)
             if key not in seen:
                 seen.add(key)
-                out.append(Candidate(hit, span.start, span.end, span.text))
+                out.append(Candidate(hit, span.start, span.end, span.text, pos=pos))
+            pos += 1
     return out
 
 
@@ -240,9 +245,56 @@ def new_names(sentence: str, question: str) -> set[str]:
     return names
 
 
-def _echoes(question: str, sentence: str) -> bool:
-    q = " ".join(_WORD.findall(question.lower()))
-    return len(q.split()) >= 3 and q in " ".join(_WORD.findall(sentence.lower()))
+@dataclass
+class Evidence:
+    """What the model reads for one question: a feature row per candidate, and what the gate
+    needs besides the candidates' probabilities."""
+
+    rows: np.ndarray
+    terms: QuestionTerms
+    kind: str | None
+    context: str  # the retrieved chunks' text, each once
+    chunks: list[str]  # each candidate's chunk text
+
+    def gate_x(self, probs: np.ndarray) -> np.ndarray:
+        return gate_vector(self.terms, probs, self.rows, self.context, self.kind, self.chunks)
+
+
+def featurize(
+    question: str, cands: list[Candidate], embedder: Embedder, doc_freq: DocFreq
+) -> Evidence:
+    """Embed the question and the candidates and compute each candidate's features (in place:
+    semantic, lexical, type_ok, novel, vec, features)."""
+    vecs = embedder.embed([question] + [c.text for c in cands])
+    sims = vecs[1:] @ vecs[0]
+    terms = QuestionTerms.of(question, doc_freq)
+    kind = expected_type(question)
+    type_ok = [type_matches(kind, c.text, question) for c in cands]
+    names = [len(new_names(c.text, question)) for c in cands]
+    positions = [(c.pos, c.hit.chunk_id, c.start == 0) for c in cands]
+    rows, _ = sentence_matrix(
+        question, terms, [c.text for c in cands], sims, [c.hit.rank for c in cands],
+        positions, kind, type_ok, names,
+    )  # fmt: skip
+    col = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
+    for i, (c, vec) in enumerate(zip(cands, vecs[1:], strict=True)):
+        c.vec = vec
+        c.semantic = float(np.clip(sims[i], 0.0, 1.0))
+        c.lexical = float(rows[i, col["lex"]])
+        c.type_ok = type_ok[i]
+        # Echoing the question never answers it: a hard rule, whatever the model says.
+        c.novel = not (rows[i, col["echo"]] or rows[i, col["restates"]])
+        c.features = rows[i]
+    context = " ".join(dict.fromkeys(c.hit.text for c in cands))
+    return Evidence(rows, terms, kind, context, [c.hit.text for c in cands])
+
+
+def apply_model(cands: list[Candidate], evidence: Evidence, probs: np.ndarray) -> np.ndarray:
+    """Each candidate's score is its probability, 0 for one that echoes the question; returns
+    the scores."""
+    for c, p in zip(cands, probs, strict=True):
+        c.score = float(p) if c.novel else 0.0
+    return np.array([c.score for c in cands])
 
 
 def score(
@@ -250,40 +302,15 @@ def score(
     cands: list[Candidate],
     embedder: Embedder,
     doc_freq: DocFreq,
-    semantic_weight: float = 0.55,
-    type_penalty: float = 0.6,
-) -> None:
-    """Fill in each candidate's semantic, lexical and overall score (in place)."""
+    model: AnswerModel | None = None,
+) -> float:
+    """Fill in each candidate's probability of answering the question (`score`, in place) and
+    return the probability that the best of them answers it (the gate: refuse below the
+    model's threshold). A candidate that restates the question, or adds fewer than two words
+    of its own, scores 0 whatever the model says."""
     if not cands:
-        return
-    vecs = embedder.embed([question] + [c.text for c in cands])
-    sims = vecs[1:] @ vecs[0]
-    terms = content_terms(question)
-    raw_terms = [w for w in _WORD.findall(question.lower()) if w not in IGNORED]
-    dfs, total = doc_freq(raw_terms) if raw_terms else ({}, 1)
-    # Lucene's IDF: rare words weigh most; a word the index has never seen weighs like a
-    # word in one chunk (it may be a paraphrase, it may be what the documents lack).
-    weights: dict[str, float] = {}
-    for raw in raw_terms:
-        n = max(dfs.get(raw, 0), 1)
-        weights[stem(raw)] = max(
-            weights.get(stem(raw), 0.0), math.log(1 + (total - n + 0.5) / (n + 0.5))
-        )
-    norm = sum(weights.values()) or 1.0
-    kind = expected_type(question)
-    ignored_stems = {stem(w) for w in IGNORED}
-    for c, sim, vec in zip(cands, sims, vecs[1:], strict=True):
-        c.vec = vec
-        words = {stem(w) for w in _WORD.findall(c.text.lower())}
-        c.semantic = float(np.clip(sim, 0.0, 1.0))
-        c.lexical = sum(w for t, w in weights.items() if t in words) / norm if terms else 0.0
-        c.type_ok = type_matches(kind, c.text, question)
-        own = {w for w in words if w not in ignored_stems} - set(terms)
-        # A sentence that only repeats the question's words, or quotes the question itself
-        # (a guide that lists example questions), is not an answer to it.
-        c.novel = len(own) >= 2 and not _echoes(question, c.text)
-        c.score = semantic_weight * c.semantic + (1 - semantic_weight) * c.lexical
-        if not c.type_ok:
-            c.score *= type_penalty
-        if not c.novel:
-            c.score *= type_penalty * type_penalty
+        return 0.0
+    model = model or load_model()
+    evidence = featurize(question, cands, embedder, doc_freq)
+    scores = apply_model(cands, evidence, model.sentence.prob(evidence.rows))
+    return float(model.gate.prob(evidence.gate_x(scores))[0])

@@ -11,6 +11,8 @@ from ..documents import SearchHit
 from ..embeddings import Embedder
 from .evidence import Candidate, DocFreq, candidates, citation, content_terms, new_names, score
 from .markup import plain_text
+from .model import AnswerModel, load_model
+from .short import short_answer
 from .types import REFUSAL, Answer, AnswerSentence, Checked, Citation, Delta, StreamEvent
 
 
@@ -22,23 +24,25 @@ class ExtractiveAnswerer:
         embedder: Embedder,
         doc_freq: DocFreq,
         *,
-        threshold: float = 0.45,
+        threshold: float | None = None,
         max_sentences: int = 3,
-        keep_ratio: float = 0.8,
+        keep_ratio: float | None = None,
+        model: AnswerModel | None = None,
     ) -> None:
         self.embedder = embedder
         self.doc_freq = doc_freq
-        self.threshold = threshold
+        self.model = model or load_model()
+        # Both default to what the model file records, measured when it was trained (EVAL.md).
+        self.threshold = self.model.threshold if threshold is None else threshold
         self.max_sentences = max_sentences
-        self.keep_ratio = keep_ratio
+        self.keep_ratio = self.model.keep_ratio if keep_ratio is None else keep_ratio
 
     def answer(self, question: str, hits: Sequence[SearchHit]) -> Answer:
         t0 = time.perf_counter()
         cands = candidates(hits)
-        score(question, cands, self.embedder, self.doc_freq)
-        chosen = self.select(question, cands)
+        best = score(question, cands, self.embedder, self.doc_freq, self.model)
+        chosen = self.select(question, cands, best)
         ms = {"answer": round((time.perf_counter() - t0) * 1000, 1)}
-        best = max((c.score for c in cands), default=0.0)
         if not chosen:
             return Answer(
                 question,
@@ -56,8 +60,10 @@ class ExtractiveAnswerer:
         for c in chosen:
             cit = citation(c, len(citations) + 1)
             citations.append(cit)
-            sentence = AnswerSentence(plain_text(c.text), [cit.number], True, round(c.score, 4))
-            sentences.append(sentence)  # as text; the citation's quote keeps the source
+            sentences.append(
+                AnswerSentence(plain_text(c.text), [cit.number], True, round(c.score, 4))
+            )
+        by_score = sorted(zip(chosen, citations, strict=True), key=lambda p: -p[0].score)
         return Answer(
             question,
             " ".join(s.text for s in sentences),
@@ -68,6 +74,7 @@ class ExtractiveAnswerer:
             passages=list(hits),
             confidence=best,
             timings_ms=ms,
+            short_answer=short_answer(question, [cit for _, cit in by_score]),
         )
 
     def stream(self, question: str, hits: Sequence[SearchHit]) -> Iterator[StreamEvent]:
@@ -82,17 +89,18 @@ class ExtractiveAnswerer:
             yield Checked(s, [by_number[n] for n in s.citations], True)
         yield answer
 
-    def select(self, question: str, cands: list[Candidate]) -> list[Candidate]:
-        """The best sentence if it clears the threshold, plus close runners-up from its document
-        that cover a question word not yet covered. A question in several parts ("which ..., and which ...",
-        "each") may take one sentence more, and one that adds a new name or document."""
+    def select(self, question: str, cands: list[Candidate], gate: float) -> list[Candidate]:
+        """The best sentence if the gate says the evidence answers the question, plus close
+        runners-up from its document that cover a question word not yet covered. A question in
+        several parts ("which ..., and which ...", "each") may take one sentence more, and one
+        that adds a new name or document."""
         ranked = sorted(cands, key=lambda c: -c.score)
-        if not ranked or ranked[0].score < self.threshold:
+        if not ranked or gate < self.threshold or ranked[0].score <= 0.0:
             return []
         multi = bool(_MULTI_PART.search(question))
         limit = self.max_sentences + (1 if multi else 0)
         # The threshold decides whether to answer at all; runners-up are judged against the best.
-        floor = (self.keep_ratio - (0.1 if multi else 0)) * ranked[0].score
+        floor = self.keep_ratio * ranked[0].score
         best = ranked[0]
         chosen = [best]
         covered = set(content_terms(best.text))

@@ -14,6 +14,7 @@ from .evidence import DocFreq
 from .extractive import ExtractiveAnswerer
 from .generative import GenerativeAnswerer
 from .llm import LLM, PACKAGED, LlamaCppLLM, OpenAICompatibleLLM, detect_format, packaged_model_path
+from .model import load_model
 from .types import Answer, StreamEvent
 
 
@@ -60,12 +61,14 @@ def make_llm(settings: Settings) -> LLM:
 def make_answerer(
     settings: Settings, embedder: Embedder, doc_freq: DocFreq, llm: LLM | None = None
 ) -> Answerer:
+    model = load_model(settings.answer_model)
     if settings.backend == "extractive":
         return ExtractiveAnswerer(
             embedder,
             doc_freq,
             threshold=settings.answer_threshold,
             max_sentences=settings.answer_sentences,
+            model=model,
         )
     return GenerativeAnswerer(
         settings.backend,
@@ -80,4 +83,5 @@ def make_answerer(
         max_tokens=settings.llm_max_tokens,
         max_sentences=settings.answer_sentences,
         trust_refusal=settings.trust_model_refusal,
+        model=model,
     )

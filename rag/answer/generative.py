@@ -1,7 +1,7 @@
 """The generative answerer: a language model writes the answer, the code checks every sentence.
 
-1. The retrieved sentences are scored as evidence, exactly as the extractive answerer does; when
-   none clears the calibrated threshold the answer is a refusal and the model is never called, so
+1. The retrieved sentences are scored as evidence by the learned model, exactly as the extractive
+   answerer does; when its gate is below the calibrated threshold the answer is a refusal and the model is never called, so
    a weak model cannot invent an answer the documents do not hold.
 2. The best evidence goes to the model as numbered sources (sentences from the retrieved chunks,
    grouped by chunk; instruction-like text is left out).
@@ -30,7 +30,9 @@ from .evidence import Candidate, DocFreq, candidates, citation, score
 from .extractive import ExtractiveAnswerer
 from .llm import LLM
 from .markup import plain_text
+from .model import AnswerModel, load_model
 from .sentences import split_sentences
+from .short import short_answer
 from .types import REFUSAL, Answer, AnswerSentence, Checked, Citation, Delta, StreamEvent
 
 Unsupported = Literal["drop", "show"]
@@ -45,13 +47,14 @@ class GenerativeAnswerer:
         doc_freq: DocFreq,
         prompt: PromptTemplate,
         *,
-        threshold: float = 0.45,
+        threshold: float | None = None,
         support_threshold: float = 0.55,
         unsupported: Unsupported = "drop",
         evidence_sentences: int = 6,
         max_tokens: int = 96,
         max_sentences: int = 3,
         trust_refusal: bool = False,
+        model: AnswerModel | None = None,
     ) -> None:
         self.name = name
         self.trust_refusal = trust_refusal
@@ -59,13 +62,14 @@ class GenerativeAnswerer:
         self.embedder = embedder
         self.doc_freq = doc_freq
         self.prompt = prompt
-        self.threshold = threshold
+        self.model = model or load_model()
+        self.threshold = self.model.threshold if threshold is None else threshold
         self.support_threshold = support_threshold
         self.unsupported = unsupported
         self.evidence_sentences = evidence_sentences
         self.max_tokens = max_tokens
         self.extractive = ExtractiveAnswerer(
-            embedder, doc_freq, threshold=threshold, max_sentences=max_sentences
+            embedder, doc_freq, threshold=threshold, max_sentences=max_sentences, model=self.model
         )
 
     def answer(self, question: str, hits: Sequence[SearchHit]) -> Answer:
@@ -77,10 +81,10 @@ class GenerativeAnswerer:
     def stream(self, question: str, hits: Sequence[SearchHit]) -> Iterator[StreamEvent]:
         t0 = time.perf_counter()
         cands = candidates(hits)
-        score(question, cands, self.embedder, self.doc_freq)
-        best = max((c.score for c in cands), default=0.0)
+        # The same learned gate and evidence ranking as the extractive backend.
+        best = score(question, cands, self.embedder, self.doc_freq, self.model)
         timings: dict[str, float] = {}
-        if best < self.threshold:
+        if best < self.threshold or max((c.score for c in cands), default=0.0) <= 0.0:
             timings["answer"] = _ms(t0)
             refusal = Answer(
                 question, REFUSAL, [], [], True, self.name, passages=list(hits),
@@ -257,6 +261,7 @@ class _Run:
             timings_ms={**timings, "answer": _ms(t0)},
             dropped=self.dropped,
             model_text=raw,
+            short_answer=short_answer(question, list(self.citations.values())),
         )
 
 

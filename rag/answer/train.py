@@ -1,0 +1,341 @@
+"""Train the answer model (rag/answer/answer_model.json) from the shared data sets.
+
+    .venv/bin/python -m rag.answer.train --squad ../shared/datasets/squad2-dev/dev-v2.0-part1.json \\
+        --nq ../shared/datasets/nq-open-oracle/nq-open-oracle-part1.jsonl
+
+Only the training split is read (rag.eval.data.is_heldout: about 30% of SQuAD articles and NQ
+passage titles are held out); report figures with `rag eval answers --split heldout`.
+
+1. Every training question is retrieved from its set's index, as `rag eval answers` does, and its
+   candidate sentences get their features (features.py). A sentence is a positive when it
+   contains a gold answer (SQuAD normalisation), the measure the evaluation uses.
+2. Questions with no answer: SQuAD 2.0's unanswerable ones, and two kinds made here: questions
+   asked of the wrong corpus (NQ questions of the SQuAD index and the reverse), and answerable
+   questions whose name was swapped for a name from another article (the key entity is absent).
+3. The sentence model is a logistic regression (Newton's method, L2). Its predictions for each
+   article come from a model fitted without that article (5 folds by article), so the gate,
+   trained next on those predictions, sees scores like the ones it will meet on new questions.
+4. The gate's threshold is chosen on its own out-of-fold predictions: the highest threshold that
+   refuses at most `--target-refused` of answerable questions. The runner-up ratio likewise:
+   the one with the most answers containing gold while answers stay within 2 sentences on
+   average. Both are written into the model file with the curves they come from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import Settings
+from ..documents import SearchHit
+from ..embeddings import Embedder
+from ..eval.data import QAItem, is_heldout, load_qa
+from ..eval.metrics import normalize
+from .evidence import Candidate, Evidence, apply_model, candidates, featurize
+from .extractive import ExtractiveAnswerer
+from .features import GATE_FEATURES, SENTENCE_FEATURES
+from .model import DEFAULT_PATH, AnswerModel, Linear
+
+
+class CachedEmbedder(Embedder):
+    """Embeds each distinct text once: training meets the same sentences many times."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.name, self.dim, self.max_tokens = inner.name, inner.dim, inner.max_tokens
+        self.cache: dict[str, np.ndarray] = {}
+
+    @property
+    def fingerprint(self) -> str:
+        return self.inner.fingerprint
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.inner.count_tokens(texts)
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        return self.inner._embed_batch(texts)
+
+    def load(self, path: Path) -> None:
+        """Vectors saved by an earlier run with the same model (plain arrays, no pickle)."""
+        if path.is_file():
+            data = np.load(path, allow_pickle=False)
+            if str(data["fingerprint"]) == self.fingerprint:
+                self.cache.update(zip(data["texts"].tolist(), data["vectors"], strict=True))
+
+    def save(self, path: Path) -> None:
+        texts = list(self.cache)
+        vectors = np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, self.dim))
+        np.savez(path, texts=np.array(texts), vectors=vectors, fingerprint=self.fingerprint)
+
+    def embed(self, texts: Sequence[str], progress: Any = None) -> np.ndarray:
+        todo = list(dict.fromkeys(t for t in texts if t not in self.cache))
+        if todo:
+            for t, v in zip(todo, self.inner.embed(todo), strict=True):
+                self.cache[t] = v
+        return np.stack([self.cache[t] for t in texts])
+
+
+@dataclass
+class Example:
+    """One question with its candidates' features and labels."""
+
+    group: str
+    answerable: bool
+    kind: str  # squad, nq, wrong-corpus, swapped
+    cands: list[Candidate]
+    evidence: Evidence
+    labels: np.ndarray
+    question: str
+    answers: list[str]
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 30) -> Linear:
+    """L2-regularised logistic regression on standardised features, by Newton's method."""
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
+    w = np.zeros(z.shape[1])
+    reg = np.full(z.shape[1], l2)
+    reg[-1] = 0.0  # the bias is not shrunk
+    for _ in range(iters):
+        p = 1 / (1 + np.exp(-np.clip(z @ w, -30, 30)))
+        grad = z.T @ (p - y) + reg * w
+        hess = (z * (p * (1 - p))[:, None]).T @ z + np.diag(reg + 1e-9)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-7:
+            break
+    names = tuple(SENTENCE_FEATURES if x.shape[1] == len(SENTENCE_FEATURES) else GATE_FEATURES)
+    return Linear(names, mean, scale, w[:-1], float(w[-1]))
+
+
+def folds(groups: list[str], k: int = 5) -> list[int]:
+    names = sorted(set(groups))
+    random.Random(0).shuffle(names)
+    fold = {g: i % k for i, g in enumerate(names)}
+    return [fold[g] for g in groups]
+
+
+def collect(
+    items: list[QAItem], index: Any, embedder: CachedEmbedder, kind: str, label: bool | None
+) -> list[Example]:
+    out = []
+    t0 = time.perf_counter()
+    for n, item in enumerate(items):
+        hits: list[SearchHit] = index.search(item.question)
+        cands = candidates(hits)
+        if not cands:
+            continue
+        ev = featurize(item.question, cands, embedder, index.store.term_counts)
+        golds = [normalize(a) for a in item.answers if normalize(a)]
+        labels = np.array([any(g in normalize(c.text) for g in golds) for c in cands], float)
+        answerable = item.answerable if label is None else label
+        out.append(
+            Example(
+                item.group, answerable, kind, cands, ev, labels if answerable else labels * 0,
+                item.question, item.answers,
+            )
+        )  # fmt: skip
+        if (n + 1) % 200 == 0:
+            print(f"  {kind}: {n + 1}/{len(items)} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    return out
+
+
+_NAME = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)*")
+
+
+def swap_names(items: list[QAItem], rng: random.Random) -> list[QAItem]:
+    """Answerable questions with a name (not the first word) replaced by a name from a question
+    about another article: what is asked is no longer in the documents."""
+    names_by_group: dict[str, list[str]] = {}
+    for it in items:
+        for m in _NAME.finditer(it.question[1:]):
+            names_by_group.setdefault(it.group, []).append(m.group())
+    groups = sorted(names_by_group)
+    out = []
+    for it in items:
+        found = [m for m in _NAME.finditer(it.question) if m.start() > 0]
+        others = [g for g in groups if g != it.group]
+        if not found or not others:
+            continue
+        m = rng.choice(found)
+        new = rng.choice(names_by_group[rng.choice(others)])
+        if new.lower() in it.question.lower():
+            continue
+        q = it.question[: m.start()] + new + it.question[m.end() :]
+        out.append(QAItem(it.id + "-swap", q, False, [], group=it.group))
+    return out
+
+
+def oof_sentence_probs(train: list[Example], l2: float) -> list[np.ndarray]:
+    """Each question's candidate probabilities from a model fitted without its article."""
+    fold_of = folds([e.group for e in train])
+    probs: list[np.ndarray] = [np.zeros(0)] * len(train)
+    for k in range(5):
+        fit = [e for e, f in zip(train, fold_of, strict=True) if f != k and e.answerable]
+        model = fit_logistic(
+            np.vstack([e.evidence.rows for e in fit]), np.concatenate([e.labels for e in fit]), l2
+        )
+        for i, (e, f) in enumerate(zip(train, fold_of, strict=True)):
+            if f == k:
+                probs[i] = apply_model(e.cands, e.evidence, model.prob(e.evidence.rows))
+    return probs
+
+
+def choose_threshold(p: np.ndarray, ok: np.ndarray, target: float) -> tuple[float, list[dict]]:
+    curve = []
+    for t in np.round(np.arange(0.02, 0.99, 0.01), 2):
+        refused = p < t
+        curve.append(
+            {
+                "threshold": float(t),
+                "answerable_refused": round(float(refused[ok].mean()), 4),
+                "unanswerable_refused": round(float(refused[~ok].mean()), 4),
+                "refusal_precision": round(float((~ok[refused]).mean()), 4) if refused.any() else 1,
+            }
+        )
+    fine = [c for c in curve if c["answerable_refused"] <= target]
+    return (max(c["threshold"] for c in fine) if fine else 0.02), curve
+
+
+def choose_keep_ratio(
+    train: list[Example], gate: np.ndarray, threshold: float
+) -> tuple[float, list]:
+    sweep = []
+    for ratio in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0):
+        sel = _Selector(ratio)
+        contains, sentences, n, answered = 0, 0, 0, 0
+        for e, g in zip(train, gate, strict=True):
+            if not e.answerable or e.kind not in ("squad", "nq"):
+                continue
+            n += 1
+            chosen = sel.select(e.question, e.cands, g) if g >= threshold else []
+            text = normalize(" ".join(c.text for c in chosen))
+            contains += bool(chosen) and any(normalize(a) in text for a in e.answers if a.strip())
+            sentences += len(chosen)
+            answered += bool(chosen)
+        sweep.append(
+            {
+                "keep_ratio": ratio,
+                "contains_gold": round(contains / max(n, 1), 4),
+                "sentences_per_answer": round(sentences / max(answered, 1), 3),
+            }
+        )
+    fine = [s for s in sweep if s["sentences_per_answer"] <= 2.0] or sweep[-1:]
+    return max(fine, key=lambda s: s["contains_gold"])["keep_ratio"], sweep
+
+
+class _Selector(ExtractiveAnswerer):
+    """The extractive answerer's selection alone, with a given runner-up ratio."""
+
+    def __init__(self, keep_ratio: float) -> None:
+        self.threshold, self.max_sentences, self.keep_ratio = 0.0, 3, keep_ratio
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--squad", type=Path, required=True)
+    ap.add_argument("--nq", type=Path, required=True)
+    ap.add_argument("--out", type=Path, default=DEFAULT_PATH)
+    ap.add_argument("--squad-questions", type=int, default=3000, help="training sample")
+    ap.add_argument("--nq-questions", type=int, default=None, help="training sample")
+    ap.add_argument("--synthetic", type=int, default=400, help="of each made-up unanswerable kind")
+    ap.add_argument("--target-refused", type=float, default=0.08)
+    ap.add_argument("--l2", type=float, default=1.0)
+    ap.add_argument(
+        "--embed-cache", type=Path, default=None, help="an .npz of sentence vectors, reused"
+    )
+    args = ap.parse_args(argv)
+    from ..eval.answers import open_eval_index
+
+    rng = random.Random(0)
+    settings = Settings(**{})  # RAG_* environment and rag.toml, as the CLI reads them
+    squad, nq = load_qa(args.squad, "squad"), load_qa(args.nq, "nq")
+    sq_items = [i for i in squad.items if not is_heldout(i.group)]
+    nq_items = [i for i in nq.items if not is_heldout(i.group)]
+    sq_items = rng.sample(sq_items, min(args.squad_questions, len(sq_items)))
+    nq_items = rng.sample(nq_items, min(args.nq_questions or len(nq_items), len(nq_items)))
+    sq_idx, _, _ = open_eval_index(squad, args.squad, settings)
+    emb = CachedEmbedder(sq_idx.embedder)
+    if args.embed_cache:
+        emb.load(args.embed_cache)
+    t0 = time.perf_counter()
+    n = args.synthetic
+    answerable = [i for i in sq_items if i.answerable]
+    try:
+        train = collect(sq_items, sq_idx, emb, "squad", None)
+        swapped = swap_names(answerable, rng)
+        train += collect(rng.sample(swapped, min(n, len(swapped))), sq_idx, emb, "swapped", False)
+        train += collect(rng.sample(nq_items, n), sq_idx, emb, "wrong-corpus", False)
+        nq_idx, _, _ = open_eval_index(nq, args.nq, settings, embedder=sq_idx.embedder)
+        try:
+            train += collect(nq_items, nq_idx, emb, "nq", None)
+            train += collect(rng.sample(answerable, n), nq_idx, emb, "wrong-corpus", False)
+        finally:
+            nq_idx.close()
+    finally:
+        sq_idx.close()
+    collect_s = time.perf_counter() - t0
+    if args.embed_cache:
+        emb.save(args.embed_cache)
+    model = train_model(train, args.target_refused, args.l2)
+    model.meta.update(
+        command="python -m rag.answer.train " + " ".join(argv or []),
+        collect_s=round(collect_s),
+        embedding_model=emb.fingerprint,
+    )
+    model.save(args.out)
+    print(f"wrote {args.out}: threshold {model.threshold}, keep_ratio {model.keep_ratio}")
+
+
+def train_model(train: list[Example], target: float, l2: float) -> AnswerModel:
+    probs = oof_sentence_probs(train, l2)
+    gx = np.vstack([e.evidence.gate_x(p) for e, p in zip(train, probs, strict=True)])
+    ok = np.array([e.answerable for e in train])
+    fold_of = folds([e.group for e in train])
+    gate_oof = np.zeros(len(train))
+    for k in range(5):
+        m = np.array(fold_of) != k
+        gate_oof[~m] = fit_logistic(gx[m], ok[m].astype(float), l2).prob(gx[~m])
+    threshold, curve = choose_threshold(gate_oof, ok, target)
+    keep_ratio, sweep = choose_keep_ratio(train, gate_oof, threshold)
+    fit = [e for e in train if e.answerable]
+    sentence = fit_logistic(
+        np.vstack([e.evidence.rows for e in fit]), np.concatenate([e.labels for e in fit]), l2
+    )
+    gate = fit_logistic(gx, ok.astype(float), l2)
+    by_kind = {}
+    for kind in sorted({e.kind for e in train}):
+        sel = np.array([e.kind == kind for e in train])
+        by_kind[kind] = {
+            "questions": int(sel.sum()),
+            "answerable": int((sel & ok).sum()),
+            "refused_at_threshold": round(float((gate_oof[sel] < threshold).mean()), 4),
+        }
+    top1 = [
+        float(e.labels[int(np.argmax(p))] > 0)
+        for e, p in zip(train, probs, strict=True)
+        if e.answerable and e.labels.any()
+    ]
+    meta = {
+        "trained_on": by_kind,
+        "target": f"at most {target:.0%} of answerable training questions refused (out of fold)",
+        "oof_top1_sentence_contains_gold": round(float(np.mean(top1)), 4),
+        "gate_curve_oof": curve,
+        "keep_ratio_sweep_oof": sweep,
+        "l2": l2,
+    }
+    return AnswerModel(sentence, gate, threshold, keep_ratio, meta)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""The learned answer model: its file, its training, the echo rule, short answers, the gate
+curve, the held-out split and the scratch index of `rag eval answers --corpus` (fake embedder)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.answer.features import GATE_FEATURES, SENTENCE_FEATURES, restates
+from rag.answer.model import DEFAULT_PATH, FORMAT, load_model
+from rag.answer.short import find_short
+from rag.answer.train import fit_logistic, folds, swap_names
+from rag.config import Settings
+from rag.errors import ConfigError
+from rag.eval.answers import eval_answers, gate_curve
+from rag.eval.data import QAItem, is_heldout, split_items
+
+from .conftest import FakeEmbedder, write
+
+
+def test_the_shipped_model_is_json_data_that_matches_the_features() -> None:
+    assert DEFAULT_PATH.stat().st_size < 25 * 1024 * 1024
+    data = json.loads(DEFAULT_PATH.read_text())
+    assert data["format"] == FORMAT
+    model = load_model()
+    assert model.sentence.features == SENTENCE_FEATURES
+    assert model.gate.features == GATE_FEATURES
+    assert 0 < model.threshold < 1 and 0 < model.keep_ratio <= 1
+    # The threshold comes with the curve it was chosen from, and the target it was chosen for.
+    assert model.meta["gate_curve_oof"] and "answerable" in model.meta["target"]
+    p = model.sentence.prob(np.zeros((3, len(SENTENCE_FEATURES))))
+    assert p.shape == (3,) and np.all((p > 0) & (p < 1))
+
+
+def test_a_model_file_of_another_format_or_features_is_refused(tmp_path: Path) -> None:
+    data = json.loads(DEFAULT_PATH.read_text())
+    write(tmp_path / "old.json", json.dumps({**data, "format": "something else"}))
+    with pytest.raises(ConfigError, match="format"):
+        load_model(tmp_path / "old.json")
+    data["gate"]["features"] = data["gate"]["features"][:-1]
+    write(tmp_path / "other.json", json.dumps(data))
+    with pytest.raises(ConfigError, match="retrain"):
+        load_model(tmp_path / "other.json")
+
+
+def test_logistic_regression_learns_and_ranks_by_the_informative_feature() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, len(GATE_FEATURES)))
+    y = (x[:, 0] + 0.1 * rng.normal(size=400) > 0).astype(float)
+    model = fit_logistic(x, y)
+    p = model.prob(x)
+    assert ((p > 0.5) == (y > 0)).mean() > 0.95
+    assert np.argmax(np.abs(model.coef)) == 0
+
+
+def test_folds_keep_each_group_in_one_fold() -> None:
+    groups = [f"article{i % 7}" for i in range(70)]
+    f = folds(groups)
+    assert {
+        len({k for g, k in zip(groups, f, strict=True) if g == name}) for name in set(groups)
+    } == {1}
+    assert len(set(f)) == 5
+
+
+def test_swapped_questions_name_something_from_another_article() -> None:
+    import random
+
+    items = [
+        QAItem("1", "What did Mattis promise Japan?", True, ["x"], group="a"),
+        QAItem("2", "When was Oxygen named by Lavoisier?", True, ["y"], group="b"),
+    ]
+    out = swap_names(items, random.Random(0))
+    assert out and all(not i.answerable for i in out)
+    assert out[0].question != items[0].question and out[0].group == "a"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "echo"),
+    [
+        ("Update on what Mattis promised Japan and what Austin said about Korea.", True),
+        ("Readers keep asking: what did Mattis promise Japan?", True),
+        ("Mattis told Onodera the US would help Japan enhance its missile defence.", False),
+        ("Mattis promised Japan help with ballistic missile defence.", False),
+    ],
+)
+def test_a_sentence_that_restates_the_question_is_recognised(sentence: str, echo: bool) -> None:
+    assert restates("What did Mattis promise Japan?", sentence) is echo
+
+
+def test_an_echo_of_the_question_never_stands_as_the_answer(index, tmp_path: Path) -> None:
+    write(
+        tmp_path / "d" / "real.txt",
+        "The harbour master said the ferry to Skye leaves at seven every morning from pier two.",
+    )
+    write(
+        tmp_path / "d" / "decoy.txt",
+        "Latest news on when the ferry to Skye leaves and what the harbour master said.",
+    )
+    index.ingest([tmp_path / "d"])
+    answer = index.ask("When does the ferry to Skye leave?")
+    assert all(Path(c.source).name != "decoy.txt" for c in answer.citations), answer.render()
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "short"),
+    [
+        ("Who is the chief Pentagon spokesman?", "The chief Pentagon spokesman Dana White said so.", "Dana White"),
+        ("When did Austin post it?", "Austin posted it on February 9, 2022 at noon.", "February 9, 2022"),
+        ("How many countries are in the world?", "There are more than 200 countries.", "200"),
+        ("What did Austin say?", "Austin said the commitment is ironclad.", None),
+    ],
+)  # fmt: skip
+def test_short_answers_are_spans_of_the_cited_sentence(
+    question: str, sentence: str, short: str | None
+) -> None:
+    found = find_short(question, sentence, 100, 1)
+    if short is None:
+        assert found is None
+        return
+    assert found is not None and found.text == short
+    assert sentence[found.start - 100 : found.end - 100] == short and found.citation == 1
+
+
+def test_extractive_answers_carry_the_short_answer_in_their_json(index, tmp_path: Path) -> None:
+    write(
+        tmp_path / "d" / "kiln.txt",
+        "The kiln was installed by the potter Maria Lindqvist in the spring. " * 2,
+    )
+    index.ingest([tmp_path / "d"])
+    answer = index.ask("Who installed the kiln?")
+    if answer.refused:
+        pytest.fail(f"refused; confidence {answer.confidence}")
+    d = answer.to_dict()
+    assert d["short_answer"]["text"] == "Maria Lindqvist"
+    cit = next(c for c in answer.citations if c.number == d["short_answer"]["citation"])
+    doc = index.store.document(cit.doc_id)
+    assert doc.text[d["short_answer"]["start"] : d["short_answer"]["end"]] == "Maria Lindqvist"
+    assert cit.start <= d["short_answer"]["start"] < d["short_answer"]["end"] <= cit.end
+
+
+def test_the_gate_curve_counts_refusals_below_each_threshold() -> None:
+    rows = [
+        {"answerable": True, "confidence": 0.9},
+        {"answerable": True, "confidence": 0.3},
+        {"answerable": False, "confidence": 0.2},
+        {"answerable": False, "confidence": 0.6},
+    ]
+    at = {r["threshold"]: r for r in gate_curve(rows)}
+    assert at[0.25] == {
+        "threshold": 0.25, "refusal_precision": 1.0, "refusal_recall": 0.5,
+        "answerable_answered": 1.0,
+    }  # fmt: skip
+    assert at[0.5]["refusal_precision"] == 0.5 and at[0.5]["answerable_answered"] == 0.5
+    assert gate_curve(rows[:2]) == []
+
+
+def test_the_held_out_split_goes_by_article_not_by_question() -> None:
+    items = [QAItem(f"{g}{i}", "q?", True, group=g) for g in "abcdefghijklmnop" for i in range(3)]
+    held = split_items(items, "heldout")
+    train = split_items(items, "train")
+    assert held and train and len(held) + len(train) == len(items)
+    assert not {i.group for i in held} & {i.group for i in train}
+    assert all(is_heldout(i.group) for i in held)
+    with pytest.raises(ConfigError, match="split"):
+        split_items([QAItem("x", "q?", True)], "heldout")
+
+
+def test_eval_with_a_corpus_never_touches_the_users_index(tmp_path: Path) -> None:
+    corpus = write(tmp_path / "corpus" / "a.txt", "The garden gate is painted green.").parent
+    questions = write(
+        tmp_path / "q.jsonl",
+        json.dumps(
+            {"id": "1", "question": "What colour is the gate?", "answerable": True,
+             "sources": ["a.txt"], "must_mention_any": [["green"]]}
+        ) + "\n",
+    )  # fmt: skip
+    settings = Settings(index=tmp_path / "user-index", cache_dir=tmp_path / "cache")
+    result = eval_answers(questions, settings, corpus=corpus, embedder=FakeEmbedder())
+    assert not (tmp_path / "user-index").exists()
+    assert result["questions"] == 1
+    assert list((tmp_path / "cache" / "eval").glob("corpus-corpus-*"))
