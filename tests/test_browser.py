@@ -474,9 +474,9 @@ def test_a_new_index_gets_the_user_guide_with_progress_shown(browser, tmp_path) 
         assert tab.page.locator("#rag-chat .bot a.rag-cite").count() >= 1
         assert re.search(r"docs/\w+\.md", tab.sources()), tab.sources()
         tab.shot("user-guide-answer")
-        # Issue 15: the guide's list item is hard-wrapped; the answer is its whole sentence,
-        # with the guide's bold shown as bold, not as '**'.
-        got = tab.ask("How do I remove a document?")
+        # Issue 15: the app guide's list item is hard-wrapped; the answer is its whole
+        # sentence, with the guide's bold shown as bold, not as '**'.
+        got = tab.ask("How do I remove an uploaded file from the index in the app?")
         whole = (
             'Remove a document by choosing it in the list under the table and pressing "Remove '
             'from index".'

@@ -110,6 +110,18 @@ Peterhead | 140,200 t | +2%
 | Aberdeen | 12,400 t |"""
 
 
+def test_code_blocks_are_never_joined_into_prose() -> None:
+    text = "Remove them by path:\n```bash\nrag remove ~/old.md\nrag remove 3f9a\n```\nDone."
+    assert sentences(text) == [
+        "Remove them by path:",
+        "```bash",
+        "rag remove ~/old.md",
+        "rag remove 3f9a",
+        "```",
+        "Done.",
+    ]
+
+
 def test_every_table_row_is_its_own_span() -> None:
     got = sentences(TABLE)
     assert got[:3] == [

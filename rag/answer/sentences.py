@@ -40,6 +40,7 @@ _LIST_ITEM = re.compile(_MARKER.pattern + r"\S")
 _HEADING = re.compile(r"[ \t]{0,3}#{1,6}([ \t]|$)")
 _RULE = re.compile(r"[ \t]*([-=_*~`])([ \t]*\1){2,}[ \t]*$")  # ---, ===, ```, setext underline
 _QUOTE = re.compile(r"[ \t]{0,3}>")
+_FENCE = re.compile(r"[ \t]{0,3}(`{3,}|~{3,})")
 _SOFT_END = re.compile(r"[-‐,;(/&]$|\b(and|or|the|a|an|of|to|in|for|with)$", re.IGNORECASE)
 _STARTS_SENTENCE = re.compile(r"""[ \t]*["'“‘(\[*_]*[A-Z0-9]""")
 SHORT_LINE = 0.6  # a line under this share of its block's longest line ends where it ends
@@ -71,8 +72,18 @@ def blocks(text: str) -> list[tuple[int, int]]:
         pos += len(line) + 1
     out: list[tuple[int, int]] = []
     run: list[tuple[int, int]] = []
+    fence = ""  # the fence of the code block we are in: code is never joined into prose
     for i, (a, b) in enumerate(lines):
         line = text[a:b]
+        opened = _FENCE.match(line)
+        if fence or opened:
+            _close(out, run, text)
+            run = []
+            if line.strip():
+                out.append((a, b))
+            if opened and (not fence or opened.group(1).startswith(fence)):
+                fence = "" if fence else opened.group(1)
+            continue
         if not line.strip() or "\f" in line or "\v" in line:
             _close(out, run, text)
             run = []
