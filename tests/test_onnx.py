@@ -180,6 +180,30 @@ def test_int8_weights_are_unsigned_without_vnni(monkeypatch):
     assert int8_weight_type() == QuantType.QInt8
 
 
+def _modules_after(code: str) -> set[str]:
+    """The modules a fresh interpreter holds after running `code`."""
+    probe = f"{code}\nimport sys\nprint('\\n'.join(sys.modules))"
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return set(proc.stdout.split())
+
+
+def test_help_and_the_package_load_nothing_heavy():
+    """`rag --help` answers in about 0.1 s because it loads click and little else; importing
+    `rag` loads its parts only when they are used."""
+    heavy = {"numpy", "pydantic_settings", "onnxruntime", "torch", "faiss", "gradio", "pypdf"}
+    run_help = (
+        "import runpy, sys\nsys.argv = ['rag', '--help']\n"
+        "try:\n    runpy.run_module('rag', run_name='__main__')\nexcept SystemExit:\n    pass"
+    )
+    helped = _modules_after(run_help)
+    assert "click" in helped and not helped & heavy
+    assert not _modules_after("import rag") & (heavy | {"rag.api", "rag.ingest"})
+    assert "rag.api" in _modules_after("from rag import RagIndex")
+
+
 # --- the real model -------------------------------------------------------------------------
 
 TEXTS = [
