@@ -4,12 +4,12 @@
     .venv/bin/python benchmarks/make_eval_md.py --rerun    # run every evaluation again
 
 The evaluations are the `rag eval` commands a user runs (their JSON lands in
-benchmarks/results/eval/): full SciFact test with the MTEB whole-document check, a 1,000-question
-sample of SQuAD 2.0 dev part 1, and all 1,500 NQ-open part 1 questions, with the extractive
+benchmarks/results/eval/): full SciFact test with the MTEB whole-document check, 600 questions of
+the held-out SQuAD 2.0 articles and 300 of the held-out NQ-open titles, with the extractive
 backend. The generative backends' figures come from benchmarks/answer_backends.py
-(answer_backends.json), the chunk-size sweep from benchmarks/retrieval_quality.py, and the refusal
-sweep from benchmarks/calibrate_refusal.py; a section whose results are missing says which command
-makes them.
+(answer_backends.json), the chunk-size sweep from benchmarks/retrieval_quality.py, and the answer
+model's training figures from rag/answer/answer_model.json (python -m rag.answer.train); a section
+whose results are missing says which command makes them.
 """
 
 from __future__ import annotations
@@ -26,13 +26,14 @@ from format_invariance import formats_section, segmentation_section
 OUT = RESULTS / "eval"
 RUNS = {
     "retrieval-scifact": ["retrieval", "--dataset", f"{DATASETS}/scifact", "--whole-documents"],
+    # Held-out articles / passage titles only: the answer model was trained on the rest.
     "answers-dev-v2.0-part1": [
-        "answers", "--dataset", f"{DATASETS}/squad2-dev/dev-v2.0-part1.json",
-        "--limit", "1000", "--sample-seed", "0",
+        "answers", "--dataset", f"{DATASETS}/squad2-dev/dev-v2.0-part1.json", "--split", "heldout",
+        "--limit", "600", "--sample-seed", "0",
     ],
     "answers-nq-open-oracle-part1": [
         "answers", "--dataset", f"{DATASETS}/nq-open-oracle/nq-open-oracle-part1.jsonl",
-        "--limit", "250", "--sample-seed", "0",
+        "--split", "heldout", "--limit", "300", "--sample-seed", "0",
     ],
 }  # fmt: skip
 
@@ -223,42 +224,142 @@ def chunk_section() -> list[str]:
     ]
 
 
-def refusal_section() -> list[str]:
-    r = load("refusal_squad2.json")
-    if r is None:
-        return []
+# The answer code before the learned model (hand-set weights and a 0.45 threshold, commit
+# bda0e2c), measured on the same held-out questions, same index and same evaluation code:
+#   git archive bda0e2c | tar -x -C /tmp/before && cp rag/eval/{data,answers}.py /tmp/before/rag/eval/
+#   cd /tmp/before && python -c "from rag.eval.answers import eval_answers; ..." (split="heldout")
+BEFORE: dict[str, dict[str, float]] = {}
+SEEDS_SECTION = [
+    "## Seed questions, and questions nobody tuned for",
+    "",
+    "    .venv/bin/python -m pytest tests/test_answers_seeds.py tests/test_answers_natural.py",
+    "",
+    "With the learned answer model, 8 of the ten questions in `../shared/eval/seed_questions.jsonl` "
+    'pass (the hand-set weights passed all ten: they were tuned on them). s01 ("What did Austin '
+    'say?") answers with what Austin discussed, not the sentence quoting him; s10 (which defence '
+    "secretaries, and whom each spoke with) leaves Austin's name out. Both unanswerable seed "
+    "questions are refused. The 20 natural questions about the same articles in "
+    "`tests/data/seed_questions_natural.jsonl` (written before the model was trained, never used "
+    "to tune it; 16 answerable, 4 not) pass 18 of 20 (target 19): n02 (the date Austin posted) and "
+    "n07 (what only a few countries have) answer with a neighbouring sentence; all four "
+    "unanswerable ones are refused.",
+]
+SQUAD_NOTE = (
+    "A random sample (seed 0) of {questions} questions ({answerable} answerable) from the 5 of 20 "
+    "articles held out from the answer model's training, over all {documents} paragraphs of part 1 "
+    "indexed one file each. The extractive backend answers in whole sentences, so EM and F1 are "
+    'low by construction; "contains a gold answer" is the fair measure. Published EM/F1 for '
+    "extractive QA models (a span, not a sentence): roberta-base-squad2 79.9/83.0, "
+    "tinyroberta-squad2 79.4/82.3."
+)
+NQ_NOTE = (
+    "A random sample (seed 0) of {questions} of the questions whose passage titles are held out "
+    "from the answer model's training; the {documents} gold passages of all 1,500 questions are "
+    "pooled into one index, so retrieval must find the right one. Published answer-substring "
+    "accuracy with the gold passage: 0.82-0.85 for 13B-70B chat models."
+)
+
+
+def answer_model_section(squad: dict[str, Any] | None, nq: dict[str, Any] | None) -> list[str]:
+    model = json.loads((ROOT / "rag" / "answer" / "answer_model.json").read_text())
+    meta = model["meta"]
     out = [
-        "### Refusal threshold on SQuAD 2.0 (dev part 1)",
+        "## The answer model: which sentence answers, and whether to answer at all",
         "",
-        "    .venv/bin/python benchmarks/calibrate_refusal.py --questions 600 --seed 0",
+        "    .venv/bin/python -m rag.answer.train --squad ../shared/datasets/squad2-dev/dev-v2.0-part1.json "
+        "--nq ../shared/datasets/nq-open-oracle/nq-open-oracle-part1.jsonl",
         "",
-        f"{r['questions']} questions ({r['answerable']} answerable), each asked with the "
-        "threshold at 0, then thresholds swept over the best evidence score.",
+        "Two logistic regressions in `rag/answer/answer_model.json` (plain JSON, evaluated with numpy): "
+        "one gives each candidate sentence of the retrieved passages a probability of containing the "
+        "answer (features: embedding similarity, IDF-weighted overlap with the question and with the "
+        "neighbouring sentences, question bigrams, answer-type evidence, the chunk's retrieval rank, "
+        "position, words the question lacks, whether it restates the question); the other, the gate, "
+        "gives the probability that the best evidence answers the question at all (the best "
+        "probabilities, and the question's rare words, names and numbers that no retrieved passage "
+        "holds). Trained only on the training split: SQuAD 2.0 articles and NQ passage titles outside "
+        "the held-out 30% (`rag.eval.data.is_heldout`, by article, never by question). Unanswerable "
+        "training questions: SQuAD 2.0's own, questions asked of the wrong corpus (NQ of the SQuAD "
+        "index and the reverse), and answerable questions with a name swapped for one from another "
+        "article.",
         "",
-        "| threshold | refusal precision | refusal recall | answerable answered | "
-        "answers containing a gold answer | answers citing the gold paragraph |",
-        "|---|---|---|---|---|---|",
+        "| training questions | count | answerable | refused at the threshold (out of fold) |",
+        "|---|---|---|---|",
     ]
-    for row in r["table"]:
-        t = row["threshold"]
-        if abs(t * 40 - round(t * 40)) > 1e-6 or t > 0.7:
-            continue
-        label = f"**{t:g} (default)**" if abs(t - 0.45) < 1e-9 else f"{t:g}"
+    for kind, row in meta["trained_on"].items():
         out.append(
-            f"| {label} | {f(row['refusal_precision'], 2)} | {f(row['refusal_recall'], 2)} | "
-            f"{f(row['answerable_answered'], 2)} | {f(row['answered_contains_gold'], 2)} | "
-            f"{f(row['answered_cites_gold_paragraph'], 2)} |"
+            f"| {kind} | {row['questions']} | {row['answerable']} | {pct(row['refused_at_threshold'])} |"
         )
-    best = r["recommended"]
     out += [
         "",
-        f"Best balanced accuracy: {best['balanced_accuracy']:.2f} at {best['threshold']:g}. "
-        "SQuAD 2.0's unanswerable questions are written to look answerable from the very "
-        "paragraph they are asked about, and the evidence score alone barely separates them. The "
-        "default 0.45 still answers about 88% of answerable questions; it refuses what has no "
-        "support at all (both seed refusals) but only a small share of SQuAD's adversarial "
-        "unanswerables. This is the weakest figure in this file.",
+        f"**Threshold {model['threshold']:g}**, chosen for the stated target: {meta['target']}. The "
+        "predictions it was chosen on are out of fold (5 folds by article: each article scored by "
+        "models fitted without it); the held-out articles were not used for it. "
+        f"**Runner-up ratio {model['keep_ratio']:g}**: further sentences of the best sentence's "
+        "document join the answer when their probability is at least this share of the best; "
+        "chosen out of fold as the ratio with the most answers containing gold while answers stay "
+        f"within two sentences on average. Top sentence contains gold (out of fold, answerable "
+        f"questions whose passages hold it): {f(meta['oof_top1_sentence_contains_gold'])}.",
+        "",
+        "| runner-up ratio | contains gold (out of fold) | sentences per answer |",
+        "|---|---|---|",
+        *[
+            f"| {r['keep_ratio']:g} | {f(r['contains_gold'])} | {r['sentences_per_answer']:.2f} |"
+            for r in meta["keep_ratio_sweep_oof"]
+        ],
+        "",
+        "### Held out: before and after",
+        "",
+        "Same held-out questions, same index, same evaluation code; before is the answer code with "
+        "hand-set weights and the 0.45 threshold (rag/answer/ as at bda0e2c), after is the learned model.",
+        "",
+        "| set | code | questions | contains gold | answerable answered | unanswerable refused | "
+        "refusal precision | citation precision |",
+        "|---|---|---|---|---|---|---|---|",
     ]
+    for name, r in (("SQuAD 2.0", squad), ("NQ-open", nq)):
+        rows = [("before", BEFORE.get(name))]
+        rows.append(("after", r["results"]["extractive"] if r else None))
+        for code, x in rows:
+            if x is None:
+                continue
+            out.append(
+                f"| {name} | {code} | {int(x.get('questions', 0))} | {f(x.get('contains_gold'))} | "
+                f"{f(x.get('answerable_answered'))} | {f(x.get('refusal_recall'))} | "
+                f"{f(x.get('refusal_precision'))} | {f(x.get('citation_precision'))} |"
+            )
+    if squad and nq:
+        sq, n = squad["results"]["extractive"], nq["results"]["extractive"]
+        out += [
+            "",
+            "Issue 10's targets on these held-out questions, measured: SQuAD 2.0 contains gold "
+            f">= 0.85: {f(sq['contains_gold'])}; unanswerable refused >= 0.50 with >= 0.90 of "
+            f"answerable answered: {f(sq['refusal_recall'])} at {f(sq['answerable_answered'])}; "
+            f"NQ-open contains gold >= 0.70: {f(n['contains_gold'])}; NQ answered >= 0.95: "
+            f"{f(n['answerable_answered'])}. Only the last is met. On SQuAD 2.0 the gate does not "
+            "separate answerable from unanswerable questions (refusal precision stays near the "
+            "0.45 share of unanswerable questions at every threshold below): those questions "
+            "are written against the very paragraph they are asked of, and features of the "
+            "evidence do not see a negation or a swapped detail. It does refuse what the "
+            "documents lack (out of fold: 71% of wrong-corpus and 60% of name-swapped questions; "
+            "all six unanswerable seed and natural questions). The sentence model's top choice "
+            "contains the answer less often than a span reader would; a cross-encoder fine-tuned "
+            "from the packaged MiniLM weights is the next step the issue names.",
+        ]
+    curve = (squad or {}).get("gate_curve", {}).get("extractive", [])
+    if curve:
+        out += [
+            "",
+            "The gate's precision/recall curve on held-out SQuAD 2.0 (`rag eval answers` prints it; "
+            "`RAG_ANSWER_THRESHOLD` moves the threshold):",
+            "",
+            "| gate threshold | refusal precision | refusal recall | answerable answered |",
+            "|---|---|---|---|",
+            *[
+                f"| {c['threshold']:.2f} | {f(c['refusal_precision'])} | {f(c['refusal_recall'])} | "
+                f"{f(c['answerable_answered'])} |"
+                for c in curve
+            ],
+        ]
     return out
 
 
@@ -290,40 +391,29 @@ def main() -> None:
         *chunk_section(),
         "",
         *answers_section(
-            "Answers on SQuAD 2.0 (dev part 1, extractive backend)",
+            "Answers on SQuAD 2.0 (dev part 1, held-out articles, extractive backend)",
             squad,
-            "A random sample of {questions} questions ({answerable} answerable), over all "
-            "{documents} paragraphs of part 1 indexed one file each. The extractive backend "
-            'answers in whole sentences, so EM and F1 are low by construction; "contains a gold '
-            'answer" is the fair measure. Published EM/F1 for extractive QA models (a span, not a '
-            "sentence): roberta-base-squad2 79.9/83.0, tinyroberta-squad2 79.4/82.3.",
+            SQUAD_NOTE,
         ),
         "",
         *answers_section(
-            "Answers on NQ-open (part 1, gold passages pooled, extractive backend)",
+            "Answers on NQ-open (part 1, held-out titles, gold passages pooled, extractive backend)",
             nq,
-            "A random sample of {questions} of the 1,500 questions (seed 0; the whole set did not fit "
-            "this session's machine time); the {documents} gold passages of all 1,500 questions "
-            "are pooled into one index, so retrieval must find the right one. Published answer-substring "
-            "accuracy with the gold passage: 0.82-0.85 for 13B-70B chat models.",
+            NQ_NOTE,
         ),
         "",
         *backends_section(load("answer_backends.json")),
         "",
-        "## Seed questions",
+        *SEEDS_SECTION,
         "",
-        "All ten questions in `../shared/eval/seed_questions.jsonl` pass with the extractive "
-        "backend (`tests/test_answers_seeds.py`): the eight answerable ones mention every "
-        "required fact and cite exactly the listed files; the two unanswerable ones are refused.",
-        "",
-        *refusal_section(),
+        *answer_model_section(squad, nq),
         "",
         *formats_section(),
         *segmentation_section(),
         "## The CI gate",
         "",
         "`tests/test_eval_gate.py` runs a fixed slice on every CI run (50 SciFact queries over "
-        "their judged abstracts plus random others, 1,000 in all; 100 SQuAD 2.0 questions) and "
+        "their judged abstracts plus random others, 1,000 in all; 100 questions of the held-out SQuAD 2.0 articles) and "
         "compares it with `tests/baselines/*.json`: a quality metric that drops by more than "
         "0.02 (retrieval) or 0.03 (answers) fails CI.",
     ]
