@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
+import resource
 import signal
 import socket
 import statistics
@@ -107,6 +109,45 @@ async def load(url: str, texts: list[str], concurrency: int, seconds: float) -> 
     }
 
 
+def _wrk_ms(text: str) -> float:
+    value = float(re.match(r"[\d.]+", text).group(0))  # type: ignore[union-attr]
+    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[re.sub(r"[\d.]+", "", text)]
+
+
+def wrk_load(url: str, texts: list[str], concurrency: int, seconds: float) -> dict:
+    """The same load from Debian's `wrk` (C, one thread, a Lua script cycling through the
+    texts): its clients cost far less CPU per request than Python's, so the server and the
+    model get the cores. Its CPU time is added to CPU_CLIENT (it is a child process)."""
+    bodies = ",\n".join(f"[==[{json.dumps({'input': t})}]==]" for t in texts)
+    script = Path(tempfile.mkdtemp(prefix="rag-wrk-")) / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"local bodies = {{{bodies}}}\nlocal i = 0\n"
+        "request = function()\n  i = i % #bodies + 1\n"
+        '  return wrk.format(nil, "/v1/embeddings", nil, bodies[i])\nend\n'
+    )
+    cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{int(seconds)}s", "--latency", "-s", str(script)]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    print(out)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    pct = {p: m.group(1) for p in ("50", "99") if (m := re.search(rf"\b{p}%\s+([\d.]+\w+)", out))}
+    return {
+        "concurrency": concurrency,
+        "client": "wrk",
+        "requests": requests,
+        "errors": int(bad.group(1)) if bad else 0,
+        "texts_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50_ms": round(_wrk_ms(pct["50"]), 1),
+        "p99_ms": round(_wrk_ms(pct["99"]), 1),
+    }
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--texts", type=int, default=512)
@@ -120,6 +161,7 @@ def main() -> None:
         metavar="RAG_X=V",
         help="a setting for the server only (repeatable), e.g. RAG_EMBED_BATCH_FILL=0",
     )
+    ap.add_argument("--client", choices=["httpx", "wrk"], default="httpx")
     args = ap.parse_args()
     texts = scifact_sentences(args.texts)
     sizes = [int(b) for b in args.batch_sizes.split(",")]
@@ -157,9 +199,15 @@ def main() -> None:
         for c in [int(x) for x in args.concurrency.split(",")]:
             # CPU time of each side, which the machine's other load cannot change: the model
             # process, the server's own process (HTTP, JSON, tokenizer, batching), the clients.
-            cpu0 = (sum(map(cpu_seconds, kids)), cpu_seconds(proc.pid), time.process_time())
-            res = asyncio.run(load(url, texts, c, args.seconds))
-            cpu1 = (sum(map(cpu_seconds, kids)), cpu_seconds(proc.pid), time.process_time())
+            def client_cpu() -> float:
+                return time.process_time() + _children_cpu()  # wrk is a child once it ends
+
+            cpu0 = (sum(map(cpu_seconds, kids)), cpu_seconds(proc.pid), client_cpu())
+            if args.client == "wrk":
+                res = wrk_load(url, texts, c, args.seconds)
+            else:
+                res = asyncio.run(load(url, texts, c, args.seconds))
+            cpu1 = (sum(map(cpu_seconds, kids)), cpu_seconds(proc.pid), client_cpu())
             model_s, server_s, client_s = (b - a for a, b in zip(cpu0, cpu1, strict=True))
             per = 1000 / max(res["requests"], 1)
             res["cpu_ms_per_text"] = {
