@@ -22,9 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path.cwd()))  # the rag of the checkout this is run from
 
-from rag.api import RagIndex  # noqa: E402
-from rag.config import Settings  # noqa: E402
-from rag.eval.data import load_qa, sample, write_documents  # noqa: E402
+from rag.api import RagIndex
+from rag.config import Settings
+from rag.eval.data import load_qa, sample, write_documents
 
 DATASETS = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
 

@@ -34,6 +34,7 @@ QUESTION = "Which firmware version does the kiln controller run?"
 # Without API keys rag serve answers loopback Host names only (security.py).
 LOCAL = "http://127.0.0.1"
 
+
 def make_client(tmp_path: Path, embedder: FakeEmbedder | None = None, **overrides) -> TestClient:
     settings = Settings(
         index=tmp_path / "index", chunk_tokens=40, chunk_overlap=8, commit_every=8, **overrides

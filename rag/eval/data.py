@@ -162,7 +162,13 @@ def _squad(path: Path) -> QASet:
                 impossible = bool(qa.get("is_impossible", not answers))
                 items.append(
                     QAItem(
-                        qa["id"], qa["question"], not impossible, answers, [], [name], spans,
+                        qa["id"],
+                        qa["question"],
+                        not impossible,
+                        answers,
+                        [],
+                        [name],
+                        spans,
                         group=str(article.get("title", a)),
                     )
                 )
@@ -184,9 +190,7 @@ def _nq(path: Path) -> QASet:
             sources.append(name)
         title = next((c.get("title", "") for c in rec.get("ctxs", [])), "")
         items.append(
-            QAItem(
-                f"nq{n}", rec["question"], True, list(rec["answers"]), [], sources, group=title
-            )
+            QAItem(f"nq{n}", rec["question"], True, list(rec["answers"]), [], sources, group=title)
         )
     return QASet(path.stem, "nq", items, docs)
 
@@ -213,7 +217,9 @@ def split_items(items: list[QAItem], split: Split) -> list[QAItem]:
     if split == "all":
         return list(items)
     if any(not i.group for i in items):
-        raise ConfigError("this question set has no articles or titles to split by; use --split all")
+        raise ConfigError(
+            "this question set has no articles or titles to split by; use --split all"
+        )
     return [i for i in items if is_heldout(i.group) == (split == "heldout")]
 
 
