@@ -256,20 +256,23 @@ def _seed(question_id: str) -> dict[str, Any]:
 
 def test_ask_read_the_streamed_answer_and_its_sources(app_url, browser, tmp_path) -> None:
     tab = Page(browser, app_url, tmp_path)
-    got = tab.ask(_seed("s01")["question"])  # What did Austin say?
+    got = tab.ask(_seed("s02")["question"])  # What did Mattis promise Japan?
     print(f"extractive: {got['first_text_s']} s to first text, {got['total_s']} s in all")
-    assert re.search(r"trilateral|ironclad", got["text"], re.IGNORECASE), got["text"]
+    assert re.search(r"missile", got["text"], re.IGNORECASE), got["text"]
     markers = tab.page.locator("#rag-chat .bot a.rag-cite")
     assert markers.count() >= 1 and re.fullmatch(r"\[\d+\]", markers.first.inner_text())
     sources = tab.sources()
-    assert "002_18a88cf3fba0953a.txt" in sources
+    assert "000_c2e21f0077d56f8f.txt" in sources
     assert tab.page.locator("#rag-sources mark").count() >= 1
     highlighted = tab.page.locator("#rag-sources mark").first.inner_text()
     assert highlighted and highlighted.split()[0] in got["text"]  # the cited span is the answer's
     tab.shot("answer")  # the README's screenshot (docs/images/app.png)
     # Clicking a marker brings its source card into view and marks it.
     # The panel scrolled to its end first, so that the first card is out of view.
+    # Room is added below the cards so the panel scrolls whatever the answer's length (one
+    # card or several), then it is scrolled to its end: the first card is out of view.
     tab.page.evaluate("() => { const p = document.querySelector('#rag-sources');"
+                      " p.insertAdjacentHTML('beforeend', '<div style=\"height:1500px\"></div>');"
                       " p.scrollTop = p.scrollHeight; }")  # fmt: skip
     href = markers.first.get_attribute("href")
     assert href and href.startswith("#source-1-")
@@ -285,7 +288,7 @@ def test_ask_read_the_streamed_answer_and_its_sources(app_url, browser, tmp_path
     )
     tab.page.wait_for_timeout(800)  # smooth scrolling
     assert tab.page.evaluate(in_view, href[1:]), "the clicked marker's card is not in view"
-    assert "002_18a88cf3fba0953a.txt" in card.inner_text()
+    assert "000_c2e21f0077d56f8f.txt" in card.inner_text()
     tab.shot("marker-clicked", full_page=False)
 
     # Not in the documents: said plainly, closest passages shown.
@@ -344,7 +347,7 @@ def test_upload_files_then_ask_about_them(app_url, browser, tmp_path) -> None:
     assert "Traceback" not in tab.page.content()
     table = tab.page.locator("#rag-documents")
     tab.wait_text("#rag-documents", "kiln_manual.txt")
-    assert "002_18a88cf3fba0953a.txt" in table.inner_text()
+    assert "000_c2e21f0077d56f8f.txt" in table.inner_text()
     copy = Path(re.findall(r"/\S+/uploads/[0-9a-f]+/kiln_manual\.txt", table.inner_text())[0])
     assert copy.read_text(encoding="utf-8") == good.read_text(encoding="utf-8")
     tab.shot("documents")
@@ -364,7 +367,7 @@ def test_upload_files_then_ask_about_them(app_url, browser, tmp_path) -> None:
         "() => document.querySelector('#rag-upload-status').innerText.includes('Removed')"
     )
     tab.wait_text("#rag-documents", "kiln_manual.txt", present=False)
-    assert "002_18a88cf3fba0953a.txt" in table.inner_text()
+    assert "000_c2e21f0077d56f8f.txt" in table.inner_text()
     assert not copy.exists()  # the app's own copy of the upload is deleted with it
     tab.page.get_by_role("tab", name="Ask").click()
     tab.ask("Which firmware version does the kiln controller run?")
@@ -373,7 +376,7 @@ def test_upload_files_then_ask_about_them(app_url, browser, tmp_path) -> None:
 
 def test_two_tabs_chat_at_once(app_url, browser, tmp_path) -> None:
     a, b = Page(browser, app_url, tmp_path), Page(browser, app_url, tmp_path)
-    qa = _seed("s01")["question"]
+    qa = _seed("s07")["question"]  # Which defence ministers spoke with Lloyd Austin?
     qb = _seed("s02")["question"]  # What did Mattis promise Japan?
     for tab, q in ((a, qa), (b, qb)):
         tab.page.fill("#rag-question textarea", q)
@@ -381,9 +384,7 @@ def test_two_tabs_chat_at_once(app_url, browser, tmp_path) -> None:
     b.page.press("#rag-question textarea", "Enter")
     for tab in (a, b):
         tab.page.locator("#rag-chat .rag-meta").first.wait_for(timeout=ANSWER_TIMEOUT_MS)
-    assert re.search(
-        r"trilateral|ironclad", a.page.locator("#rag-chat .bot").last.inner_text(), re.I
-    )
+    assert re.search(r"Kishi", a.page.locator("#rag-chat .bot").last.inner_text())
     assert re.search(r"missile", b.page.locator("#rag-chat .bot").last.inner_text(), re.I)
     # Each tab keeps its own conversation.
     assert "Mattis" not in a.page.locator("#rag-chat").inner_text()
@@ -433,7 +434,7 @@ def test_chat_stays_responsive_while_an_upload_is_indexed(app_url, browser, tmp_
         "() => /reading|read |computing embeddings/.test(document.querySelector('#rag-upload-status').innerText)",
         timeout=ANSWER_TIMEOUT_MS,
     )
-    got = asker.ask(_seed("s01")["question"])
+    got = asker.ask(_seed("s07")["question"])
     answered = time.perf_counter() - t0
     status = uploader.page.locator("#rag-upload-status").inner_text()
     uploader.page.wait_for_function(
@@ -445,7 +446,7 @@ def test_chat_stays_responsive_while_an_upload_is_indexed(app_url, browser, tmp_
         f"answer during upload: {got['total_s']} s (answered {answered:.1f} s after the upload "
         f"began; the upload took {indexed:.1f} s)"
     )
-    assert re.search(r"trilateral|ironclad", got["text"], re.IGNORECASE)
+    assert re.search(r"Kishi", got["text"]), got["text"]
     assert "Indexed:" not in status, "the answer waited for the upload"
     assert "field_notes.txt" in uploader.page.locator("#rag-documents").inner_text()
 
