@@ -11,6 +11,7 @@ from typing import Any
 from . import embeddings
 from .answer import Answer, Answerer, AskEvent, Retrieved, make_answerer, make_llm
 from .answer.llm import LLM
+from .answer.types import final_answer
 from .config import Settings
 from .documents import SearchHit
 from .embeddings import Embedder
@@ -148,10 +149,9 @@ class RagIndex:
         file_types: Sequence[str] | None = None,
     ) -> Answer:
         """Answer from the documents, citing the spans it rests on, or refuse."""
-        for event in self.ask_stream(question, k, mode=mode, path=path, file_types=file_types):
-            if isinstance(event, Answer):
-                return event
-        raise AssertionError("the answerer's stream ended without an Answer")
+        return final_answer(
+            self.ask_stream(question, k, mode=mode, path=path, file_types=file_types)
+        )
 
     def ask_stream(
         self,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .answer import Answer, Answerer, AskEvent
+from .answer.types import final_answer
 from .chat import LLMRewriter, Rewriter, Turn, rewrite, rule_rewriter
 from .errors import RagError
 
@@ -109,10 +110,7 @@ class Conversation:
             yield event
 
     def ask(self, question: str, k: int | None = None, **filters: object) -> Answer:
-        for event in self.stream(question, k, **filters):  # type: ignore[arg-type]
-            if isinstance(event, Answer):
-                return event
-        raise AssertionError("the answer stream ended without an Answer")
+        return final_answer(self.stream(question, k, **filters))  # type: ignore[arg-type]
 
     def record(self, question: str, standalone: str, answer: Answer) -> Turn:
         if standalone != question:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ import pytest
 from rag.api import RagIndex, make_embedder
 from rag.config import Settings
 
-from .conftest import ROOT, shared
+from .conftest import ROOT, free_port, shared
 
 pytestmark = pytest.mark.slow
 
@@ -50,25 +49,19 @@ def _require(ok: bool, what: str) -> None:
         pytest.skip(f"{what} is missing; tests/run.sh installs it")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def running_app(index: Path, work: Path, *, warm: bool = True) -> Iterator[str]:
     """`python app.py` on a free port over `index`; yields its URL once it answers (and, with
     `warm`, once it has loaded the embedding model in the background: timings are then those
     of a running app, not of its first seconds)."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env.update(
         RAG_INDEX=str(index),
         GRADIO_ANALYTICS_ENABLED="False",
         PYTHONUNBUFFERED="1",
         # The openai backend points at a closed local port: a failing backend, nothing sent out.
-        RAG_OPENAI_BASE_URL=f"http://127.0.0.1:{_free_port()}/v1",
+        RAG_OPENAI_BASE_URL=f"http://127.0.0.1:{free_port()}/v1",
         RAG_OPENAI_API_KEY=SECRET,
         RAG_LLM_TIMEOUT_S="5",
     )

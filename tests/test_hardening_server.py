@@ -8,7 +8,6 @@ import contextlib
 import fcntl
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,16 +22,10 @@ import pytest
 from rag.config import Settings
 from rag.store.sqlite_faiss import LOCK_NAME
 
-from .conftest import ROOT
+from .conftest import ROOT, free_port
 from .hostile_files import LARGE_BOMB_PARAGRAPHS, docx_bomb
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_server(base: Path, **env_extra: str) -> tuple[subprocess.Popen, str, Path]:

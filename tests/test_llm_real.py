@@ -22,7 +22,7 @@ from rag.cli import cli
 from rag.config import Settings
 from rag.errors import GenerationError
 
-from .conftest import write
+from .conftest import free_port, write
 from .test_answers_seeds import seed_questions, shared
 
 pytestmark = pytest.mark.slow
@@ -145,17 +145,11 @@ def test_instructions_in_a_document_do_not_steer_the_model(tmp_path) -> None:
 # -- the openai backend against a real OpenAI-compatible server ------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[str]:
     """llama-cpp-python's server with the packaged SmolLM2, requiring an API key."""
     model = packaged_model_path("smollm2-135m", CACHE)
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--port", str(port)]
     cmd += ["--host", "127.0.0.1", "--n_ctx", "2048", "--api_key", "sekrit-key-123"]
     # The log goes to a file: llama.cpp writes tens of kB while loading, enough to fill a pipe
@@ -208,7 +202,7 @@ def test_a_wrong_api_key_is_a_clear_error_that_never_shows_the_key(seeds, server
 
 
 def test_a_server_that_is_down_is_a_clear_error(seeds) -> None:
-    settings = _openai(seeds, f"http://127.0.0.1:{_free_port()}/v1")
+    settings = _openai(seeds, f"http://127.0.0.1:{free_port()}/v1")
     with pytest.raises(GenerationError, match="cannot reach the language model server"):
         _answer(seeds, settings, "What did Austin say?")
 

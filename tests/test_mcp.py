@@ -5,9 +5,6 @@ over HTTP on a rag serve app in a thread, and as real processes with the real mo
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -35,7 +32,7 @@ from rag.errors import ConfigError
 from rag.mcp import RagMCP
 from rag.server import create_app
 
-from .conftest import FakeEmbedder, write
+from .conftest import FakeEmbedder, free_port, rag_serve, write
 
 KEY = "sk-rag-mcp-test-0123456789"
 DOCS = {
@@ -208,12 +205,6 @@ def test_rag_mcp_without_an_index_exits_saying_how_to_build_one(tmp_path: Path) 
     assert result.exit_code == 1 and "rag ingest" in result.output
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def http_app(settings: Settings, filled: RagIndex, request: pytest.FixtureRequest) -> Iterator[str]:
     """create_app on a uvicorn server in a thread (the fake embedder); yields the /mcp URL."""
@@ -317,34 +308,8 @@ def test_stdio_subprocess_lists_tools_searches_and_answers(real_index: Path) -> 
 
 @pytest.mark.slow
 def test_rag_serve_subprocess_mcp_with_and_without_key(real_index: Path, tmp_path: Path) -> None:
-    port = free_port()
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rag", "serve", "--no-access-log", "--port", str(port)],
-        env=rag_env(real_index, RAG_API_KEYS=KEY),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=tmp_path,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError((tmp_path / "serve.log").read_text())
-            time.sleep(0.2)
+    env = rag_env(real_index, RAG_API_KEYS=KEY)
+    with rag_serve(env, tmp_path / "serve.log", cwd=tmp_path, wait_s=120) as url:
         assert httpx.post(f"{url}/mcp", json={}, timeout=10).status_code == 401
         refused_by(f"{url}/mcp", {"Authorization": "Bearer nope"})
         run(lambda: over_http(f"{url}/mcp", {"Authorization": f"Bearer {KEY}"}))
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()

@@ -7,8 +7,6 @@ import json
 import os
 import random
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +17,8 @@ import httpx
 import numpy as np
 import pytest
 
+from .conftest import rag_serve
+
 KEY = "sk-rag-test-0123456789"
 DOCS = {
     "kiln.md": "# Kiln\n\nThe kiln controller runs firmware version 4.2 from the vendor. "
@@ -28,50 +28,17 @@ DOCS = {
 QUESTION = "Which firmware version does the kiln controller run?"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[dict]:
     base: Path = tmp_path_factory.mktemp("serve")
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    env.update(RAG_INDEX=str(base / "index"), RAG_API_KEYS=KEY, RAG_PORT=str(port))
-    log = (base / "server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rag", "serve", "--no-access-log"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=base,
-    )
-    url = f"http://127.0.0.1:{port}"
+    env.update(RAG_INDEX=str(base / "index"), RAG_API_KEYS=KEY)
     headers = {"Authorization": f"Bearer {KEY}"}
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((base / "server.log").read_text())
-            time.sleep(0.2)
+    with rag_serve(env, base / "server.log", cwd=base) as url:
         files = [("files", (name, text.encode(), "text/plain")) for name, text in DOCS.items()]
         r = httpx.post(f"{url}/v1/documents", files=files, headers=headers, timeout=120)
         assert r.status_code == 201, r.text
         yield {"url": url, "index": base / "index", "log": base / "server.log", "headers": headers}
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")

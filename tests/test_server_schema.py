@@ -3,7 +3,6 @@ the generated requests hold, the server answers 2xx or 4xx, never 5xx."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -21,13 +20,7 @@ from schemathesis.checks import not_a_server_error
 from rag.config import Settings
 from rag.server import create_app
 
-from .conftest import FakeEmbedder, write
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from .conftest import FakeEmbedder, free_port, write
 
 
 class ThreadServer:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import io
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -20,8 +18,7 @@ import pytest
 
 from rag.uploads import MAX_NAME_BYTES, Batch, Uploads, distinct_names, safe_name
 
-from .conftest import write
-from .test_server_real import free_port
+from .conftest import rag_serve, write
 
 
 def test_safe_names_stay_inside_and_fit_any_file_system() -> None:
@@ -137,27 +134,7 @@ def test_deleting_through_the_server_never_deletes_other_uploads(tmp_path) -> No
     rag = [sys.executable, "-m", "rag"]
     subprocess.run([*rag, "ingest", *map(str, app_uploads), str(mine)], env=env, check=True)
 
-    port = free_port()
-    log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen(
-        [*rag, "serve", "--port", str(port), "--no-access-log"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, (
-                tmp_path / "server.log"
-            ).read_text()
-            time.sleep(0.2)
+    with rag_serve(env, tmp_path / "server.log") as url:
         files = [("files", ("harbour.txt", b"The harbour wall was repaired in May.", "text/plain"))]
         r = httpx.post(f"{url}/v1/documents", files=files, timeout=120)
         assert r.status_code == 201, r.text
@@ -183,10 +160,3 @@ def test_deleting_through_the_server_never_deletes_other_uploads(tmp_path) -> No
         assert [Path(d["source"]).name for d in left] == ["bikes.txt"]
         hits = httpx.post(f"{url}/v1/search", json={"query": "bicycle chains"}).json()["hits"]
         assert hits and Path(hits[0]["source"]).name == "bikes.txt"
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -136,6 +137,14 @@ class Retrieved:
     """The passages the answer is written from, sent before any text (the app shows them)."""
 
     hits: list[SearchHit]
+
+
+def final_answer(events: Iterable[object]) -> Answer:
+    """The Answer that ends an answer stream (the events before it are passed over)."""
+    for event in events:
+        if isinstance(event, Answer):
+            return event
+    raise AssertionError("the answer stream ended without an Answer")
 
 
 StreamEvent = Delta | Checked | Answer  # what an answerer yields
