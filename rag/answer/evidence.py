@@ -11,7 +11,7 @@ import numpy as np
 from ..documents import SearchHit
 from ..embeddings import Embedder
 from ..store.keyword import IGNORED
-from .features import SENTENCE_FEATURES, QuestionTerms, gate_vector, sentence_matrix
+from .features import SENTENCE_FEATURES, QuestionTerms, gate_vector, sentence_matrix, stem_word
 from .model import AnswerModel, load_model
 from .sentences import split_sentences
 from .types import Citation
@@ -104,12 +104,9 @@ DocFreq = Callable[[Sequence[str]], tuple[dict[str, int], int]]
 
 
 def stem(word: str) -> str:
-    """A light English stemmer: enough to match 'missiles' with 'missile', 'spoke' stays."""
-    w = word.lower()
-    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
-        if w.endswith(suffix) and len(w) - len(suffix) >= 3 and not w.endswith("ss"):
-            return w[: -len(suffix)] + keep
-    return w
+    """The keyword index's stem of a word (Porter, via PyStemmer): one stemmer for search,
+    evidence, alignment and the answer model's features."""
+    return stem_word(word.lower())
 
 
 def content_terms(text: str) -> list[str]:
