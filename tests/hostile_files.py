@@ -99,6 +99,12 @@ def pdf_bomb(pages: int, filler_mb: float, text: str | None = "Hello from a page
             stream,
         )
     objs[2] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {pages} >>".encode()
+    return pdf_bytes(objs)
+
+
+def pdf_bytes(objs: dict[int, bytes], trailer: str = "") -> bytes:
+    """Numbered PDF objects written as a file with a correct xref table (object 1 the catalog);
+    `trailer` adds entries to the trailer (" /Info 9 0 R")."""
     out = bytearray(b"%PDF-1.4\n")
     offsets = {}
     for num in sorted(objs):
@@ -107,5 +113,5 @@ def pdf_bomb(pages: int, filler_mb: float, text: str | None = "Hello from a page
     xref, size = len(out), max(objs) + 1
     out += b"xref\n0 %d\n0000000000 65535 f \n" % size
     out += b"".join(b"%010d 00000 n \n" % offsets[n] for n in range(1, size))
-    out += f"trailer\n<< /Size {size} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    out += f"trailer\n<< /Size {size} /Root 1 0 R{trailer} >>\nstartxref\n{xref}\n%%EOF\n".encode()
     return bytes(out)

@@ -21,6 +21,8 @@ from rag.errors import LoadError, UnsupportedFileError
 from rag.ingest import loaders
 from rag.ingest.loaders import SUPPORTED_SUFFIXES, file_type_of, load_file
 
+from .hostile_files import pdf_bytes
+
 # --- fixture builders ------------------------------------------------------------------------
 
 
@@ -46,16 +48,7 @@ def make_pdf(pages: list[str], title: str | None = None) -> bytes:
         info_id = max(objs) + 1
         objs[info_id] = f"<< /Title ({title}) >>".encode()
         info = f" /Info {info_id} 0 R"
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = {}
-    for num in sorted(objs):
-        offsets[num] = len(out)
-        out += b"%d 0 obj\n%s\nendobj\n" % (num, objs[num])
-    xref, size = len(out), max(objs) + 1
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
-    out += b"".join(b"%010d 00000 n \n" % offsets[n] for n in range(1, size))
-    out += f"trailer\n<< /Size {size} /Root 1 0 R{info} >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    return bytes(out)
+    return pdf_bytes(objs, info)
 
 
 TWO_PAGES = ["Hello from the first page.", "The second page is about zebras."]

@@ -265,9 +265,7 @@ class IndexStore:
         added_vecs: list[np.ndarray] = []
         added_texts: list[tuple[int, str]] = []
         with self._lock:
-            conn = self._conn
-            try:
-                conn.execute("BEGIN IMMEDIATE")
+            with self._transaction() as conn:
                 for doc_id in remove_ids:
                     removed_chunk_ids += self._delete_document(doc_id)
                 for w in docs:
@@ -319,13 +317,6 @@ class IndexStore:
                         added_ids.append(int(cur.lastrowid or 0))
                         added_texts.append((added_ids[-1], c.text))
                     added_vecs.append(vecs)
-                conn.execute(
-                    "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'"
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
             # The transaction is durable; bring the in-memory vectors up to date with it.
             gen = self.generation
             self.vectors.apply(removed_chunk_ids, added_ids, added_vecs, gen)
@@ -344,20 +335,12 @@ class IndexStore:
             row = conn.execute("SELECT id FROM documents WHERE source=?", (old_source,)).fetchone()
             if row is None:
                 return None
-            try:
-                conn.execute("BEGIN IMMEDIATE")
+            with self._transaction():
                 conn.execute("PRAGMA defer_foreign_keys=ON")  # chunks follow in this transaction
                 conn.execute(
                     "UPDATE documents SET id=?, source=? WHERE id=?", (new_id, new_source, row[0])
                 )
                 conn.execute("UPDATE chunks SET doc_id=? WHERE doc_id=?", (new_id, row[0]))
-                conn.execute(
-                    "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'"
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
             gen = self.generation
             self.vectors.apply([], [], [], gen)
             self.keywords.apply([], [], gen)
@@ -370,6 +353,22 @@ class IndexStore:
             self.keywords.flush(self._conn)
 
     # ---------------------------------------------------------------- internals
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction that ends by bumping the generation (readers in other processes
+        reload on it); rolled back whole on any error. Hold `self._lock` around it."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute(
+                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'"
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
     def _require_writer(self) -> None:
         if self._lock_fd is None:
             raise RuntimeError("write() needs the write lock: use `with store.writing():`")
