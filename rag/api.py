@@ -19,7 +19,7 @@ from .ingest import IngestReport, TokenSplitter, ingest_paths, remove_documents
 from .ingest.loaders import Limits
 from .ingest.pipeline import ProgressFn, SkipFn
 from .retrieve import Filters, Retriever
-from .store import DocumentInfo, IndexStore
+from .store import DocumentInfo, Store, open_store
 
 # v2: chunks are cut on spans, so their offsets are where they were cut. v1 placed repeated
 # pieces (long runs of one character, a divider line, a base64 blob) at the wrong occurrence and
@@ -41,7 +41,7 @@ class Components:
     embedder: Callable[[Settings], Embedder] = make_embedder
     llm: Callable[[Settings], LLM] = make_llm  # called only for the local and openai backends
 
-    def answerer(self, settings: Settings, embedder: Embedder, store: IndexStore) -> Answerer:
+    def answerer(self, settings: Settings, embedder: Embedder, store: Store) -> Answerer:
         llm = None if settings.backend == "extractive" else self.llm(settings)
         return make_answerer(settings, embedder, store.term_counts, llm)
 
@@ -54,7 +54,7 @@ class RagIndex:
         self,
         settings: Settings,
         embedder: Embedder,
-        store: IndexStore,
+        store: Store,
         components: Components | None = None,
     ) -> None:
         self.settings = settings
@@ -87,8 +87,8 @@ class RagIndex:
         """Open the index in `settings.index`; refuses one built with another model or chunking."""
         components = components or Components()
         embedder = embedder or components.embedder(settings)
-        store = IndexStore.open(
-            settings.index, embedder.describe(), chunking_of(settings, embedder), create=create
+        store = open_store(
+            settings, embedder.describe(), chunking_of(settings, embedder), create=create
         )
         return cls(settings, embedder, store, components)
 
@@ -193,7 +193,8 @@ class RagIndex:
     def info(self) -> dict[str, Any]:
         m = self.store.manifest
         return {
-            "index": str(self.store.path.resolve()),
+            "index": self.store.location,
+            "store": m.store,
             "format_version": m.format_version,
             "created_at": m.created_at,
             "embedding": m.embedding,

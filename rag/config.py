@@ -27,6 +27,26 @@ class Settings(BaseSettings):
     )
 
     index: Path = Field(Path("index"), description="Folder of the index on disk.")
+    store: Literal["local", "milvus"] = Field(
+        "local",
+        description="Where the index lives: local (SQLite + FAISS in the index folder, one "
+        "machine) or milvus (a Milvus server or Milvus Lite; needs the scale extra, see "
+        "docs/scaling.md). Recorded in the index; the other one is refused.",
+    )
+    milvus_uri: str | None = Field(
+        None,
+        description="RAG_STORE=milvus: the server (http://host:19530) or a Milvus Lite file "
+        "(*.db); default: milvus.db in the index folder (one process only).",
+    )
+    milvus_token: SecretStr | None = Field(
+        None, description="RAG_STORE=milvus: the server's token (user:password or API key)."
+    )
+    milvus_collection: str = Field(
+        "rag",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,40}$",
+        description="RAG_STORE=milvus: prefix of the index's collections (several indexes can "
+        "share one server under different prefixes).",
+    )
     model_path: Path | None = Field(
         None,
         description="Folder of a local sentence-transformers model; default: the packaged "

@@ -1,14 +1,14 @@
-"""Retrieval: dense (FAISS), keyword (BM25) and hybrid (reciprocal rank fusion), with filters."""
+"""Retrieval: dense, keyword (BM25) and hybrid (reciprocal rank fusion), with filters."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .documents import Document, SearchHit
+from .documents import SearchHit
 from .embeddings import Embedder
 from .errors import ConfigError
-from .store import IndexStore
+from .store import Store
 
 MODES = ("dense", "keyword", "hybrid")
 
@@ -43,7 +43,7 @@ class Retriever:
 
     def __init__(
         self,
-        store: IndexStore,
+        store: Store,
         embedder: Embedder,
         *,
         mode: str = "hybrid",
@@ -76,12 +76,9 @@ class Retriever:
         # search runs is seen by all of it or none of it.
         with self.store.snapshot():
             if qvec is not None:
-                allowed = (
-                    None
-                    if filters.empty
-                    else self.store.filtered_chunk_ids(filters.path, filters.file_types)
+                results["dense"] = self.store.dense_search(
+                    qvec, pool, filters.path, filters.file_types
                 )
-                results["dense"] = self.store.dense_search(qvec, pool, allowed)
             if mode in ("keyword", "hybrid"):
                 results["keyword"] = self.store.keyword_search(
                     query, pool, filters.path, filters.file_types
@@ -99,9 +96,6 @@ class Retriever:
             r = rows.get(cid)
             if r is None:  # removed between the search and now: never return a stale chunk
                 continue
-            doc = Document(
-                r["source"], r["file_type"], "", "", None, r["page_starts"], r["sections"]
-            )
             hits.append(
                 SearchHit(
                     chunk_id=cid,
@@ -113,8 +107,8 @@ class Retriever:
                     text=r["text"],
                     score=score,
                     rank=rank,
-                    page=doc.page_at(r["start"]),
-                    section=doc.section_at(r["start"]),
+                    page=r["page"],
+                    section=r["section"],
                     ranks=ranks,
                 )
             )

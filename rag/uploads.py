@@ -27,7 +27,7 @@ from typing import BinaryIO
 
 from .config import Settings
 from .errors import IndexLockedError
-from .store import DocumentInfo, IndexStore
+from .store import DocumentInfo, Store
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ class Uploads:
             _rmdir_quietly(path.parent)  # only if empty: never a shared parent
         return True
 
-    def migrate(self, store: IndexStore) -> int:
+    def migrate(self, store: Store) -> int:
         """Move uploads kept flat by earlier app versions (`<uploads>/<name>`) into the layout
         and re-point their documents; returns how many moved. Safe to interrupt and run again:
         the new copy is linked before the index changes, the old one removed after."""
@@ -192,7 +192,7 @@ class Uploads:
             log.info("uploads in the old layout not moved yet: the index is being written")
         return moved
 
-    def _migrate_one(self, store: IndexStore, old: Path, doc: DocumentInfo | None) -> int:
+    def _migrate_one(self, store: Store, old: Path, doc: DocumentInfo | None) -> int:
         name = safe_name(old.name)
         new = self.path_for(name)
         n = 2

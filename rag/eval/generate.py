@@ -20,7 +20,7 @@ from typing import Any
 
 from ..answer.evidence import content_terms, looks_like_instruction
 from ..answer.sentences import split_sentences
-from ..store import IndexStore
+from ..store import Store
 
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?![\w])")
 _NAME = re.compile(r"(?<=[a-z,;:] )([A-Z][a-z]+(?:\s+[A-Z][a-z]+)+)")
@@ -37,7 +37,7 @@ def answer_spans(sentence: str) -> list[tuple[int, int]]:
 
 
 def generate(
-    store: IndexStore,
+    store: Store,
     n: int = 100,
     *,
     seed: int = 0,

@@ -15,7 +15,7 @@ import numpy as np
 from ..documents import Chunk, Document, content_hash
 from ..embeddings import Embedder
 from ..errors import DocumentNotFoundError, LoadError, RagError
-from ..store import DocumentInfo, DocumentWrite, IndexStore
+from ..store import DocumentInfo, DocumentWrite, Store
 from .loaders import SUPPORTED_SUFFIXES, Limits, load_file
 from .splitter import TokenSplitter
 
@@ -123,7 +123,7 @@ class _Pending:
 
 def ingest_paths(
     paths: Sequence[Path],
-    store: IndexStore,
+    store: Store,
     embedder: Embedder,
     splitter: TokenSplitter,
     *,
@@ -181,7 +181,7 @@ def ingest_paths(
             raise
         done_ = len(report.added) + len(report.updated)
         raise RagError(
-            f"the disk holding the index ({store.path}) is full: free some space and run the "
+            f"the disk holding the index ({store.location}) is full: free some space and run the "
             f"ingest again; the {done_} files committed before it filled up are in the index, "
             "and unchanged files are not embedded again"
         ) from exc
@@ -201,7 +201,7 @@ def _disk_full(exc: BaseException) -> bool:
 
 def _prepare(
     path: Path,
-    store: IndexStore,
+    store: Store,
     splitter: TokenSplitter,
     max_file_bytes: int,
     limits: Limits | None,
@@ -236,7 +236,7 @@ def _prepare(
 
 
 def _commit(
-    pending: list[_Pending], store: IndexStore, embedder: Embedder, report: IngestReport
+    pending: list[_Pending], store: Store, embedder: Embedder, report: IngestReport
 ) -> None:
     texts: list[str] = []
     for item in pending:
@@ -267,12 +267,12 @@ def _under(source: str, root: Path) -> bool:
     return source == r or source.startswith(r.rstrip(os.sep) + os.sep)
 
 
-def _indexed_under(store: IndexStore, path: Path) -> bool:
+def _indexed_under(store: Store, path: Path) -> bool:
     root = Path(os.path.abspath(path))
     return any(_under(d.source, root) for d in store.documents())
 
 
-def _vanished(store: IndexStore, paths: Sequence[Path]) -> list[DocumentInfo]:
+def _vanished(store: Store, paths: Sequence[Path]) -> list[DocumentInfo]:
     """Indexed documents under `paths` whose files are gone."""
     roots = [Path(os.path.abspath(Path(p).expanduser())) for p in paths]
     resolved = [r.resolve() if r.exists() else r for r in roots]
@@ -283,7 +283,7 @@ def _vanished(store: IndexStore, paths: Sequence[Path]) -> list[DocumentInfo]:
     ]
 
 
-def remove_documents(store: IndexStore, targets: Sequence[str]) -> list[DocumentInfo]:
+def remove_documents(store: Store, targets: Sequence[str]) -> list[DocumentInfo]:
     """Remove documents named by id, by file path, or by a folder they are under; all at once."""
     docs = store.documents()
     chosen: dict[str, DocumentInfo] = {}

@@ -67,6 +67,21 @@ def analyze(text: str) -> tuple[Counter[str], int]:
     return Counter(_stem_words(words)), len(words)
 
 
+def stems(text: str) -> list[str]:
+    """The Porter stems of a text's words, in order: what the keyword index counts."""
+    return _stem_words(_WORD.findall(_fold(text)))
+
+
+def query_stems(text: str) -> list[str]:
+    """The stems a keyword search looks for, once each."""
+    return list(dict.fromkeys(_stem_words(query_terms(text))))
+
+
+def fold_stem(words: Sequence[str]) -> list[str]:
+    """Each word folded and stemmed as the index does (one stem per word)."""
+    return _stem_words([_fold(w) for w in words])
+
+
 def query_terms(text: str) -> list[str]:
     """The question's content words, once each, in order."""
     terms: list[str] = []

@@ -23,6 +23,8 @@ class Manifest:
     format_version: int = FORMAT_VERSION
     created_at: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # Which store holds the index (RAG_STORE); indexes from before it was recorded are local.
+    store: str = "local"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -40,8 +42,25 @@ class Manifest:
                 f"{where}: index format version {data.get('format_version')} is not supported "
                 f"by this rag (version {FORMAT_VERSION}); re-ingest your files into a new --index"
             )
-        known = {"embedding", "chunking", "format", "format_version", "created_at", "extra"}
+        known = {
+            "embedding",
+            "chunking",
+            "format",
+            "format_version",
+            "created_at",
+            "extra",
+            "store",
+        }
         return cls(**{k: v for k, v in data.items() if k in known})
+
+    def check_store(self, store: str, where: str) -> None:
+        """Refuse to open an index through another store than the one that built it."""
+        if self.store != store:
+            raise IndexMismatchError(
+                f"the index at {where} is a {self.store} index (RAG_STORE={self.store}), but the "
+                f"settings ask for the {store} store: set RAG_STORE={self.store} to use it, or "
+                f"ingest your files into a new folder with --index NEW_DIR and RAG_STORE={store}."
+            )
 
     def check_compatible(self, embedding: dict[str, Any], chunking: dict[str, Any], where: str):
         """Refuse to mix vectors of two models, or chunks cut two ways, in one index."""

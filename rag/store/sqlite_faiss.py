@@ -69,6 +69,10 @@ class IndexStore:
         path = Path(path)
         db = path / DB_NAME
         if not db.exists():
+            if (path / MANIFEST_NAME).is_file():  # a folder another store built (RAG_STORE)
+                Manifest.from_json((path / MANIFEST_NAME).read_text(), str(path)).check_store(
+                    "local", str(path)
+                )
             if not create:
                 raise IndexFormatError(f"no index at {path}: run `rag ingest PATH` first")
             if path.exists() and not path.is_dir():
@@ -89,6 +93,7 @@ class IndexStore:
             create_schema(conn, fresh)  # a racing creator may win: re-read what was stored
             row = conn.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()
         manifest = Manifest.from_json(row[0], str(path))
+        manifest.check_store("local", str(path))
         manifest.check_compatible(embedding, chunking, str(path))
         # manifest.json is the readable copy; SQLite's is the one that counts.
         mpath = path / MANIFEST_NAME
@@ -96,6 +101,10 @@ class IndexStore:
         if not mpath.exists() or mpath.read_text() != text:
             atomic_write(mpath, text.encode())
         return cls(path, conn, manifest)
+
+    @property
+    def location(self) -> str:
+        return str(self.path.resolve())
 
     def close(self) -> None:
         with self._lock:
@@ -206,6 +215,15 @@ class IndexStore:
                     part,
                 ).fetchall()
                 for r in rows:
+                    doc = Document(
+                        r[2],
+                        r[3],
+                        "",
+                        "",
+                        None,
+                        json.loads(r[7]),
+                        [Section(s, p) for s, p in json.loads(r[8])],
+                    )
                     out[r[0]] = {
                         "doc_id": r[1],
                         "source": r[2],
@@ -213,8 +231,8 @@ class IndexStore:
                         "start": r[4],
                         "end": r[5],
                         "text": r[6],
-                        "page_starts": json.loads(r[7]),
-                        "sections": [Section(s, p) for s, p in json.loads(r[8])],
+                        "page": doc.page_at(r[4]),
+                        "section": doc.section_at(r[4]),
                     }
         return out
 
@@ -233,8 +251,14 @@ class IndexStore:
 
     # ---------------------------------------------------------------- search
     def dense_search(
-        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
+        self,
+        query: np.ndarray,
+        k: int,
+        path_glob: str | None = None,
+        file_types: Sequence[str] | None = None,
     ) -> list[tuple[int, float]]:
+        """Exact inner product (FAISS) over the chunks the filters allow."""
+        allowed = self.filtered_chunk_ids(path_glob, file_types)
         with self._lock:
             return self.vectors.search(self._conn, query, k, allowed)
 
