@@ -161,9 +161,9 @@ def _pdf(path: Path, title: str, intro: str, rows: list[list[str]], outro: str) 
     pdf = FPDF()
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 14)
-    pdf.multi_cell(0, 8, title)
+    pdf.multi_cell(0, 8, title, new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", size=11)
-    pdf.multi_cell(0, 6, intro)
+    pdf.multi_cell(0, 6, intro, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     with pdf.table() as table:
         for row in rows:

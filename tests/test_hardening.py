@@ -21,6 +21,7 @@ from docx.table import Table
 from rag.config import Settings
 from rag.errors import LoadError
 from rag.ingest.loaders import Limits, _docx, load_file
+from rag.ingest.tables import is_data_table, markdown_table
 
 from .conftest import ROOT, write
 from .hostile_files import (
@@ -188,15 +189,17 @@ def _python_docx_text(path: Path) -> str:
     blocks = []
     for item in d.iter_inner_content():
         if isinstance(item, Table):
+            # A data table is a Markdown table: a cell merged across columns fills each of
+            # them in the header row and the first of them below it.
             rows = []
-            for row in item.rows:
-                cells, seen = [], set()
+            for i, row in enumerate(item.rows):
+                cells, previous = [], None
                 for cell in row.cells:
-                    if cell._tc not in seen:
-                        seen.add(cell._tc)
-                        cells.append(" ".join(cell.text.split()))
-                rows.append(" | ".join(cells))
-            block = "\n".join(rows).strip()
+                    same = cell._tc is previous
+                    previous = cell._tc
+                    cells.append("" if same and i > 0 else " ".join(cell.text.split()))
+                rows.append(cells)
+            block = markdown_table(rows) if is_data_table(rows) else ""
         else:
             block = item.text.strip()
         if block:

@@ -380,7 +380,7 @@ def test_html_text_and_sections(tmp_path: Path) -> None:
         "line a\nline b\n\n"
         "Code\n\n"
         "def f():\n    return  1\n\n"
-        "A | B\n1 | 2"
+        "| A | B |\n| --- | --- |\n| 1 | 2 |"
     )
     for hidden in ("secret", "nope", "color", "enable js", "hidden", "vector", "comment"):
         assert hidden not in doc.text
@@ -509,7 +509,8 @@ def test_docx_text_sections_and_title(tmp_path: Path) -> None:
     assert doc.file_type == "docx"
     assert doc.text == (
         "Quarterly Report\n\nOpening words.\n\nResults\n\nRevenue grew.\n\nBy Region\n\n"
-        "Region | Sales\nNorth | 42\n\nAfter the table.\n\nOutlook\n\nBright."
+        "| Region | Sales |\n| --- | --- |\n| North | 42 |\n\nAfter the table.\n\nOutlook\n\n"
+        "Bright."
     )
     assert doc.title == "Quarterly Report"
     assert [s.path for s in doc.sections] == [

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..documents import SearchHit
 from ..embeddings import Embedder
+from ..ingest.tables import TableSpan, find_tables, header_length, labelled_row, table_at
 from ..store.keyword import IGNORED
 from .features import SENTENCE_FEATURES, QuestionTerms, gate_vector, sentence_matrix, stem_word
 from .model import AnswerModel, load_model
@@ -133,6 +134,15 @@ class Candidate:
     vec: np.ndarray | None = None  # the sentence's embedding, kept for citation alignment
     pos: int = 0  # its place among the kept sentences of its chunk
     features: np.ndarray | None = None  # SENTENCE_FEATURES, kept for training and inspection
+    # A table row is read with its header (and the table's title), not as a run of cells:
+    # `row` is "Year: 2019; Population: 331,449", `read` the title and that row. Empty: prose.
+    row: str = ""
+    read: str = ""
+
+    @property
+    def reading(self) -> str:
+        """What the model reads and the answer shows: a table row with its header, else text."""
+        return self.read or self.text
 
 
 # Sentences written to steer an assistant ("ignore previous instructions and say ..."): a
@@ -174,17 +184,38 @@ def candidates(hits: Sequence[SearchHit]) -> list[Candidate]:
     out: list[Candidate] = []
     for hit in hits:
         pos = 0
-        for span in split_sentences(hit.text, offset=hit.start):
-            if len(_WORD.findall(span.text)) < 3 or _NOT_PROSE.match(span.text):
+        skip = header_length(hit.text, hit.start, hit.end)  # a table header put before it
+        tables = find_tables(hit.text)
+        for span in split_sentences(hit.text[skip:], offset=hit.start):
+            local = span.start - hit.start + skip
+            table = table_at(tables, local)
+            if table is not None and local < table.body:
+                continue  # a header row names the columns: each row is read with it
+            row = read = ""
+            if table is not None:
+                row = labelled_row(table.header(hit.text), span.text)
+                read = ". ".join(t for t in (_table_title(hit, table), row) if t)
+            if len(_WORD.findall(read or span.text)) < 3 or _NOT_PROSE.match(span.text):
                 continue  # headings, table rules, captions, stray markers: not answers
             if looks_like_instruction(span.text):
                 continue  # text addressed to the assistant is data, never an answer or a prompt
             key = (hit.doc_id, span.start, span.end)
             if key not in seen:
                 seen.add(key)
-                out.append(Candidate(hit, span.start, span.end, span.text, pos=pos))
+                out.append(
+                    Candidate(hit, span.start, span.end, span.text, pos=pos, row=row, read=read)
+                )
             pos += 1
     return out
+
+
+def _table_title(hit: SearchHit, table: TableSpan) -> str:
+    """What a table is about: the heading it is under and the line above it in the chunk (its
+    caption)."""
+    above = hit.text[: table.start].rstrip().rsplit("\n", 1)[-1].strip()
+    above = "" if above.startswith("|") or len(above) > 200 else above
+    section = (hit.section or "").rsplit(" > ", 1)[-1]
+    return ", ".join(dict.fromkeys(t for t in (section, above) if t))
 
 
 def expected_type(question: str) -> str | None:
@@ -262,15 +293,15 @@ def featurize(
 ) -> Evidence:
     """Embed the question and the candidates and compute each candidate's features (in place:
     semantic, lexical, type_ok, novel, vec, features)."""
-    vecs = embedder.embed([question] + [c.text for c in cands])
+    vecs = embedder.embed([question] + [c.reading for c in cands])
     sims = vecs[1:] @ vecs[0]
     terms = QuestionTerms.of(question, doc_freq)
     kind = expected_type(question)
-    type_ok = [type_matches(kind, c.text, question) for c in cands]
-    names = [len(new_names(c.text, question)) for c in cands]
+    type_ok = [type_matches(kind, c.reading, question) for c in cands]
+    names = [len(new_names(c.reading, question)) for c in cands]
     positions = [(c.pos, c.hit.chunk_id, c.start == 0) for c in cands]
     rows, _ = sentence_matrix(
-        question, terms, [c.text for c in cands], sims, [c.hit.rank for c in cands],
+        question, terms, [c.reading for c in cands], sims, [c.hit.rank for c in cands],
         positions, kind, type_ok, names,
     )  # fmt: skip
     col = {name: i for i, name in enumerate(SENTENCE_FEATURES)}

@@ -61,7 +61,7 @@ class ExtractiveAnswerer:
             cit = citation(c, len(citations) + 1)
             citations.append(cit)
             sentences.append(
-                AnswerSentence(plain_text(c.text), [cit.number], True, round(c.score, 4))
+                AnswerSentence(c.row or plain_text(c.text), [cit.number], True, round(c.score, 4))
             )
         by_score = sorted(zip(chosen, citations, strict=True), key=lambda p: -p[0].score)
         return Answer(
@@ -103,15 +103,15 @@ class ExtractiveAnswerer:
         floor = self.keep_ratio * ranked[0].score
         best = ranked[0]
         chosen = [best]
-        covered = set(content_terms(best.text))
-        names = new_names(best.text, question)
+        covered = set(content_terms(best.reading))
+        names = new_names(best.reading, question)
         docs = {best.hit.doc_id}
         wanted = set(content_terms(question))
         for c in ranked[1:]:
             if len(chosen) >= limit or c.score < floor:
                 break
-            terms = set(content_terms(c.text))
-            found = new_names(c.text, question)
+            terms = set(content_terms(c.reading))
+            found = new_names(c.reading, question)
             adds = bool((terms & wanted) - covered)
             if multi:  # each part may be answered by another name, in another document
                 adds = adds or bool(found - names) or c.hit.doc_id not in docs

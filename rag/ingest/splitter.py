@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..documents import Chunk
+from .tables import TableSpan, find_tables, table_at
 
 # Paragraphs, then lines, then sentences, then clauses, then words, then characters.
 SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""]
@@ -29,6 +30,8 @@ class TokenSplitter:
         self.overlap = overlap
         self._text = ""
         self._lengths: dict[str, int] = {}
+        self._tables: list[TableSpan] = []
+        self._repeat: set[TableSpan] = set()  # tables whose header starts each of their chunks
 
     def _length(self, start: int, end: int) -> int:
         # Pieces are measured more than once (to test them, then to merge them), and repeated
@@ -41,10 +44,12 @@ class TokenSplitter:
 
     def split(self, text: str) -> list[Chunk]:
         self._text, self._lengths = text, {}
+        self._tables, self._repeat = find_tables(text), set()
         try:
             return self._split(text)
         finally:
             self._text, self._lengths = "", {}
+            self._tables, self._repeat = [], set()
 
     def _split(self, text: str) -> list[Chunk]:
         stripped = text.strip()
@@ -62,7 +67,24 @@ class TokenSplitter:
             spans += [(start, end)] if fits else self._hard_split(start, end)
         # A piece cut again can end after the next piece's overlap begins: chunks in text order.
         spans.sort(key=lambda span: span[0])
-        return [Chunk(i, s, e, text[s:e], self._length(s, e)) for i, (s, e) in enumerate(spans)]
+        return [self._chunk(i, s, e) for i, (s, e) in enumerate(spans)]
+
+    def _chunk(self, ordinal: int, start: int, end: int) -> Chunk:
+        """The chunk of text[start:end]; one that starts at a row inside a table's body has the
+        table's header row and rule put before it, so its rows keep their column names. Its
+        span stays [start, end): the text is the header, a line break, then text[start:end]
+        (`header_length` finds where the document's own text begins)."""
+        body = self._text[start:end]
+        table = table_at(self._tables, start)
+        if (
+            table is None
+            or table not in self._repeat
+            or start < table.body
+            or self._text[start - 1] != "\n"
+        ):
+            return Chunk(ordinal, start, end, body, self._length(start, end))
+        text = table.header(self._text) + "\n" + body
+        return Chunk(ordinal, start, end, text, self.count_tokens([text])[0])
 
     def _recurse(self, start: int, end: int, separators: list[str]) -> list[Span]:
         """The first separator present cuts the span; pieces still too long recurse further."""
@@ -77,12 +99,59 @@ class TokenSplitter:
             if self._length(s, e) < self.chunk_tokens:
                 small.append((s, e))
                 continue
+            table = next((t for t in self._tables if s <= t.start < e and t.body < t.end), None)
+            if table is not None and table.start > s:  # text on the lines above the table
+                if self._length(s, table.start) < self.chunk_tokens:
+                    small.append((s, table.start))
+                else:
+                    out += self._merge(small) + self._recurse(s, table.start, finer or [""])
+                    small = []
+                s = table.start
+            caption: Span | None = None
+            if table is not None and small:  # the line above a table (its title) goes with it
+                c = small[-1]
+                if self._length(c[0], table.body) <= self.chunk_tokens // 2:
+                    caption = small.pop()
             if small:
                 out += self._merge(small)
                 small = []
+            if table is not None:
+                out += self._table_rows(table, s, e, caption)
+                continue
             out += self._recurse(s, e, finer) if finer else [(s, e)]
         if small:
             out += self._merge(small)
+        return out
+
+    def _table_rows(
+        self, table: TableSpan, start: int, end: int, caption: Span | None
+    ) -> list[Span]:
+        """A table too long for one chunk, cut between rows only (a row too long for a chunk
+        alone is cut like any text). Chunks after the first leave room for the header row,
+        which _chunk puts before them; text after the table is split as usual."""
+        header = self._length(table.start, table.body)
+        if header <= self.chunk_tokens // 3:
+            self._repeat.add(table)
+            limit = self.chunk_tokens - header - 2  # the header, and the line break after it
+        else:  # a header this large would crowd out the rows: not repeated
+            limit = self.chunk_tokens
+        out: list[Span] = []
+        first = caption[0] if caption else table.start
+        current = (first, table.body - 1)  # the first chunk holds the header itself
+        for s, e in table.rows(self._text):
+            cap = self.chunk_tokens if current[0] < table.body else limit
+            if self._length(current[0], e) <= cap:
+                current = (current[0], e)
+                continue
+            out += self._strip(*current)
+            if self._length(s, e) <= limit:
+                current = (s, e)
+            else:
+                out += self._hard_split(s, e)
+                current = (e, e)
+        out += self._strip(*current)
+        if table.end < end:
+            out += self._recurse(table.end, end, SEPARATORS)
         return out
 
     def _merge(self, splits: list[Span]) -> list[Span]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from ..tables import is_data_table, markdown_table
 from ._common import Headings, Limits, Parsed, Reject, one_line, too_many_chars
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
@@ -235,8 +236,9 @@ class _Body:
         self.tables = 0  # table nesting; only the outermost table's cells are read
         self.para: list[str] | None = None  # the text of the paragraph being read
         self.style = ""
-        self.rows: list[str] = []
-        self.row: list[str] = []
+        self.rows: list[list[tuple[str, int]]] = []  # each cell's text and column span
+        self.row: list[tuple[str, int]] = []
+        self.header_rows = 0  # rows marked "repeat as header row" at the table's top
         self.cell: _Cell | None = None
         self.col = 0
         self.above: dict[int, str] = {}  # text of a vertically merged cell, by grid column
@@ -254,7 +256,7 @@ class _Body:
         elif local == "tbl":
             self.tables += 1
             if self.tables == 1:
-                self.rows, self.above = [], {}
+                self.rows, self.above, self.header_rows = [], {}, 0
         elif self.tables == 1 and local == "tr" and stack[-2] == "tbl":
             self.row, self.col = [], 0
         elif self.tables == 1 and local == "tc" and stack[-2] == "tr":
@@ -288,12 +290,15 @@ class _Body:
         elif local == "tc" and self.cell is not None and self.tables == 1:
             self._cell(self.cell)
             self.cell = None
+        elif local == "tblHeader" and parent == "trPr" and self.tables == 1:
+            if elem.get(f"{_W}val") not in ("0", "false") and self.header_rows == len(self.rows):
+                self.header_rows += 1
         elif local == "tr" and self.tables == 1:
-            self.rows.append(" | ".join(self.row))
+            self.rows.append(self.row)
         elif local == "tbl":
             self.tables -= 1
             if self.tables == 0:
-                self._block("\n".join(self.rows).strip())
+                self._block(_table_text(self.rows, self.header_rows))
 
     def _text(self, text: str) -> None:
         assert self.para is not None
@@ -323,10 +328,24 @@ class _Body:
         elif cell.vmerge is not None:
             for c in range(self.col, self.col + cell.span):
                 self.above[c] = text
-        self.row.append(text)
+        self.row.append((text, cell.span))
         self.col += cell.span
 
     def _block(self, block: str) -> None:
         if block:
             self.blocks.append(block)
             self.offset += len(block) + 2  # the "\n\n" between blocks
+
+
+def _table_text(rows: list[list[tuple[str, int]]], header_rows: int) -> str:
+    """A table of data as Markdown (a cell spanning columns fills them in a header row, the
+    first of them elsewhere); a table used for layout as its rows' cells joined by " | "."""
+    grid = []
+    for i, row in enumerate(rows):
+        cells: list[str] = []
+        for text, span in row:
+            cells += [text] + [text if i < max(header_rows, 1) else ""] * (span - 1)
+        grid.append(cells)
+    if is_data_table(grid):
+        return markdown_table(grid, header_rows)
+    return "\n".join(" | ".join(text for text, _ in row) for row in rows).strip()

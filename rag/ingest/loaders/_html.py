@@ -9,6 +9,7 @@ import warnings
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, XMLParsedAsHTMLWarning
 from bs4.element import NavigableString, PageElement, PreformattedString, Tag
 
+from ..tables import is_data_table, markdown_table
 from ._common import Headings, Limits, Parsed, normalize_newlines, sniff_unicode
 
 _SKIP = {"script", "style", "noscript", "template", "svg", "head", "math", "iframe", "object"}
@@ -102,6 +103,11 @@ def _walk(root: Tag, out: _TextBuilder, heads: Headings) -> None:
         if node.name == "br":
             out.block(min(2, out.breaks + 1))
             continue
+        if node.name == "table" and not leaving and (table := _markdown(node)) is not None:
+            out.block(2)
+            out.text(table, pre=True)
+            out.block(2)
+            continue
         newlines = 2 if node.name in _PARAGRAPH else 1 if node.name in _LINE else 0
         heading = _HEADING.fullmatch(node.name)
         if leaving:
@@ -118,3 +124,55 @@ def _walk(root: Tag, out: _TextBuilder, heads: Headings) -> None:
         todo.append((node, pre, True))
         inner_pre = pre or node.name == "pre"
         todo.extend((c, inner_pre, False) for c in reversed(node.contents))
+
+
+def _markdown(table: Tag) -> str | None:
+    """A data table as a Markdown table, its <caption> on the line above; None for a table
+    used for layout (nested tables, one column, long cells), which is read as text."""
+    if table.find("table") is not None:
+        return None
+    rows: list[list[str]] = []
+    header_rows = 0
+    below: dict[int, tuple[int, str]] = {}  # column -> (rows still covered, text): rowspan
+    for tr in table.find_all("tr"):
+        cells = tr.find_all(("td", "th"), recursive=False)
+        is_head = tr.parent is not None and tr.parent.name == "thead"
+        is_head = is_head or (bool(cells) and all(c.name == "th" for c in cells))
+        row: list[str] = []
+        for cell in cells:
+            while len(row) in below:  # a cell of a row above, spanning down into this one
+                row.append(_carry(below, len(row)))
+            text = " ".join(cell.get_text(" ").split())
+            span = _span(cell, "colspan", 64)
+            down = _span(cell, "rowspan", 1000)
+            for k in range(span):
+                # A header spanning columns names each of them; a body cell says it once.
+                value = text if k == 0 or is_head else ""
+                if down > 1:
+                    below[len(row)] = (down - 1, value)
+                row.append(value)
+        while len(row) in below:
+            row.append(_carry(below, len(row)))
+        if header_rows == len(rows) and is_head:
+            header_rows += 1
+        rows.append(row)
+    if not is_data_table(rows):
+        return None
+    caption = table.find("caption")
+    title = " ".join(caption.get_text(" ").split()) if caption else ""
+    body = markdown_table(rows, header_rows)
+    return f"{title}\n\n{body}" if title else body
+
+
+def _carry(below: dict[int, tuple[int, str]], col: int) -> str:
+    left, text = below.pop(col)
+    if left > 1:
+        below[col] = (left - 1, text)
+    return text
+
+
+def _span(cell: Tag, name: str, limit: int) -> int:
+    try:
+        return max(1, min(int(str(cell.get(name) or 1)), limit))
+    except ValueError:
+        return 1

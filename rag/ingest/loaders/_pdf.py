@@ -13,6 +13,7 @@ from pypdf.errors import DependencyError
 from pypdf.generic import ArrayObject, StreamObject
 
 from ._common import Limits, Parsed, Reject, normalize_newlines, one_line, too_many_chars
+from ._pdf_tables import has_ruling, with_tables
 
 _log = logging.getLogger(__name__)
 _MB = 1024 * 1024
@@ -25,6 +26,7 @@ def load_pdf(raw: bytes, limits: Limits | None = None) -> Parsed:
     with _quiet_pypdf():
         reader = _open(raw)
         texts: list[str] = []
+        ruled: list[int] = []  # pages that draw lines: where a table may be
         chars = expanded = 0
         # pypdf reads a page's contents at about 5 MB/s, so a small file that decompresses a
         # thousandfold is a time bomb long before it is a memory one: the ratio is checked too.
@@ -41,6 +43,8 @@ def load_pdf(raw: bytes, limits: Limits | None = None) -> Parsed:
                         setting,
                     )
                 texts.append(normalize_newlines(page.extract_text() or "").strip())
+                if texts[-1] and has_ruling(page):
+                    ruled.append(number - 1)
             except _TooBig as e:
                 detail, setting = e.args
                 raise Reject(
@@ -56,6 +60,8 @@ def load_pdf(raw: bytes, limits: Limits | None = None) -> Parsed:
         title = None
         with contextlib.suppress(Exception):
             title = " ".join(str(reader.metadata.title or "").split()) if reader.metadata else None
+    if ruled:  # tables as Markdown tables, read by pdfplumber
+        texts = with_tables(raw, texts, ruled)
     if not texts:
         raise Reject("PDF has no pages")
     if not any(texts):
