@@ -115,7 +115,22 @@ def fake_embedder() -> FakeEmbedder:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(index=tmp_path / "index", chunk_tokens=40, chunk_overlap=8, commit_every=8)
+    return store_settings(tmp_path)
+
+
+# The stores the store, ingest and retrieval tests run against (issue 16): test modules that
+# cover both parametrise `settings` with these. milvus is Milvus Lite (the scale extra).
+STORES = ("local", "milvus")
+
+
+def store_settings(tmp_path: Path, store: str = "local") -> Settings:
+    return Settings(
+        index=tmp_path / "index",
+        chunk_tokens=40,
+        chunk_overlap=8,
+        commit_every=8,
+        store=store,  # type: ignore[arg-type]
+    )
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/pip install --quiet --progress-bar off -e '.[dev]'
+.venv/bin/pip install --quiet --progress-bar off -e '.[dev,scale]'
 # The browser tests drive Debian's chromium (tests/test_browser.py); never `playwright install`.
 if ! command -v chromium >/dev/null; then
     sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"

@@ -11,8 +11,9 @@ import pytest
 from rag.api import RagIndex
 from rag.config import Settings
 from rag.errors import DocumentNotFoundError
+from rag.store import IndexStore
 
-from .conftest import FakeEmbedder, write
+from .conftest import STORES, FakeEmbedder, store_settings, write
 
 LOREM = (
     "The lighthouse keeper recorded the storm in his log. Waves broke over the northern pier. "
@@ -33,8 +34,16 @@ def _corpus(root: Path) -> Path:
     return root
 
 
+@pytest.fixture(params=STORES)
+def settings(request, tmp_path) -> Settings:
+    """Every test here runs on each store (RAG_STORE)."""
+    return store_settings(tmp_path, request.param)
+
+
 def _integrity(index: RagIndex) -> None:
     """Every part of the index agrees: documents, chunks, keyword postings and vectors."""
+    if not isinstance(index.store, IndexStore):
+        return _milvus_integrity(index)
     conn = sqlite3.connect(index.store.path / "rag.sqlite3")
     n_chunks = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
     orphans = conn.execute(
@@ -47,6 +56,23 @@ def _integrity(index: RagIndex) -> None:
     assert declared == n_chunks
     assert index.store.vector_count() == n_chunks
     assert index.store.keywords.current(index.store._conn).chunk_ids.tolist() == ids
+
+
+def _milvus_integrity(index: RagIndex) -> None:
+    """Every chunk in Milvus is one of its document's committed generation, and each document
+    has the chunks its head row declares: no stale, orphaned or missing chunk."""
+    from rag.store.milvus import MilvusStore
+
+    store = index.store
+    assert isinstance(store, MilvusStore)
+    heads = {r["id"]: r for r in store._all(store.docs, "gen >= 0", ["gen", "n_chunks"])}
+    chunks = store._all(store.chunks, "id >= 0 or id < 0", ["doc_id", "gen"])
+    per_doc: dict[str, int] = {}
+    for c in chunks:
+        assert c["doc_id"] in heads and c["gen"] == heads[c["doc_id"]]["gen"], c
+        per_doc[c["doc_id"]] = per_doc.get(c["doc_id"], 0) + 1
+    assert per_doc == {d: int(h["n_chunks"]) for d, h in heads.items()}
+    assert store.vector_count() == len(chunks) == store.counts()["chunks"]
 
 
 def test_first_ingest_adds_supported_files_and_ignores_the_rest(index, tmp_path) -> None:

@@ -1,4 +1,4 @@
-"""The on-disk index: manifest checks, locking, FAISS rebuilds, filters and fusion."""
+"""The index on each store: manifest checks, locking, FAISS rebuilds, filters and fusion."""
 
 from __future__ import annotations
 
@@ -9,11 +9,21 @@ from pathlib import Path
 import pytest
 
 from rag.api import RagIndex
+from rag.config import Settings
 from rag.errors import IndexFormatError, IndexLockedError, IndexMismatchError
 from rag.retrieve import rrf
 from rag.store.keyword import query_terms
 
-from .conftest import FakeEmbedder, write
+from .conftest import STORES, FakeEmbedder, store_settings, write
+
+
+@pytest.fixture(params=STORES)
+def settings(request, tmp_path) -> Settings:
+    """Every test here runs on each store (RAG_STORE), unless it names one."""
+    return store_settings(tmp_path, request.param)
+
+
+LOCAL_ONLY = pytest.mark.parametrize("settings", ["local"], indirect=True)
 
 
 def _ingest_three(idx: RagIndex, tmp_path) -> None:
@@ -44,7 +54,7 @@ def test_other_chunking_settings_are_refused(settings, tmp_path) -> None:
 
 def test_manifest_is_readable_json_and_versioned(index, tmp_path) -> None:
     _ingest_three(index, tmp_path)
-    m = json.loads((index.store.path / "manifest.json").read_text())
+    m = json.loads((index.settings.index / "manifest.json").read_text())
     assert m["format"] == "rag-index" and m["format_version"] == 1
     assert m["embedding"]["fingerprint"] == "fake-64-v1" and m["embedding"]["dim"] == 64
     assert m["chunking"]["chunk_tokens"] == 40
@@ -52,6 +62,7 @@ def test_manifest_is_readable_json_and_versioned(index, tmp_path) -> None:
     assert info["documents"] == 3 and info["chunks"] == 3
 
 
+@LOCAL_ONLY
 def test_a_future_format_version_is_refused(settings, tmp_path) -> None:
     with RagIndex.open(settings, FakeEmbedder()) as idx:
         _ingest_three(idx, tmp_path)
@@ -65,6 +76,7 @@ def test_a_future_format_version_is_refused(settings, tmp_path) -> None:
         RagIndex.open(settings, FakeEmbedder())
 
 
+@LOCAL_ONLY
 def test_an_index_cut_by_the_v1_splitter_is_refused_with_how_to_rebuild(settings, tmp_path):
     # v1 left parts of long runs in no chunk; unchanged files are never cut again, so a v1
     # index would keep those holes for good.
@@ -86,6 +98,7 @@ def test_opening_a_missing_index_without_create(settings) -> None:
         RagIndex.open(settings, FakeEmbedder(), create=False)
 
 
+@LOCAL_ONLY
 def test_one_writer_at_a_time(settings, tmp_path) -> None:
     a = RagIndex.open(settings, FakeEmbedder())
     b = RagIndex.open(settings, FakeEmbedder())
@@ -98,6 +111,7 @@ def test_one_writer_at_a_time(settings, tmp_path) -> None:
     b.close()
 
 
+@LOCAL_ONLY
 @pytest.mark.parametrize("damage", ["missing", "stale", "corrupt"])
 def test_keyword_file_is_rebuilt_from_sqlite(settings, tmp_path, damage) -> None:
     with RagIndex.open(settings, FakeEmbedder()) as idx:
@@ -117,6 +131,7 @@ def test_keyword_file_is_rebuilt_from_sqlite(settings, tmp_path, damage) -> None
     ]
 
 
+@LOCAL_ONLY
 def test_incremental_keyword_updates_equal_a_rebuild(settings, tmp_path) -> None:
     from rag.store.keyword import KeywordIndex
 
@@ -140,6 +155,7 @@ def test_incremental_keyword_updates_equal_a_rebuild(settings, tmp_path) -> None
         assert idx.store.keywords.search(idx.store._conn, "cherries", 5, None) == []
 
 
+@LOCAL_ONLY
 @pytest.mark.parametrize("damage", ["missing", "stale", "corrupt"])
 def test_faiss_file_is_rebuilt_from_sqlite(settings, tmp_path, damage) -> None:
     with RagIndex.open(settings, FakeEmbedder()) as idx:
