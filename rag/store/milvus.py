@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import re
 import threading
 import time
@@ -256,6 +255,8 @@ class MilvusStore:
 
     def close(self) -> None:
         self.client.close()
+        if "://" not in self.uri:
+            _release_lite(self.uri)
 
     # ---------------------------------------------------------------- locking
     @contextmanager
@@ -290,16 +291,8 @@ class MilvusStore:
         return out
 
     def _all(self, collection: str, expr: str, fields: Sequence[str]) -> list[dict[str, Any]]:
-        it = self.client.query_iterator(
-            collection, batch_size=1000, filter=expr, output_fields=list(fields)
-        )
-        rows: list[dict[str, Any]] = []
-        try:
-            while batch := it.next():
-                rows += batch
-        finally:
-            it.close()
-        return rows
+        # One query, no iterator: Milvus Lite's server cannot give an iterator its timestamp.
+        return list(self.client.query(collection, filter=expr, output_fields=list(fields)))
 
     def document_state(self, source: str) -> tuple[str, str] | None:
         rows = self.client.query(
@@ -637,11 +630,6 @@ def _dummy_index(client: Any) -> Any:
     return ip
 
 
-class _NoMvccWarning(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "mvccTs" not in record.getMessage()
-
-
 def _connect(uri: str, settings: Settings) -> Any:
     try:
         from pymilvus import MilvusClient
@@ -650,11 +638,13 @@ def _connect(uri: str, settings: Settings) -> Any:
         raise ConfigError(
             "RAG_STORE=milvus needs the scale extra: pip install -e '.[scale]'"
         ) from None
-    # Milvus Lite gives no MVCC timestamp to query iterators; pymilvus warns on every listing.
-    logging.getLogger("pymilvus").addFilter(_NoMvccWarning())
     token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
     try:
-        return MilvusClient(uri=uri, token=token)
+        client = MilvusClient(uri=uri, token=token)
+        if "://" not in uri:
+            with _LITE_LOCK:
+                _LITE_USERS[uri] = _LITE_USERS.get(uri, 0) + 1
+        return client
     except MilvusException as exc:
         if "://" not in uri and "Open local milvus failed" in str(exc):
             raise IndexLockedError(
@@ -663,3 +653,21 @@ def _connect(uri: str, settings: Settings) -> Any:
                 "P` and point every process at it with RAG_MILVUS_URI=http://127.0.0.1:P"
             ) from exc
         raise ConfigError(f"cannot reach Milvus at {uri}: {exc}") from exc
+
+
+# A Milvus Lite file is served by a gRPC server in a thread of this process, which holds the
+# file's lock until it is released: the last store of the process to close a file releases it,
+# so that another process can open it (closing the client alone does not).
+_LITE_USERS: dict[str, int] = {}
+_LITE_LOCK = threading.Lock()
+
+
+def _release_lite(uri: str) -> None:
+    with _LITE_LOCK:
+        _LITE_USERS[uri] = _LITE_USERS.get(uri, 1) - 1
+        if _LITE_USERS[uri] > 0:
+            return
+        del _LITE_USERS[uri]
+    from milvus_lite.server_manager import server_manager_instance
+
+    server_manager_instance.release_server(uri)
