@@ -21,7 +21,7 @@ from rag.config import Settings
 from rag.errors import ConfigError
 from rag.server import EmbeddingBatcher, Metrics, check_bind, create_app
 
-from .conftest import FakeEmbedder, write
+from .conftest import STORES, FakeEmbedder, write
 
 LOREM = "Clouds drift slowly over the quiet hills while farmers tend their fields."
 KILN = (
@@ -49,11 +49,23 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
         yield c
 
 
+@pytest.fixture(params=STORES)
+def store(request) -> str:
+    """The search, answer and document endpoints run on each store (RAG_STORE)."""
+    return request.param
+
+
 @pytest.fixture
-def loaded(tmp_path: Path) -> Iterator[TestClient]:
+def store_client(tmp_path: Path, store: str) -> Iterator[TestClient]:
+    with make_client(tmp_path, store=store) as c:
+        yield c
+
+
+@pytest.fixture
+def loaded(tmp_path: Path, store: str) -> Iterator[TestClient]:
     write(tmp_path / "d" / "kiln.md", KILN)
     write(tmp_path / "d" / "other.txt", "Bicycles need their chains oiled every month. " + LOREM)
-    with make_client(tmp_path) as c:
+    with make_client(tmp_path, store=store) as c:
         c.app.state.server.index.ingest([tmp_path / "d"])  # type: ignore[attr-defined]
         yield c
 
@@ -327,7 +339,8 @@ def test_chat_refuses_what_the_documents_do_not_say(loaded) -> None:
 
 
 # ------------------------------------------------------------------------------ documents
-def test_upload_list_replace_delete(client, tmp_path) -> None:
+def test_upload_list_replace_delete(store_client, tmp_path) -> None:
+    client = store_client
     files = [("files", ("kiln notes.md", KILN.encode(), "text/markdown"))]
     r = client.post("/v1/documents", files=files)
     assert r.status_code == 201, r.text
