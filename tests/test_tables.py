@@ -212,3 +212,20 @@ def test_each_row_is_a_candidate_read_with_its_header_and_cited_exactly() -> Non
     assert first.row == labelled_row("| Year | Population | Note |", first.text)
     assert first.row.startswith("Year: 19") and "; Population: " in first.row
     assert first.reading == f"Springfield. {first.row}"
+
+
+def test_the_app_shows_a_cited_table_as_a_table_with_the_row_highlighted() -> None:
+    from rag.answer.evidence import citation
+    from rag.ui.render import citation_cards
+
+    chunks = TokenSplitter(words, 50, 8).split(DOC)
+    later = chunks[3]  # the header is put before its span
+    hit = SearchHit(7, "d", "/x/pop.md", "md", later.start, later.end, later.text, 1.0, rank=1)
+    row = candidates([hit])[1]
+    card = citation_cards([citation(row, 1)], [hit], turn=1)
+    assert (
+        '<table class="rag-table"><thead><tr><th>Year</th><th>Population</th><th>Note</th>' in card
+    )
+    cells = "".join(f"<td>{c}</td>" for c in split_row(row.text))
+    assert f'<tr class="rag-cited">{cells}</tr>' in card and card.count("rag-cited") == 1
+    assert "<mark>" not in card  # the row is highlighted whole, inside the table

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..answer import Answer
 from ..answer.markup import markup_html, source_of
+from ..ingest.tables import find_tables, header_length, split_row
 
 CLOSEST = 3  # passages shown with a refusal
 
@@ -22,6 +23,10 @@ CSS = """
 #rag-sources blockquote { margin: 6px 0 0 0; padding-left: 8px; font-size: .92em;
   border-left: 3px solid var(--border-color-primary); white-space: pre-wrap; }
 #rag-sources mark { background: #fde68a; color: #111; padding: 0 1px; }
+#rag-sources table.rag-table { border-collapse: collapse; margin: 4px 0; white-space: normal; }
+#rag-sources table.rag-table th, #rag-sources table.rag-table td {
+  border: 1px solid var(--border-color-primary); padding: 2px 6px; text-align: left; }
+#rag-sources table.rag-table tr.rag-cited td { background: #fde68a; color: #111; }
 #rag-sources details > summary { cursor: pointer; margin: 6px 0; }
 #rag-sources .rag-path { color: var(--body-text-color-subdued); word-break: break-all; }
 .rag-pending { color: var(--body-text-color-subdued); }
@@ -112,8 +117,12 @@ def citation_cards(citations: Sequence[Any], passages: Sequence[Any], turn: int)
     cards = []
     for c in citations:
         hit = next((h for h in passages if h.chunk_id == c.chunk_id), None)
-        if hit is not None and hit.start <= c.start and c.end <= hit.start + len(hit.text):
-            passage, offset = hit.text, c.start - hit.start
+        if hit is not None and hit.start <= c.start and c.end <= hit.end:
+            # A chunk that starts inside a table has the table's header put before its span.
+            passage, offset = (
+                hit.text,
+                c.start - hit.start + header_length(hit.text, hit.start, hit.end),
+            )
         else:
             passage, offset = c.quote, 0
         mark = (offset, offset + len(c.quote))
@@ -131,20 +140,46 @@ def _card(
     passage: str,
     mark: tuple[int, int] | None,
 ) -> str:
-    if mark is not None:
-        a, b = mark
-        body = (
-            html.escape(passage[:a])
-            + f"<mark>{html.escape(passage[a:b])}</mark>"
-            + html.escape(passage[b:])
-        )
-    else:
-        body = html.escape(passage)
+    body = passage_html(passage, mark)
     return (
         f'<div class="rag-source" id="{elem_id}"><b>[{html.escape(label)}] '
         f"{html.escape(Path(source).name)}</b> <small>{html.escape(location)}</small><br>"
         f'<small class="rag-path">{html.escape(source)}</small><blockquote>{body}</blockquote>'
         "</div>"
+    )
+
+
+def passage_html(passage: str, mark: tuple[int, int] | None) -> str:
+    """A passage as HTML, the span `mark` highlighted; its Markdown tables shown as tables,
+    with a cited row highlighted whole."""
+    out, pos = [], 0
+    for t in find_tables(passage):
+        out.append(_text_html(passage, pos, t.start, mark))
+        head = "".join(
+            f"<th>{html.escape(c)}</th>" for c in split_row(t.header(passage).split("\n", 1)[0])
+        )
+        rows = []
+        for a, b in t.rows(passage):
+            cited = mark is not None and a < mark[1] and mark[0] < b
+            cells = "".join(f"<td>{html.escape(c)}</td>" for c in split_row(passage[a:b]))
+            rows.append(f'<tr class="rag-cited">{cells}</tr>' if cited else f"<tr>{cells}</tr>")
+        out.append(
+            f'<table class="rag-table"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>"
+        )
+        pos = t.end + 1 if passage[t.end : t.end + 1] == "\n" else t.end
+    out.append(_text_html(passage, pos, len(passage), mark))
+    return "".join(out)
+
+
+def _text_html(passage: str, start: int, end: int, mark: tuple[int, int] | None) -> str:
+    if mark is None or mark[1] <= start or end <= mark[0]:
+        return html.escape(passage[start:end])
+    a, b = max(start, mark[0]), min(end, mark[1])
+    return (
+        html.escape(passage[start:a])
+        + f"<mark>{html.escape(passage[a:b])}</mark>"
+        + html.escape(passage[b:end])
     )
 
 
