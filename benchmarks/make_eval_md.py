@@ -22,6 +22,7 @@ from typing import Any
 
 from common import DATASETS, RESULTS, ROOT
 from format_invariance import formats_section, segmentation_section
+from table_questions import tables_section
 
 OUT = RESULTS / "eval"
 RUNS = {
@@ -436,6 +437,7 @@ def main() -> None:
         "",
         *formats_section(),
         *segmentation_section(),
+        *tables_section(),
         "## The CI gate",
         "",
         "`tests/test_eval_gate.py` runs a fixed slice on every CI run (50 SciFact queries over "
