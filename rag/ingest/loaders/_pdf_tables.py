@@ -35,10 +35,10 @@ def has_ruling(page: PageObject) -> bool:
 def with_tables(raw: bytes, texts: list[str], pages: list[int]) -> list[str]:
     """`texts` (one per page), with the text of each of `pages` (0-based) that holds a data
     table read again by pdfplumber, its tables as Markdown in reading order."""
-    import pdfplumber  # 0.3 s to import: only for PDFs with ruled pages
-
     out = list(texts)
     try:
+        import pdfplumber  # 0.3 s to import: only for PDFs with ruled pages
+
         with pdfplumber.open(io.BytesIO(raw)) as pdf:
             for i in pages:
                 try:
@@ -48,7 +48,7 @@ def with_tables(raw: bytes, texts: list[str], pages: list[int]) -> list[str]:
                     continue
                 if text is not None:
                     out[i] = text
-    except Exception as e:
+    except Exception as e:  # pdfplumber missing or failing: pypdf's text, tables flattened
         _log.debug("PDF tables not read: %s", one_line(e))
     return out
 
