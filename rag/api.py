@@ -106,6 +106,7 @@ class RagIndex:
         prune: bool = False,
         progress: ProgressFn | None = None,
         on_skip: SkipFn | None = None,
+        on_note: SkipFn | None = None,
     ) -> IngestReport:
         return ingest_paths(
             [Path(p) for p in paths],
@@ -117,11 +118,13 @@ class RagIndex:
                 self.settings.max_doc_chars,
                 int(self.settings.max_expanded_mb * 1024 * 1024),
                 self.settings.max_expansion_ratio,
+                max_ocr_pages=self.settings.max_ocr_pages,
             ),
             commit_every=self.settings.commit_every,
             prune=prune,
             progress=progress,
             on_skip=on_skip,
+            on_note=on_note,
         )
 
     def remove(self, targets: Sequence[str]) -> list[DocumentInfo]:

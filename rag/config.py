@@ -102,6 +102,12 @@ class Settings(BaseSettings):
         description="DOCX parts over 1 MB that decompress more than this many times their "
         "compressed size are skipped before any is decompressed (Apache POI's bomb check).",
     )
+    max_ocr_pages: int = Field(
+        200,
+        ge=1,
+        description="Scanned PDFs and multi-page TIFFs with more pages to read by OCR than this "
+        "are skipped (Tesseract takes a few seconds a page).",
+    )
     mode: RetrievalMode = Field("hybrid", description="Retrieval mode: dense, keyword or hybrid.")
     top_k: int = Field(5, ge=1, le=1000, description="Hits returned by a search.")
     candidates: int = Field(

@@ -6,7 +6,11 @@ import bisect
 import hashlib
 from dataclasses import dataclass, field
 
-FILE_TYPES = ("txt", "md", "html", "pdf", "docx")
+FILE_TYPES = ("txt", "md", "html", "pdf", "docx", "image")
+
+# A page read by OCR whose words Tesseract trusts less than this on average (0-100) is flagged:
+# below it, word accuracy on the generated test set falls under 90% (BENCHMARKS.md, OCR).
+LOW_OCR_CONFIDENCE = 80.0
 
 
 def content_hash(data: bytes) -> str:
@@ -32,6 +36,23 @@ class Section:
     path: str
 
 
+@dataclass(frozen=True)
+class OcrPage:
+    """A page whose text came from OCR, and the mean confidence of its words (0-100)."""
+
+    page: int
+    confidence: float
+
+    @property
+    def low_confidence(self) -> bool:
+        return low_ocr_confidence(self.confidence)
+
+
+def low_ocr_confidence(confidence: float | None) -> bool:
+    """Whether text read by OCR with this mean word confidence is flagged (None: not OCR)."""
+    return confidence is not None and confidence < LOW_OCR_CONFIDENCE
+
+
 @dataclass
 class Document:
     """A file's text, with maps from character offsets to pages and to headings."""
@@ -46,10 +67,16 @@ class Document:
     sections: list[Section] = field(default_factory=list)
     # What a person should know about how the file was read (e.g. a guessed encoding).
     notes: list[str] = field(default_factory=list)
+    # The pages read by OCR (an image file is page 1), with their confidence.
+    ocr_pages: list[OcrPage] = field(default_factory=list)
 
     @property
     def id(self) -> str:
         return document_id(self.source)
+
+    def ocr_page(self, page: int | None) -> OcrPage | None:
+        """The OCR record of `page`, if that page was read by OCR."""
+        return next((p for p in self.ocr_pages if p.page == page), None)
 
     def page_at(self, offset: int) -> int | None:
         if not self.page_starts:
@@ -105,6 +132,24 @@ class SearchHit:
     section: str | None = None
     # Rank of this chunk in each retriever that found it (1-based), for inspection.
     ranks: dict[str, int] = field(default_factory=dict)
+    # When the chunk's page was read by OCR: the mean confidence of its words (0-100).
+    ocr_confidence: float | None = None
+    # Pages that begin inside the chunk, as (offset in the document, page number), and the OCR
+    # confidence of each page it touches: a span inside the chunk is cited with its own page.
+    page_breaks: list[tuple[int, int]] = field(default_factory=list)
+    ocr_by_page: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def low_confidence(self) -> bool:
+        return low_ocr_confidence(self.ocr_confidence)
+
+    def page_at(self, offset: int) -> int | None:
+        """The page of a document offset inside this chunk."""
+        page = self.page
+        for start, number in self.page_breaks:
+            if start <= offset:
+                page = number
+        return page
 
     def location(self) -> str:
         return format_location(self.page, self.section, self.start, self.end)
@@ -122,5 +167,7 @@ class SearchHit:
             "page": self.page,
             "section": self.section,
             "ranks": self.ranks,
+            "ocr_confidence": self.ocr_confidence,
+            "low_confidence": self.low_confidence,
             "text": self.text,
         }

@@ -110,6 +110,9 @@ class Retriever:
                     page=r["page"],
                     section=r["section"],
                     ranks=ranks,
+                    ocr_confidence=r.get("ocr_confidence"),
+                    page_breaks=r.get("page_breaks", []),
+                    ocr_by_page=r.get("ocr_by_page", {}),
                 )
             )
         return hits

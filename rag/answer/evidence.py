@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..documents import SearchHit
+from ..documents import SearchHit, low_ocr_confidence
 from ..embeddings import Embedder
 from ..ingest.tables import TableSpan, find_tables, header_length, labelled_row, table_at
 from ..store.keyword import IGNORED
@@ -165,6 +165,8 @@ def looks_like_instruction(text: str) -> bool:
 
 def citation(c: Candidate, number: int) -> Citation:
     """The citation of one candidate sentence: its exact span in its document."""
+    page = c.hit.page_at(c.start)  # the sentence's own page: a chunk can span two
+    ocr = c.hit.ocr_by_page.get(page) if page is not None else None
     return Citation(
         number=number,
         chunk_id=c.hit.chunk_id,
@@ -173,8 +175,10 @@ def citation(c: Candidate, number: int) -> Citation:
         start=c.start,
         end=c.end,
         quote=c.text,
-        page=c.hit.page,
+        page=page,
         section=c.hit.section,
+        ocr_confidence=ocr,
+        low_confidence=low_ocr_confidence(ocr),
     )
 
 

@@ -24,6 +24,9 @@ class Citation:
     quote: str
     page: int | None = None
     section: str | None = None
+    # The span's page was read by OCR: its mean word confidence (0-100), and whether it is low.
+    ocr_confidence: float | None = None
+    low_confidence: bool = False
 
     def location(self) -> str:
         return format_location(self.page, self.section, self.start, self.end)

@@ -24,7 +24,8 @@ from .base import _open, _run, _settings, cli, retrieval_options, shown
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
 def ingest(ctx: click.Context, paths: tuple[Path, ...], prune: bool, as_json: bool, quiet: bool):
-    """Index files and folders (.txt .md .html .pdf .docx); unchanged files are not re-embedded."""
+    """Index files and folders (.txt .md .html .pdf .docx; .png .jpg .tif and scanned PDF pages
+    by OCR); unchanged files are not re-embedded."""
     settings = _settings(ctx)
 
     def go() -> None:
@@ -41,19 +42,24 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], prune: bool, as_json: bo
                 bar = tqdm(total=total, unit="file", desc="ingest", file=sys.stderr, leave=False)
             bar.update(1)
 
-        def on_skip(source: str, reason: str) -> None:
-            msg = f"skipped {shown(source)}: {reason}"
+        def say(msg: str) -> None:
             if bar is not None:
                 bar.write(msg, file=sys.stderr)
             else:
                 click.echo(msg, err=True)
 
+        def on_skip(source: str, reason: str) -> None:
+            say(f"skipped {shown(source)}: {reason}")
+
+        def on_note(source: str, note: str) -> None:  # as each file is read: OCR says its time
+            say(f"note {shown(source)}: {note}")
+
         with _open(settings) as idx:
-            report = idx.ingest(list(paths), prune=prune, progress=progress, on_skip=on_skip)
+            report = idx.ingest(
+                list(paths), prune=prune, progress=progress, on_skip=on_skip, on_note=on_note
+            )
         if bar is not None:
             bar.close()
-        for source, note in report.notes:
-            click.echo(f"note {shown(source)}: {note}", err=True)
         if as_json:
             click.echo(json.dumps(report.to_dict(), indent=2))
         else:
@@ -95,6 +101,7 @@ def documents(ctx: click.Context, as_json: bool) -> None:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(d.updated_at))
             click.echo(
                 f"{d.id}  {d.file_type:<4} {d.n_chunks:>5} chunks  {when}  {shown(d.source)}"
+                + (f"  [{d.ocr_summary()}]" if d.ocr_pages else "")
             )
         click.echo(f"{len(docs)} documents")
 

@@ -21,7 +21,8 @@ from .splitter import TokenSplitter
 
 # Called after each file with (files done, files in all, the file's path).
 ProgressFn = Callable[[int, int, str], None]
-# Called with each skipped file and its reason, as soon as it is known.
+# Called with each skipped file and its reason, as soon as it is known; also the type of the
+# callback that gets each note (a file read with a caveat, or read by OCR: its pages and time).
 SkipFn = Callable[[str, str], None]
 
 
@@ -133,6 +134,7 @@ def ingest_paths(
     prune: bool = False,
     progress: ProgressFn | None = None,
     on_skip: SkipFn | None = None,
+    on_note: SkipFn | None = None,
 ) -> IngestReport:
     """Bring the index in line with the files under `paths`. Each commit is atomic."""
     report = IngestReport()
@@ -162,7 +164,11 @@ def ingest_paths(
     try:
         with store.writing():
             for done, path in enumerate(files, 1):
+                noted = len(report.notes)
                 item = _prepare(path, store, splitter, max_file_bytes, limits, report, skip)
+                if on_note is not None:
+                    for source, note in report.notes[noted:]:
+                        on_note(source, note)
                 if item is not None:
                     pending.append(item)
                     to_embed += sum(1 for c in item.chunks if c.text_hash not in item.reuse)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..documents import Chunk, Document, Section
+from ..documents import Chunk, Document, OcrPage, Section
 from .manifest import Manifest
 
 SCHEMA = """
@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS documents (
     sections TEXT NOT NULL,
     n_chunks INTEGER NOT NULL,
     added_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    ocr_pages TEXT
 );
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -69,6 +70,26 @@ class DocumentInfo:
     n_chunks: int
     added_at: float
     updated_at: float
+    # Pages read by OCR: {"page", "confidence" (mean word confidence, 0-100), "low_confidence"}.
+    ocr_pages: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def low_confidence_pages(self) -> list[int]:
+        return [p["page"] for p in self.ocr_pages if p["low_confidence"]]
+
+    def ocr_summary(self) -> str:
+        """'OCR 3 pages; low confidence: p. 2 (61%)' for a document read by OCR; else ''."""
+        n = len(self.ocr_pages)
+        if not n:
+            return ""
+        low = [
+            f"p. {p['page']} ({p['confidence']:.0f}%)"
+            for p in self.ocr_pages
+            if p["low_confidence"]
+        ]
+        return f"OCR {n} page{'s' * (n != 1)}" + (
+            f"; low confidence: {', '.join(low)}" if low else ""
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -127,7 +148,7 @@ def filter_sql(path_glob: str | None, file_types: Sequence[str] | None) -> tuple
 
 
 def row_to_document(row: Sequence[Any]) -> Document:
-    source, file_type, text, chash, title, pages, sections = row
+    source, file_type, text, chash, title, pages, sections, *ocr = row
     return Document(
         source=source,
         file_type=file_type,
@@ -136,4 +157,39 @@ def row_to_document(row: Sequence[Any]) -> Document:
         title=title,
         page_starts=json.loads(pages),
         sections=[Section(s, p) for s, p in json.loads(sections)],
+        ocr_pages=decode_ocr_pages(ocr[0] if ocr else None),
     )
+
+
+def encode_ocr_pages(pages: Sequence[OcrPage]) -> str | None:
+    """The documents.ocr_pages column: [[page, confidence], ...], NULL when OCR read nothing."""
+    return json.dumps([[p.page, p.confidence] for p in pages]) if pages else None
+
+
+def decode_ocr_pages(value: str | None) -> list[OcrPage]:
+    return [OcrPage(int(n), float(c)) for n, c in json.loads(value)] if value else []
+
+
+def ocr_page_dicts(pages: Sequence[OcrPage]) -> list[dict[str, Any]]:
+    return [
+        {"page": p.page, "confidence": p.confidence, "low_confidence": p.low_confidence}
+        for p in pages
+    ]
+
+
+def add_ocr_column(conn: sqlite3.Connection) -> None:
+    """Indexes made before OCR lack documents.ocr_pages: add it (NULL for their documents)."""
+
+    def present() -> bool:
+        return any(r[1] == "ocr_pages" for r in conn.execute("PRAGMA table_info(documents)"))
+
+    if present():
+        return
+    conn.execute("BEGIN IMMEDIATE")  # two processes opening an old index: one adds it
+    try:
+        if not present():
+            conn.execute("ALTER TABLE documents ADD COLUMN ocr_pages TEXT")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

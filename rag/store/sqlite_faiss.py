@@ -28,10 +28,14 @@ from .manifest import Manifest, atomic_write
 from .schema import (
     DocumentInfo,
     DocumentWrite,
+    add_ocr_column,
     connect,
     create_schema,
+    decode_ocr_pages,
+    encode_ocr_pages,
     filter_sql,
     has_table,
+    ocr_page_dicts,
     row_to_document,
 )
 from .vectors import VectorIndex
@@ -95,6 +99,7 @@ class IndexStore:
         manifest = Manifest.from_json(row[0], str(path))
         manifest.check_store("local", str(path))
         manifest.check_compatible(embedding, chunking, str(path))
+        add_ocr_column(conn)
         # manifest.json is the readable copy; SQLite's is the one that counts.
         mpath = path / MANIFEST_NAME
         text = manifest.to_json() + "\n"
@@ -170,15 +175,19 @@ class IndexStore:
         with self._lock:
             rows = self._conn.execute(
                 "SELECT id, source, file_type, title, content_hash, size, n_chunks, added_at,"
-                " updated_at FROM documents ORDER BY source"
+                " updated_at, ocr_pages FROM documents ORDER BY source"
             ).fetchall()
-        return [DocumentInfo(*r) for r in rows]
+        infos = []
+        for r in rows:
+            infos.append(DocumentInfo(*r[:9]))
+            infos[-1].ocr_pages = ocr_page_dicts(decode_ocr_pages(r[9]))
+        return infos
 
     def document(self, doc_id: str) -> Document:
         with self._lock:
             row = self._conn.execute(
-                "SELECT source, file_type, text, content_hash, title, page_starts, sections"
-                " FROM documents WHERE id=?",
+                "SELECT source, file_type, text, content_hash, title, page_starts, sections,"
+                " ocr_pages FROM documents WHERE id=?",
                 (doc_id,),
             ).fetchone()
         if row is None:
@@ -210,7 +219,8 @@ class IndexStore:
                 marks = ",".join("?" * len(part))
                 rows = self._conn.execute(
                     f'SELECT c.id, c.doc_id, d.source, d.file_type, c.start, c."end", c.text,'
-                    f" d.page_starts, d.sections FROM chunks c JOIN documents d ON d.id=c.doc_id"
+                    f" d.page_starts, d.sections, d.ocr_pages"
+                    f" FROM chunks c JOIN documents d ON d.id=c.doc_id"
                     f" WHERE c.id IN ({marks})",
                     part,
                 ).fetchall()
@@ -223,7 +233,12 @@ class IndexStore:
                         None,
                         json.loads(r[7]),
                         [Section(s, p) for s, p in json.loads(r[8])],
+                        ocr_pages=decode_ocr_pages(r[9]),
                     )
+                    page = doc.page_at(r[4])
+                    ocr = doc.ocr_page(page)
+                    breaks = [(o, n) for n, o in enumerate(doc.page_starts, 1) if r[4] < o < r[5]]
+                    touched = {page, *(n for _, n in breaks)}
                     out[r[0]] = {
                         "doc_id": r[1],
                         "source": r[2],
@@ -233,6 +248,11 @@ class IndexStore:
                         "text": r[6],
                         "page": doc.page_at(r[4]),
                         "section": doc.section_at(r[4]),
+                        "ocr_confidence": ocr.confidence if ocr else None,
+                        "page_breaks": breaks,
+                        "ocr_by_page": {
+                            p.page: p.confidence for p in doc.ocr_pages if p.page in touched
+                        },
                     }
         return out
 
@@ -304,8 +324,8 @@ class IndexStore:
                     removed_chunk_ids += self._delete_document(d.id)
                     conn.execute(
                         "INSERT INTO documents (id, source, file_type, title, content_hash, size,"
-                        " mtime, text, page_starts, sections, n_chunks, added_at, updated_at)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        " mtime, text, page_starts, sections, n_chunks, added_at, updated_at,"
+                        " ocr_pages) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (
                             d.id,
                             d.source,
@@ -320,6 +340,7 @@ class IndexStore:
                             len(w.chunks),
                             old[0] if old else now,
                             now,
+                            encode_ocr_pages(d.ocr_pages),
                         ),
                     )
                     vecs = np.ascontiguousarray(w.vectors, dtype=np.float32)

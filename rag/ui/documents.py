@@ -126,7 +126,7 @@ class DocumentsTab:
         return [
             [
                 Path(d.source).name,
-                d.file_type,
+                d.file_type + (f" ({d.ocr_summary()})" if d.ocr_pages else ""),
                 d.n_chunks,
                 time.strftime("%Y-%m-%d %H:%M", time.localtime(d.updated_at)),
                 d.id,

@@ -65,7 +65,8 @@ def _documents_tab(docs: DocumentsTab) -> SimpleNamespace:
     with gr.Tab("Documents"):
         files = gr.File(
             file_count="multiple",
-            label="Drop files here to index them (.txt .md .html .pdf .docx), several at once",
+            label="Drop files here to index them (.txt .md .html .pdf .docx; scans and images "
+            "(.png .jpg .tif) are read by OCR), several at once",
             elem_id="rag-upload",
         )
         status = gr.Markdown(elem_id="rag-upload-status")

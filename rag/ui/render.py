@@ -28,6 +28,7 @@ CSS = """
   border: 1px solid var(--border-color-primary); padding: 2px 6px; text-align: left; }
 #rag-sources table.rag-table tr.rag-cited td { background: #fde68a; color: #111; }
 #rag-sources details > summary { cursor: pointer; margin: 6px 0; }
+#rag-sources .rag-ocr-low { color: var(--color-red-600, #b91c1c); font-weight: 600; }
 #rag-sources .rag-path { color: var(--body-text-color-subdued); word-break: break-all; }
 .rag-pending { color: var(--body-text-color-subdued); }
 .rag-standalone, .rag-meta, .rag-note { color: var(--body-text-color-subdued); font-size: .88em; }
@@ -92,7 +93,15 @@ def format_answer(answer: Answer, turn: int = 1) -> tuple[str, str]:
         if answer.passages:
             reply += " The closest passages are shown under Sources; none of them answers it."
         cards = [
-            _card(f"closest-{turn}-{h.rank}", f"~{h.rank}", h.source, h.location(), h.text, None)
+            _card(
+                f"closest-{turn}-{h.rank}",
+                f"~{h.rank}",
+                h.source,
+                h.location(),
+                h.text,
+                None,
+                flag=ocr_flag(h.low_confidence, h.ocr_confidence),
+            )
             for h in answer.passages[:CLOSEST]
         ]
         return reply, "\n".join(cards)
@@ -127,7 +136,15 @@ def citation_cards(citations: Sequence[Any], passages: Sequence[Any], turn: int)
             passage, offset = c.quote, 0
         mark = (offset, offset + len(c.quote))
         cards.append(
-            _card(card_id(turn, c.number), str(c.number), c.source, c.location(), passage, mark)
+            _card(
+                card_id(turn, c.number),
+                str(c.number),
+                c.source,
+                c.location(),
+                passage,
+                mark,
+                flag=ocr_flag(c.low_confidence, c.ocr_confidence),
+            )
         )
     return "\n".join(cards)
 
@@ -139,11 +156,15 @@ def _card(
     location: str,
     passage: str,
     mark: tuple[int, int] | None,
+    *,
+    flag: str = "",
 ) -> str:
     body = passage_html(passage, mark)
     return (
         f'<div class="rag-source" id="{elem_id}"><b>[{html.escape(label)}] '
-        f"{html.escape(Path(source).name)}</b> <small>{html.escape(location)}</small><br>"
+        f"{html.escape(Path(source).name)}</b> <small>{html.escape(location)}</small>"
+        + (f' <small class="rag-ocr-low">{html.escape(flag)}</small>' if flag else "")
+        + "<br>"
         f'<small class="rag-path">{html.escape(source)}</small><blockquote>{body}</blockquote>'
         "</div>"
     )
@@ -181,6 +202,13 @@ def _text_html(passage: str, start: int, end: int, mark: tuple[int, int] | None)
         + f"<mark>{html.escape(passage[a:b])}</mark>"
         + html.escape(passage[b:end])
     )
+
+
+def ocr_flag(low: bool, confidence: float | None) -> str:
+    """What a card says when its page was read by OCR with low confidence."""
+    if not low or confidence is None:
+        return ""
+    return f"read by OCR, low confidence ({confidence:.0f}%): check the page itself"
 
 
 def sources_panel(current: str, earlier: Sequence[tuple[str, str]], refused: bool) -> str:

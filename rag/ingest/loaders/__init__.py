@@ -1,4 +1,4 @@
-"""Read one file (txt, md, html, pdf, docx) into a Document, or say in one line why not.
+"""Read one file (txt, md, html, pdf, docx; images by OCR) into a Document, or say why not.
 
 Each format's loader returns the text that chunk offsets point into, plus the page starts
 (PDF) and the heading sections (md, html, docx) that map an offset back to a place in the file.
@@ -29,15 +29,20 @@ SUPPORTED_SUFFIXES: dict[str, str] = {
     ".htm": "html",
     ".pdf": "pdf",
     ".docx": "docx",
+    ".png": "image",
+    ".jpg": "image",
+    ".jpeg": "image",
+    ".tif": "image",
+    ".tiff": "image",
 }
-_SUPPORTED_LIST = ".txt, .md, .html, .htm, .pdf, .docx"
+_SUPPORTED_LIST = ".txt, .md, .html, .htm, .pdf, .docx, .png, .jpg, .jpeg, .tif, .tiff"
 _MB = 1024 * 1024
 
 # Each loader takes the file's bytes and the limits on what they may expand to. The parsers of
 # html, pdf and docx (bs4, pypdf, lxml: 0.5 s to import) are loaded when a file needs them, so
 # `rag search` and `rag ask`, which import this package through the index, never pay for them.
 _LOADERS: dict[str, Callable[[bytes, Limits], Parsed]] = {"txt": load_txt, "md": load_md}
-_LAZY_LOADERS = {"html": "_html", "pdf": "_pdf", "docx": "_docx"}
+_LAZY_LOADERS = {"html": "_html", "pdf": "_pdf", "docx": "_docx", "image": "_image"}
 
 
 def _loader(file_type: str) -> Callable[[bytes, Limits], Parsed]:
@@ -48,7 +53,8 @@ def _loader(file_type: str) -> Callable[[bytes, Limits], Parsed]:
 
 
 def file_type_of(path: Path) -> str | None:
-    """The type rag reads `path` as ('txt', 'md', 'html', 'pdf', 'docx'), by suffix; else None."""
+    """The type rag reads `path` as ('txt', 'md', 'html', 'pdf', 'docx', 'image'), by suffix;
+    else None."""
     return SUPPORTED_SUFFIXES.get(Path(path).suffix.lower())
 
 
@@ -93,6 +99,7 @@ def load_file(
         page_starts=parsed.page_starts,
         sections=sorted(parsed.sections, key=lambda s: s.start),
         notes=parsed.notes,
+        ocr_pages=parsed.ocr_pages,
     )
 
 

@@ -6,7 +6,7 @@ import codecs
 import contextlib
 from dataclasses import dataclass, field
 
-from rag.documents import Section
+from rag.documents import OcrPage, Section
 
 
 class Reject(Exception):
@@ -21,6 +21,10 @@ class Limits:
     max_chars: int = 5_000_000
     max_expanded_bytes: int = 200 * 1024 * 1024
     max_expansion_ratio: float = 100.0
+    # OCR: pages read per file (Tesseract takes seconds a page), and the pixels of one image or
+    # rendered page (an 80-megapixel page is A3 at 600 dpi; a PNG "bomb" declares billions).
+    max_ocr_pages: int = 200
+    max_image_pixels: int = 80_000_000
 
 
 def too_many_chars(chars: int, limits: Limits, kind: str) -> str:
@@ -37,6 +41,7 @@ class Parsed:
     page_starts: list[int] = field(default_factory=list)
     sections: list[Section] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    ocr_pages: list[OcrPage] = field(default_factory=list)
 
 
 def one_line(e: BaseException, limit: int = 160) -> str:

@@ -13,6 +13,7 @@ from pypdf.errors import DependencyError
 from pypdf.generic import ArrayObject, StreamObject
 
 from ._common import Limits, Parsed, Reject, normalize_newlines, one_line, too_many_chars
+from ._ocr import OcrResult, read_pdf_pages, summary
 from ._pdf_tables import has_ruling, with_tables
 
 _log = logging.getLogger(__name__)
@@ -64,15 +65,41 @@ def load_pdf(raw: bytes, limits: Limits | None = None) -> Parsed:
         texts = with_tables(raw, texts, ruled)
     if not texts:
         raise Reject("PDF has no pages")
+    ocr, notes = _read_scans(raw, texts, limits)
+    if ocr is not None:
+        texts = [ocr.texts.get(n, t) for n, t in enumerate(texts, 1)]
     if not any(texts):
+        if ocr is not None and ocr.notes:  # e.g. "page 1 not read by OCR: <why>"
+            raise Reject(f"no text layer (scanned PDF?), and {ocr.notes[0]}")
         raise Reject(
-            "no text layer (scanned PDF?): run OCR first, e.g. ocrmypdf, then ingest again"
+            "no text layer, and OCR found no text on its pages"
+            if ocr is not None
+            else "no text layer, and no page image to read by OCR (blank pages?)"
         )
     starts, offset = [], 0
     for text in texts:
         starts.append(offset)
         offset += len(text) + 2  # the "\n\n" between pages
-    return Parsed("\n\n".join(texts), title=title, page_starts=starts)
+    pages = ocr.pages if ocr is not None else []
+    return Parsed("\n\n".join(texts), title=title, page_starts=starts, notes=notes, ocr_pages=pages)
+
+
+def _read_scans(raw: bytes, texts: list[str], limits: Limits) -> tuple[OcrResult | None, list[str]]:
+    """OCR the pages without a text layer (scanned pages: _ocr.py). When OCR cannot run, a PDF
+    with no text at all is rejected with the reason, and one with some text keeps it, noted."""
+    empty = [n for n, t in enumerate(texts, 1) if not t]
+    if not empty:
+        return None, []
+    try:
+        ocr = read_pdf_pages(raw, empty, limits)
+    except Exception as e:
+        why = str(e) if isinstance(e, Reject) else f"rendering failed ({one_line(e, 100)})"
+        if not any(texts):
+            raise Reject(f"no text layer (scanned PDF?): {why}") from None
+        return None, [f"pages without a text layer were not read: {why}"]
+    if ocr is None:
+        return None, []
+    return ocr, [summary(ocr, "PDF"), *ocr.notes]
 
 
 class _TooBig(Exception):
