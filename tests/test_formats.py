@@ -13,7 +13,8 @@ import pytest
 from rag.answer.markup import plain_text
 from rag.answer.sentences import split_sentences
 from rag.config import Settings
-from rag.eval.formats import eval_formats, heldout
+from rag.eval.data import is_heldout
+from rag.eval.formats import eval_formats
 from rag.eval.render import FORMATS, render
 from rag.ingest.loaders import load_file
 
@@ -102,7 +103,7 @@ def _squad(tmp_path: Path) -> Path:
 
 
 def test_eval_formats_reports_every_format_side_by_side(tmp_path: Path) -> None:
-    assert heldout("Oxygen") and not heldout("Normans")  # the split of rag.eval.data
+    assert is_heldout("Oxygen") and not is_heldout("Normans")  # the split formats samples from
     # Every question answered (threshold 0): this checks the pipeline and the cited spans in
     # each format, not the answerer's choices, which the fake embedder cannot show.
     settings = Settings(

@@ -32,6 +32,8 @@ _ABBREV = frozenset([
     "eds", "dept", "est",
 ])  # fmt: skip
 _TOKEN = re.compile(r"[\w.]+$")
+_LONGEST_ABBREV = 8  # characters looked back for one: more would make splitting quadratic
+_NEXT_LINE = re.compile(r"[ \t]*\n\s*(\S)")
 _INITIAL = re.compile(r"\s+[A-Z]\.\s")  # "Lloyd. J. Austin": a name, not a sentence end
 
 # Lines that start a block of their own: list items, headings, quotes, table rows, rules.
@@ -166,8 +168,8 @@ def _split_block(spans: list[Span], text: str, a: int, b: int, offset: int) -> N
             _is_abbreviation(text, m.start()) or _INITIAL.match(text, m.end())
         ):
             continue
-        rest = text[m.end() : b].lstrip(" \t")
-        if rest.startswith("\n") and rest[1:].lstrip()[:1].islower():
+        wrapped = _NEXT_LINE.match(text, m.end(), b)
+        if wrapped and wrapped.group(1).islower():
             continue  # "L.A.\nand Orange": a wrapped line, not a sentence, ends there
         _add(spans, text, start, m.end(), offset)
         start = m.end()
@@ -175,9 +177,10 @@ def _split_block(spans: list[Span], text: str, a: int, b: int, offset: int) -> N
 
 
 def _is_abbreviation(text: str, end: int) -> bool:
-    m = _TOKEN.search(text, 0, end)
-    if m is None:
-        return False
+    lo = max(0, end - _LONGEST_ABBREV - 1)
+    m = _TOKEN.search(text, lo, end)
+    if m is None or (m.start() == lo and lo > 0 and _TOKEN.match(text[lo - 1])):
+        return False  # no word, or one longer than any abbreviation
     word = m.group().lower().rstrip(".")
     # Initials ("J. Austin", "U.S.") and known abbreviations do not end a sentence.
     return (len(word) == 1 and word.isalpha()) or word in _ABBREV

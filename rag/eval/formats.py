@@ -19,7 +19,6 @@ Per format, besides rag eval's answer metrics:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import re
@@ -34,7 +33,7 @@ from ..api import RagIndex
 from ..config import Settings
 from ..embeddings import Embedder
 from ..errors import ConfigError
-from .data import QAItem
+from .data import QAItem, is_heldout
 from .metrics import score_answer, summarise
 from .render import FORMATS, render
 
@@ -47,17 +46,12 @@ def _letters(text: str) -> str:
     return re.sub(r"[\W_]+", "", text.lower())
 
 
-def heldout(title: str) -> bool:
-    """The articles no answer model is trained on: the split of rag.eval.data (issue 10),
-    about 30% of articles, fixed by a hash of the title."""
-    return int(hashlib.sha256(f"rag-heldout:{title}".encode()).hexdigest()[:8], 16) % 10 < 3
-
-
 def load_articles(
     path: Path, articles: int, seed: int, split: str = "heldout"
 ) -> tuple[str, list[tuple[str, list[str]]], list[tuple[QAItem, int, int]]]:
     """(set name, [(title, paragraphs)], [(question, article, paragraph)]) of `articles`
-    articles of the split ("heldout", "train" or "all") drawn with `seed`."""
+    articles of the split ("heldout", "train" or "all"; rag.eval.data.is_heldout) drawn with
+    `seed`."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
@@ -65,7 +59,7 @@ def load_articles(
     pool = [
         n
         for n, a in enumerate(data)
-        if split == "all" or heldout(a["title"]) == (split == "heldout")
+        if split == "all" or is_heldout(a["title"]) == (split == "heldout")
     ]
     chosen = sorted(random.Random(seed).sample(pool, min(articles, len(pool))))
     docs, items = [], []
