@@ -217,6 +217,18 @@ class Settings(BaseSettings):
         description="rag serve without api_keys: Host names accepted besides loopback ones "
         "(JSON list or comma-separated; they guard against DNS rebinding).",
     )
+    upload_queue: int = Field(
+        8,
+        ge=0,
+        description="rag serve: uploads that may wait while another is indexed; one more gets "
+        "503 with Retry-After.",
+    )
+    upload_wait_s: float = Field(
+        120.0,
+        gt=0,
+        description="rag serve: longest an upload waits for its turn to be indexed before it "
+        "gets 503 with Retry-After.",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="rag serve: browser origins (https://app.example) allowed to call the API "

@@ -35,8 +35,10 @@ class APIError(Exception):
         type: str = "invalid_request_error",
         param: str | None = None,
         code: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
+        self.headers = headers or {}
         self.status, self.message, self.type, self.param, self.code = (
             status,
             message,
@@ -81,11 +83,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(APIError)
     async def _api_error(request: Request, exc: APIError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
         return JSONResponse(
             error_body(exc.message, exc.type, exc.param, exc.code),
             status_code=exc.status,
-            headers=headers,
+            headers={**headers, **exc.headers},
         )
 
     @app.exception_handler(RagError)

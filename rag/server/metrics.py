@@ -70,6 +70,7 @@ class Metrics:
         self.tokens_embedded = 0
         self.queue_depth = 0  # texts waiting for a batch
         self.in_flight = 0  # requests being handled
+        self.uploads_waiting = 0  # uploads waiting for the index writer
 
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
         with self._lock:
@@ -102,6 +103,9 @@ class Metrics:
                 "# HELP rag_http_requests_in_flight Requests being handled now.",
                 "# TYPE rag_http_requests_in_flight gauge",
                 f"rag_http_requests_in_flight {self.in_flight}",
+                "# HELP rag_uploads_waiting Uploads waiting for their turn at the index writer.",
+                "# TYPE rag_uploads_waiting gauge",
+                f"rag_uploads_waiting {self.uploads_waiting}",
                 "# HELP rag_embed_batch_size Texts in each model batch formed by the dynamic batcher.",
                 "# TYPE rag_embed_batch_size histogram",
                 *self.batch_texts.lines("rag_embed_batch_size"),

@@ -21,6 +21,7 @@ from .errors import APIError
 from .metrics import Metrics
 from .schemas import CHAT_MODEL
 from .worker import BatchedEmbedder, ProcessEmbedder
+from .writer import WriterQueue
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from RAG_API_KEYS.")
 
@@ -48,6 +49,7 @@ class Server:
         self.index: RagIndex = index.with_embedder(batched)
         self.keys = [k.get_secret_value() for k in settings.api_keys]
         self.uploads = Uploads.of(settings)
+        self.writer = WriterQueue(settings.upload_queue, settings.upload_wait_s, self.metrics)
         self.uploads.migrate(index.store)  # uploads kept flat by earlier app versions
         manifest = index.info()["embedding"]
         self.model_id: str = str(manifest["name"])

@@ -46,9 +46,11 @@ async def upload(
         names.append(name)
     if not names:
         raise APIError(400, "no files in the request", param="files")
-    report, stored = await run_in_threadpool(
-        _ingest_uploads, server.index, server.uploads, files, names
-    )
+    # One upload at a time is indexed; the others wait here, in the event loop (writer.py).
+    async with server.writer.turn():
+        report, stored = await run_in_threadpool(
+            _ingest_uploads, server.index, server.uploads, files, names
+        )
     body = {"report": report.to_dict(), "summary": report.summary(), "documents": stored}
     if not stored and report.skipped:
         raise APIError(
