@@ -120,7 +120,8 @@ def _print_answer(answer: Any, printed: bool = False) -> None:
         return
     click.echo("\nSources:")
     for c in answer.citations:
-        click.echo(f"  [{c.number}] {shown(c.source)} ({c.location()})")
+        low = f"; read by OCR, low confidence ({c.ocr_confidence:.0f}%)" if c.low_confidence else ""
+        click.echo(f"  [{c.number}] {shown(c.source)} ({c.location()}{low})")
         click.echo(textwrap.indent(textwrap.fill(f"“{_snippet(c.quote)}”", 94), "      "))
     if note := answer.dropped_note():
         click.echo(f"\n({note} --show-unsupported shows them.)")

@@ -75,7 +75,7 @@ def read_image(image: Image) -> tuple[str, float]:
     """The text of one page image, and the mean confidence of its words (0-100; 0: no words)."""
     import pytesseract
 
-    gray = image.convert("L")  # Tesseract binarizes anyway; gray is a third of RGB's size
+    gray = denoise(image.convert("L"))  # Tesseract binarizes anyway; gray is a third of RGB
     with _one_thread():
         data = pytesseract.image_to_data(
             gray, lang=LANG, output_type=pytesseract.Output.DICT, timeout=PAGE_TIMEOUT_S
@@ -97,6 +97,32 @@ def read_image(image: Image) -> tuple[str, float]:
         line_of[key].append(word)
     text = "\n\n".join(_join_lines(lines) for lines in paragraphs.values())
     return text, (sum(confs) / len(confs) if confs else 0.0)
+
+
+NOISY = 4.0  # grey levels: the median pixel's distance from its 3x3 median, over which we denoise
+
+
+def noise_level(gray: Image) -> float:
+    """How far the typical pixel is from the median of its 3x3 neighbourhood: about 0 on a clean
+    scan (paper is flat, ink is flat), about 0.4 sigma under Gaussian noise of sigma."""
+    import numpy as np
+    from PIL import ImageFilter
+
+    small = gray.reduce(2) if gray.width * gray.height > 4_000_000 else gray
+    a = np.asarray(small, dtype=np.int16)
+    m = np.asarray(small.filter(ImageFilter.MedianFilter(3)), dtype=np.int16)
+    return float(np.median(np.abs(a - m)))
+
+
+def denoise(gray: Image) -> Image:
+    """A 3x3 median filter on a noisy page, nothing on a clean one. Tesseract's binarization does
+    not survive speckle: a 150-dpi page under Gaussian noise (sigma 35) gave no words at all, and
+    0.99 word accuracy filtered; on a clean page the filter costs about a point (BENCHMARKS.md)."""
+    from PIL import ImageFilter
+
+    if noise_level(gray) <= NOISY:
+        return gray
+    return gray.filter(ImageFilter.MedianFilter(3))
 
 
 @contextlib.contextmanager
