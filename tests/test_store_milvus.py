@@ -171,7 +171,7 @@ def test_kill_9_during_a_milvus_ingest_leaves_the_last_committed_state(tmp_path)
     """The local store's kill -9 test on Milvus Lite: an ingest killed at four moments; each
     time every document shown is whole, and the next ingest finishes the rest."""
     corpus = tmp_path / "corpus"
-    lines = shared("datasets", "scifact", "corpus.jsonl").open().readlines()[:120]
+    lines = shared("datasets", "scifact", "corpus.jsonl").open().readlines()[:600]
     for line in lines:
         rec = json.loads(line)
         write(corpus / f"{rec['_id']}.txt", f"{rec['title']}\n\n{rec['text']}")

@@ -216,6 +216,7 @@ class MilvusStore:
             metric_type="BM25",
             params={"bm25_k1": K1, "bm25_b": B},
         )
+        ip.add_index(field_name="doc_id", index_type="INVERTED")  # a document's rows, fast
         c.create_collection(self.chunks, schema=s, index_params=ip, consistency_level="Strong")
 
         s = MilvusClient.create_schema(auto_id=False)
@@ -232,7 +233,7 @@ class MilvusStore:
         s.add_field("added_at", DataType.DOUBLE)
         s.add_field("updated_at", DataType.DOUBLE)
         s.add_field("_v", DataType.FLOAT_VECTOR, dim=2)
-        c.create_collection(self.docs, schema=s, index_params=_dummy_index(c), **_STRONG)
+        c.create_collection(self.docs, schema=s, index_params=_dummy_index(c, "source"), **_STRONG)
 
         s = MilvusClient.create_schema(auto_id=False)
         s.add_field("id", DataType.VARCHAR, is_primary=True, max_length=128)
@@ -241,7 +242,7 @@ class MilvusStore:
         s.add_field("part", DataType.INT64)
         s.add_field("body", DataType.VARCHAR, max_length=65535)
         s.add_field("_v", DataType.FLOAT_VECTOR, dim=2)
-        c.create_collection(self.texts, schema=s, index_params=_dummy_index(c), **_STRONG)
+        c.create_collection(self.texts, schema=s, index_params=_dummy_index(c, "doc_id"), **_STRONG)
 
         s = MilvusClient.create_schema(auto_id=False)
         s.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
@@ -481,25 +482,53 @@ class MilvusStore:
         return self._last_gen
 
     def write(self, docs: Sequence[DocumentWrite], remove_ids: Iterable[str] = ()) -> None:
-        """Each document is committed by its head row; removals first, then the writes."""
+        """Removals first (each committed by deleting its head row), then the documents: their
+        text parts and chunks under new generations, their head rows (the commits), and last
+        the rows of other generations. A batch costs a handful of requests, not some per file."""
         self._require_writer()
         for w in docs:
             if w.vectors.shape != (len(w.chunks), self.dim):
                 raise ValueError(
                     f"{w.document.source}: {len(w.chunks)} chunks, vectors {w.vectors.shape}"
                 )
-        for doc_id in remove_ids:
-            self._remove_one(doc_id)
-        now = time.time()
-        for w in docs:
-            self._write_one(w, now)
+        c = self.client
+        gone = sorted(set(remove_ids))
+        for lo in range(0, len(gone), 1000):
+            ids = "[" + ",".join(_lit(i) for i in gone[lo : lo + 1000]) + "]"
+            c.delete(self.docs, filter=f"id in {ids}")  # the commit
+            c.delete(self.chunks, filter=f"doc_id in {ids}")
+            c.delete(self.texts, filter=f"doc_id in {ids}")
+        if docs:
+            old = self._heads([w.document.id for w in docs], ("gen", "added_at"))
+            now = time.time()
+            gens: dict[str, int] = {}
+            texts: list[dict[str, Any]] = []
+            chunks: list[dict[str, Any]] = []
+            heads: list[dict[str, Any]] = []
+            for w in docs:
+                gen = gens[w.document.id] = self._next_gen()
+                heads.append(self._rows(w, gen, old.get(w.document.id), now, texts, chunks))
+            for lo in range(0, len(texts), 16):
+                c.upsert(self.texts, texts[lo : lo + 16])
+            for lo in range(0, len(chunks), BATCH):
+                c.upsert(self.chunks, chunks[lo : lo + BATCH])
+            # The commits: readers see the new chunks, and no longer the old ones, from here on.
+            for lo in range(0, len(heads), BATCH):
+                c.upsert(self.docs, heads[lo : lo + BATCH])
+            self._delete_stale(gens)
         self._bump()
 
-    def _write_one(self, w: DocumentWrite, now: float) -> None:
+    def _rows(
+        self,
+        w: DocumentWrite,
+        gen: int,
+        old: dict[str, Any] | None,
+        now: float,
+        texts: list[dict[str, Any]],
+        chunks: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        """Append the document's text parts and chunks to the lists; return its head row."""
         d = w.document
-        c = self.client
-        old = self._heads([d.id], ("gen", "added_at")).get(d.id)
-        gen = self._next_gen()
         blob = json.dumps(
             {
                 "text": d.text,
@@ -508,17 +537,14 @@ class MilvusStore:
             }
         )
         parts = [blob[i : i + PART_CHARS] for i in range(0, len(blob), PART_CHARS)] or [""]
-        rows: list[dict[str, Any]] = [
+        texts += [
             {"id": f"{d.id}:{gen}:{i}", "doc_id": d.id, "gen": gen, "part": i, "body": p}
             | {"_v": _DUMMY}
             for i, p in enumerate(parts)
         ]
-        for lo in range(0, len(rows), 16):
-            c.upsert(self.texts, rows[lo : lo + 16])
         vecs = np.ascontiguousarray(w.vectors, dtype=np.float32)
-        chunk_rows = []
         for ch, v in zip(w.chunks, vecs, strict=True):
-            chunk_rows.append(
+            chunks.append(
                 {
                     "id": chunk_id(d.id, gen, ch.ordinal, ch.text_hash),
                     "doc_id": d.id,
@@ -537,38 +563,33 @@ class MilvusStore:
                     "section": (d.section_at(ch.start) or "")[:1000],
                 }
             )
-        for lo in range(0, len(chunk_rows), BATCH):
-            c.upsert(self.chunks, chunk_rows[lo : lo + BATCH])
-        # The commit: readers see the new chunks, and no longer the old ones, from here on.
-        c.upsert(
-            self.docs,
-            [
-                {
-                    "id": d.id,
-                    "gen": gen,
-                    "source": d.source,
-                    "file_type": d.file_type,
-                    "title": (d.title or "")[:1000],
-                    "content_hash": d.content_hash,
-                    "size": int(w.size),
-                    "mtime": float(w.mtime),
-                    "n_chunks": len(w.chunks),
-                    "n_parts": len(parts),
-                    "added_at": float(old["added_at"]) if old else now,
-                    "updated_at": now,
-                    "_v": _DUMMY,
-                }
-            ],
-        )
-        stale = f"doc_id == {_lit(d.id)} and gen != {gen}"
-        c.delete(self.chunks, filter=stale)
-        c.delete(self.texts, filter=stale)
+        return {
+            "id": d.id,
+            "gen": gen,
+            "source": d.source,
+            "file_type": d.file_type,
+            "title": (d.title or "")[:1000],
+            "content_hash": d.content_hash,
+            "size": int(w.size),
+            "mtime": float(w.mtime),
+            "n_chunks": len(w.chunks),
+            "n_parts": len(parts),
+            "added_at": float(old["added_at"]) if old else now,
+            "updated_at": now,
+            "_v": _DUMMY,
+        }
 
-    def _remove_one(self, doc_id: str) -> None:
-        c = self.client
-        c.delete(self.docs, filter=f"id == {_lit(doc_id)}")  # the commit
-        c.delete(self.chunks, filter=f"doc_id == {_lit(doc_id)}")
-        c.delete(self.texts, filter=f"doc_id == {_lit(doc_id)}")
+    def _delete_stale(self, gens: dict[str, int]) -> None:
+        """Delete the chunks and text parts of these documents that are not of the given
+        generations: earlier versions, and whatever a crashed write left."""
+        ids = sorted(gens)
+        for collection in (self.chunks, self.texts):
+            for lo in range(0, len(ids), 1000):
+                expr = "doc_id in [" + ",".join(_lit(i) for i in ids[lo : lo + 1000]) + "]"
+                rows = self.client.query(collection, filter=expr, output_fields=["doc_id", "gen"])
+                stale = [r["id"] for r in rows if int(r["gen"]) != gens[r["doc_id"]]]
+                for k in range(0, len(stale), 1000):
+                    self.client.delete(collection, ids=stale[k : k + 1000])
 
     def _bump(self) -> None:
         self.client.upsert(self.meta, [_meta_row("generation", str(self.generation + 1))])
@@ -624,9 +645,11 @@ def _meta_row(key: str, value: str) -> dict[str, Any]:
     return {"key": key, "value": value, "_v": _DUMMY}
 
 
-def _dummy_index(client: Any) -> Any:
+def _dummy_index(client: Any, scalar: str | None = None) -> Any:
     ip = client.prepare_index_params()
     ip.add_index(field_name="_v", index_type="FLAT", metric_type="IP")
+    if scalar:
+        ip.add_index(field_name=scalar, index_type="INVERTED")
     return ip
 
 
