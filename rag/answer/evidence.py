@@ -13,6 +13,7 @@ from ..embeddings import Embedder
 from ..ingest.tables import TableSpan, find_tables, header_length, labelled_row, table_at
 from ..store.keyword import IGNORED
 from .features import SENTENCE_FEATURES, QuestionTerms, gate_vector, sentence_matrix, stem_word
+from .markup import join_lines
 from .model import AnswerModel, load_model
 from .sentences import split_sentences
 from .types import Citation
@@ -296,16 +297,20 @@ def featurize(
     question: str, cands: list[Candidate], embedder: Embedder, doc_freq: DocFreq
 ) -> Evidence:
     """Embed the question and the candidates and compute each candidate's features (in place:
-    semantic, lexical, type_ok, novel, vec, features)."""
-    vecs = embedder.embed([question] + [c.reading for c in cands])
+    semantic, lexical, type_ok, novel, vec, features). Every feature reads a sentence's text
+    as one line (join_lines: a PDF's or wrapped Markdown's line breaks as spaces, "manage-\nment"
+    as "management"), so a wrapped file scores as its one-line text does; offsets and quotes
+    stay the source's."""
+    texts = [join_lines(c.reading) for c in cands]
+    vecs = embedder.embed([question, *texts])
     sims = vecs[1:] @ vecs[0]
     terms = QuestionTerms.of(question, doc_freq)
     kind = expected_type(question)
-    type_ok = [type_matches(kind, c.reading, question) for c in cands]
-    names = [len(new_names(c.reading, question)) for c in cands]
+    type_ok = [type_matches(kind, t, question) for t in texts]
+    names = [len(new_names(t, question)) for t in texts]
     positions = [(c.pos, c.hit.chunk_id, c.start == 0) for c in cands]
     rows, _ = sentence_matrix(
-        question, terms, [c.reading for c in cands], sims, [c.hit.rank for c in cands],
+        question, terms, texts, sims, [c.hit.rank for c in cands],
         positions, kind, type_ok, names,
     )  # fmt: skip
     col = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
@@ -317,8 +322,9 @@ def featurize(
         # Echoing the question never answers it: a hard rule, whatever the model says.
         c.novel = not (rows[i, col["echo"]] or rows[i, col["restates"]])
         c.features = rows[i]
-    context = " ".join(dict.fromkeys(c.hit.text for c in cands))
-    return Evidence(rows, terms, kind, context, [c.hit.text for c in cands])
+    joined = {t: join_lines(t) for t in dict.fromkeys(c.hit.text for c in cands)}
+    context = " ".join(joined.values())
+    return Evidence(rows, terms, kind, context, [joined[c.hit.text] for c in cands])
 
 
 def apply_model(cands: list[Candidate], evidence: Evidence, probs: np.ndarray) -> np.ndarray:

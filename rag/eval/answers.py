@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..answer import make_answerer
-from ..api import RagIndex
+from ..api import SPLITTER_VERSION, RagIndex
 from ..config import Settings
 from ..embeddings import Embedder
 from .data import QAFormat, QASet, Split, load_qa, sample, split_items, write_documents
@@ -41,7 +41,9 @@ def open_eval_index(
         key = str(Path(corpus if corpus is not None else path).resolve())
         digest = hashlib.sha256(key.encode()).hexdigest()[:8]
         name = qa.name if qa.documents else f"corpus-{Path(key).name}"
-        work = work or settings.cache_dir / "eval" / f"{name}-{digest}-{settings.chunk_tokens}"
+        # Keyed by the splitter too: an index cut by another one is refused, not reused.
+        scratch = f"{name}-{digest}-{settings.chunk_tokens}-{SPLITTER_VERSION}"
+        work = work or settings.cache_dir / "eval" / scratch
         folder = write_documents(qa.documents, work / "documents") if qa.documents else corpus
         index_settings = settings.model_copy(update={"index": work / "index"})
     else:

@@ -29,7 +29,7 @@ from typing import Any
 
 from ..answer import Answer, make_answerer
 from ..answer.markup import plain_text
-from ..api import RagIndex
+from ..api import SPLITTER_VERSION, RagIndex
 from ..config import Settings
 from ..embeddings import Embedder
 from ..errors import ConfigError
@@ -99,7 +99,8 @@ def eval_formats(
         keep = set(random.Random(sample_seed).sample(range(len(items)), limit))
         items = [x for i, x in enumerate(items) if i in keep]
     backend = backend or settings.backend
-    work = work or settings.cache_dir / "eval" / f"{name}-formats-{split}-{articles}-{sample_seed}"
+    folder = f"{name}-formats-{split}-{articles}-{sample_seed}-{SPLITTER_VERSION}"
+    work = work or settings.cache_dir / "eval" / folder
     results, all_rows, ingest_s = {}, {}, {}
     for fmt in formats:
         rows, seconds = _run_format(fmt, docs, items, settings, backend, work, embedder, progress)

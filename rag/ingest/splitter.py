@@ -2,20 +2,32 @@
 
 The cuts are LangChain's RecursiveCharacterTextSplitter's (separators kept at the end of each
 piece, whitespace stripped, overlap counted in tokens), made on (start, end) spans of the text
-rather than on strings, so a chunk's offsets are where it was cut. Finding each piece again with
+rather than on strings, so a chunk's offsets are where it was cut. Below paragraphs, the cuts
+are where rag's sentences begin (rag.answer.sentences): a PDF, hard-wrapped Markdown or e-mail
+has a line break at the end of every printed line, and a chunk cut there would begin or end
+inside a sentence, which then reads as two fragments in two chunks. Finding each piece again with
 `str.find` placed repeated pieces (the parts of a long run of "!" or "=", a base64 blob) at the
 wrong occurrence and left most of such a run in no chunk: never searchable, never citable.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Callable
 
+from ..answer.sentences import split_sentences
 from ..documents import Chunk
 from .tables import TableSpan, find_tables, table_at
 
-# Paragraphs, then lines, then sentences, then clauses, then words, then characters.
-SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""]
+# Not strings: cut where a sentence begins after a line break (a paragraph of one-paragraph-a-
+# line text, a list item, a heading, a table row; not a line break inside a wrapped sentence),
+# or where any sentence begins.
+LINE_SENTENCES = "<sentence after a line break>"
+SENTENCES = "<sentence>"
+# Paragraphs, then lines that end a sentence, then sentences, then any line, then clauses,
+# words, characters.
+SEPARATORS = ["\n\n", LINE_SENTENCES, SENTENCES, "\n", "; ", ", ", " ", ""]
 
 TokenCounter = Callable[[list[str]], list[int]]
 Span = tuple[int, int]
@@ -32,6 +44,8 @@ class TokenSplitter:
         self._lengths: dict[str, int] = {}
         self._tables: list[TableSpan] = []
         self._repeat: set[TableSpan] = set()  # tables whose header starts each of their chunks
+        # Where the text's sentences begin: all of them, and those after a line break.
+        self._starts: dict[str, list[int]] = {SENTENCES: [], LINE_SENTENCES: []}
 
     def _length(self, start: int, end: int) -> int:
         # Pieces are measured more than once (to test them, then to merge them), and repeated
@@ -50,6 +64,34 @@ class TokenSplitter:
         finally:
             self._text, self._lengths = "", {}
             self._tables, self._repeat = [], set()
+            self._starts = {SENTENCES: [], LINE_SENTENCES: []}
+
+    def _sentence_starts(self) -> None:
+        """Where each sentence of the text begins, computed once for the whole text (a
+        sentence's end depends on the lines around it, not on the piece being cut)."""
+        starts, after_line, end = [], [], 0
+        for span in split_sentences(self._text):
+            starts.append(span.start)
+            if "\n" in self._text[end : span.start]:
+                after_line.append(span.start)
+            end = span.end
+        self._starts = {SENTENCES: starts, LINE_SENTENCES: after_line}
+
+    def _cut_points(self, sep: str, start: int, end: int) -> list[int]:
+        """The sentence starts strictly inside (start, end)."""
+        starts = self._starts[sep]
+        return starts[bisect.bisect_right(starts, start) : bisect.bisect_left(starts, end)]
+
+    def _pieces(self, sep: str, start: int, end: int) -> list[Span]:
+        if sep not in self._starts:
+            return _cut(self._text, start, end, sep)
+        cuts = [start, *self._cut_points(sep, start, end), end]
+        return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
+
+    def _present(self, sep: str, start: int, end: int) -> bool:
+        if sep in self._starts:
+            return bool(self._cut_points(sep, start, end))
+        return sep == "" or self._text.find(sep, start, end) >= 0
 
     def _split(self, text: str) -> list[Chunk]:
         stripped = text.strip()
@@ -59,6 +101,7 @@ class TokenSplitter:
         if n <= self.chunk_tokens:  # the common case for short documents: one tokenizer call
             start = len(text) - len(text.lstrip())
             return [Chunk(0, start, start + len(stripped), stripped, n)]
+        self._sentence_starts()
         spans: list[Span] = []
         for start, end in self._recurse(0, len(text), SEPARATORS):
             # Word pieces are not always additive across joins; never hand the model more than
@@ -90,12 +133,12 @@ class TokenSplitter:
         """The first separator present cuts the span; pieces still too long recurse further."""
         sep, finer = "", []
         for i, candidate in enumerate(separators):
-            if candidate == "" or self._text.find(candidate, start, end) >= 0:
+            if self._present(candidate, start, end):
                 sep, finer = candidate, separators[i + 1 :] if candidate else []
                 break
         out: list[Span] = []
         small: list[Span] = []
-        for s, e in _cut(self._text, start, end, sep):
+        for s, e in self._pieces(sep, start, end):
             if self._length(s, e) < self.chunk_tokens:
                 small.append((s, e))
                 continue
