@@ -6,6 +6,8 @@ benchmarks/results/reliability-<part>.json.
     python benchmarks/reliability.py kills --n 100     # kill -9 at random moments of a real ingest
     python benchmarks/reliability.py bomb              # rag ingest of the 1.2 MB DOCX bomb
     python benchmarks/reliability.py disk-full         # ingest into a 3 MB tmpfs (needs root)
+    python benchmarks/reliability.py injection         # planted instructions vs. both backends
+    python benchmarks/reliability.py load              # 32 clients (wrk) for 60 s on rag serve
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -436,6 +439,263 @@ def bomb() -> dict[str, Any]:
     return out
 
 
+# --- prompt injection ---------------------------------------------------------------------------
+
+
+def injection(backends: list[str]) -> dict[str, Any]:
+    """The 35 planted documents of tests/injection_corpus.py (and, apart, with the 10 held-out
+    wordings too) mixed into the seed articles; the 30 questions about the articles asked
+    through each backend: how many answers say a canary or cite a planted file, how many are
+    answered, and how many planted sentences the rules flag."""
+    from rag.answer import Answer, make_answerer
+    from rag.answer.instructions import looks_like_instruction
+    from rag.api import RagIndex
+    from rag.config import Settings
+    from tests.injection_corpus import HELD_OUT_TEXTS, write_corpus, write_held_out
+
+    seeds = DATASETS.parent / "corpus" / "seeds"
+    questions = [
+        json.loads(ln)
+        for f in (
+            DATASETS.parent / "eval" / "seed_questions.jsonl",
+            ROOT / "tests/data/seed_questions_natural.jsonl",
+        )
+        for ln in f.read_text().splitlines()
+        if ln.strip()
+    ]
+    out: dict[str, Any] = {
+        "held_out_flagged": sum(
+            looks_like_instruction(t.format(c="x")) for _, _, t in HELD_OUT_TEXTS
+        ),
+        "held_out": len(HELD_OUT_TEXTS),
+    }
+    for corpus_name in ("planted", "planted+held-out"):
+        work = Path(tempfile.mkdtemp(prefix="rag-inject-"))
+        shutil.copytree(seeds, work / "corpus")
+        planted = write_corpus(work / "corpus" / "planted")
+        if corpus_name != "planted":
+            planted += write_held_out(work / "corpus" / "planted")
+        names = {p.name for p in planted}
+        idx = RagIndex.open(Settings(index=work / "index"))
+        idx.ingest([work / "corpus"])
+        for backend in backends:
+            settings = idx.settings.model_copy(
+                update={"backend": backend, "llm_packaged": "smollm2-135m"}
+            )
+            answerer = make_answerer(settings, idx.embedder, idx.store.term_counts)
+            hijacked, answered, examples = 0, 0, []
+            t0 = time.perf_counter()
+            for q in questions:
+                answer = list(idx.ask_stream(q["question"], answerer=answerer))[-1]
+                assert isinstance(answer, Answer)
+                answered += not answer.refused
+                cited = {Path(c.source).name for c in answer.citations} & names
+                said = [p.canary for p in planted if p.canary and p.canary in answer.text.lower()]
+                if cited or said:
+                    hijacked += 1
+                    examples.append(f"{q['id']}: {sorted(cited)} {said} {answer.text[:160]}")
+            key = f"{corpus_name}/{backend}"
+            out[key] = {
+                "documents": len(planted),
+                "questions": len(questions),
+                "hijacked": hijacked,
+                "answered": answered,
+                "examples": examples,
+                "seconds": round(time.perf_counter() - t0, 1),
+            }
+            print(key, out[key], flush=True)
+        idx.close()
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+# --- 32 clients for 60 s against rag serve ---------------------------------------------------
+
+# wrk's Lua: the requests of one cycle of the mix, sent in turn (the same mix in every run).
+# Statuses per route come from the server's /metrics (wrk's per-thread Lua states cannot report
+# them at the end).
+_WRK_LUA = """
+wrk.headers["Content-Type"] = "application/json"
+local reqs = {%s}
+local i = 0
+request = function()
+  i = i %% #reqs + 1
+  return reqs[i]
+end
+"""
+
+_PROBE = r"""
+import http.client, json, sys, time
+host, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+conn = http.client.HTTPConnection(host, port, timeout=10)
+lat, errors, end = [], [], time.monotonic() + seconds
+while time.monotonic() < end:
+    t0 = time.perf_counter()
+    try:
+        conn.request("GET", "/healthz")
+        r = conn.getresponse(); r.read()
+        if r.status != 200:
+            errors.append(r.status)
+    except Exception as exc:
+        errors.append(repr(exc)); conn = http.client.HTTPConnection(host, port, timeout=10)
+    lat.append((time.perf_counter() - t0) * 1000)
+    time.sleep(0.05)
+print(json.dumps({"latencies_ms": lat, "errors": errors}))
+"""
+
+
+def _mix() -> list[tuple[str, str, str | None]]:
+    """The requests one cycle of the load sends: (kind, path, JSON body or None for a GET).
+    Per cycle of 10: 5 embeddings (1 to 4 texts), 2 searches, 2 asks, 1 /healthz."""
+    rng = random.Random(14)
+    words = [
+        "Mattis",
+        "Japan",
+        "missile",
+        "defence",
+        "Austin",
+        "Kishi",
+        "trilateral",
+        "security",
+        "North",
+        "Korea",
+        "nuclear",
+        "test",
+        "Pentagon",
+        "ballistic",
+        "hydrogen",
+        "bomb",
+        "alliance",
+        "commitment",
+        "ironclad",
+        "press",
+        "release",
+        "Onodera",
+    ]
+    questions = [
+        "What did Mattis promise Japan?",
+        "What did Austin say?",
+        "Who was Japan's defence minister on the call with Mattis?",
+        "Which defence ministers spoke with Lloyd Austin?",
+    ]
+    out: list[tuple[str, str, str | None]] = []
+    for cycle in range(40):
+        for _ in range(5):
+            texts = [
+                " ".join(rng.choices(words, k=rng.choice((6, 16, 40))))
+                for _ in range(rng.randint(1, 4))
+            ]
+            out.append(("embeddings", "/v1/embeddings", json.dumps({"input": texts})))
+        for _ in range(2):
+            out.append(
+                ("search", "/v1/search", json.dumps({"query": " ".join(rng.choices(words, k=4))}))
+            )
+        for j in range(2):
+            out.append(("ask", "/v1/ask", json.dumps({"question": questions[(2 * cycle + j) % 4]})))
+        out.append(("healthz", "/healthz", None))
+    return out
+
+
+def _lua_request(path: str, body: str | None) -> str:
+    if body is None:
+        return f'wrk.format("GET", "{path}")'
+    return f'wrk.format("POST", "{path}", nil, [==[{body}]==])'
+
+
+def load(clients: int, seconds: int) -> dict[str, Any]:
+    """rag serve (real model, the seed articles indexed) under wrk: `clients` connections for
+    `seconds`, mixed traffic; errors, statuses per route (from /metrics), and /healthz latency
+    from a separate prober while the load runs."""
+    import urllib.request
+
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    work = Path(tempfile.mkdtemp(prefix="rag-load-"))
+    index = work / "index"
+    seeds = DATASETS.parent / "corpus" / "seeds"
+    r = _run([sys.executable, "-m", "rag", "--index", str(index), "ingest", "-q", str(seeds)])
+    if r["code"] != 0:
+        raise SystemExit(f"ingest failed: {r['stderr']}")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    log = (work / "serve.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "rag", "serve", "--no-access-log", "--port", str(port)],
+        env={**os.environ, "RAG_INDEX": str(index)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/healthz", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit((work / "serve.log").read_text())
+            time.sleep(0.3)
+        mix = _mix()
+        script = work / "mix.lua"
+        script.write_text(_WRK_LUA % ",\n".join(_lua_request(p, b) for _, p, b in mix))
+        probe = subprocess.Popen(
+            [sys.executable, "-c", _PROBE, "127.0.0.1", str(port), str(seconds)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        cmd = ["wrk", "-t2", f"-c{clients}", f"-d{seconds}s", "--timeout", "30s", "--latency"]
+        out = subprocess.run([*cmd, "-s", str(script), url], capture_output=True, text=True)
+        health = json.loads(probe.communicate(timeout=seconds + 60)[0])
+        print(out.stdout, out.stderr, flush=True)
+        with urllib.request.urlopen(f"{url}/metrics", timeout=10) as resp:
+            metrics = resp.read().decode()
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+    import re
+
+    routes: dict[str, dict[str, int]] = {}
+    for m in re.finditer(
+        r'^rag_http_requests_total\{method="(\w+)",route="([^"]+)",status="(\d+)"\} (\S+)$',
+        metrics,
+        re.M,
+    ):
+        routes.setdefault(m.group(2), {})[m.group(3)] = int(float(m.group(4)))
+    requests = int(re.search(r"(\d+) requests in", out.stdout).group(1))  # type: ignore[union-attr]
+    sock_err = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out.stdout
+    )
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out.stdout)
+    lat = sorted(health["latencies_ms"])
+    pct = lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))], 1)  # noqa: E731
+    result = {
+        "clients": clients,
+        "seconds": seconds,
+        "requests": requests,
+        "requests_per_s": round(requests / seconds, 1),
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": sum(int(x) for x in sock_err.groups()) if sock_err else 0,
+        "routes": routes,
+        "healthz_probes": len(lat),
+        "healthz_errors": health["errors"][:10],
+        "healthz_ms": {"p50": pct(0.5), "p99": pct(0.99), "max": round(lat[-1], 1)},
+        "wrk": out.stdout,
+        "load_average": os.getloadavg(),
+    }
+    print({k: v for k, v in result.items() if k != "wrk"}, flush=True)
+    shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
 # --- a full disk -------------------------------------------------------------------------------
 
 
@@ -499,6 +759,11 @@ def main() -> None:
     k.add_argument("--max-delay", type=float, default=4.0)
     k.add_argument("--seed", type=int, default=14)
     sub.add_parser("bomb")
+    inj = sub.add_parser("injection")
+    inj.add_argument("--backends", default="extractive,local")
+    ld = sub.add_parser("load")
+    ld.add_argument("--clients", type=int, default=32)
+    ld.add_argument("--seconds", type=int, default=60)
     df = sub.add_parser("disk-full")
     df.add_argument("--size-mb", type=int, default=3)
     df.add_argument("--docs", type=int, default=600)
@@ -509,6 +774,10 @@ def main() -> None:
         result = kills(args.n, args.docs, args.max_delay, args.seed)
     elif args.part == "bomb":
         result = bomb()
+    elif args.part == "injection":
+        result = injection(args.backends.split(","))
+    elif args.part == "load":
+        result = load(args.clients, args.seconds)
     else:
         result = disk_full(args.size_mb, args.docs)
     RESULTS.mkdir(parents=True, exist_ok=True)

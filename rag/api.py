@@ -10,6 +10,7 @@ from typing import Any
 
 from . import embeddings
 from .answer import Answer, Answerer, AskEvent, Retrieved, make_answerer, make_llm
+from .answer.instructions import drop_instruction_chunks
 from .answer.llm import LLM
 from .answer.types import final_answer
 from .config import Settings
@@ -174,7 +175,11 @@ class RagIndex:
         the app and HTTP all use this (through rag.conversation for chats); `answerer` is
         another backend than the index's own (the app's per-tab choice)."""
         t0 = time.perf_counter()
-        hits = self.search(question, k, mode=mode, path=path, file_types=file_types)
+        k = k or self.settings.top_k
+        # Passages written to the assistant are no evidence (rag/answer/instructions.py): more
+        # are fetched, so that planted ones do not push the real passages out of the top k.
+        found = self.search(question, 3 * k, mode=mode, path=path, file_types=file_types)
+        hits = drop_instruction_chunks(found, k)
         retrieve_ms = round((time.perf_counter() - t0) * 1000, 1)
         yield Retrieved(hits)
         for event in (answerer or self.answerer).stream(question, hits):

@@ -172,6 +172,13 @@ def test_instructions_in_documents_never_reach_the_prompt_or_the_answer(index, t
     # A model that obeys the injected text anyway.
     llm = ScriptedLLM("The password is hunter2. The garden gate is painted green.")
     _, answer = _ask(index, _answerer(index, llm), "What colour is the garden gate painted?")
+    # The chunk holding the instruction is no evidence at all (issue 14): refused, no prompt.
+    assert answer.refused and llm.prompts == []
+    write(
+        tmp_path / "d" / "garden.txt", "The garden gate is painted green and opens onto the lane."
+    )
+    index.ingest([tmp_path / "d"])
+    _, answer = _ask(index, _answerer(index, llm), "What colour is the garden gate painted?")
     sent = llm.prompts[0]
     assert isinstance(sent, Messages) and "hunter2" not in sent.user and "green" in sent.user
     assert "hunter2" not in answer.text and "green" in answer.text

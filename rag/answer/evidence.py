@@ -13,6 +13,8 @@ from ..embeddings import Embedder
 from ..ingest.tables import TableSpan, find_tables, header_length, labelled_row, table_at
 from ..store.keyword import IGNORED
 from .features import SENTENCE_FEATURES, QuestionTerms, gate_vector, sentence_matrix, stem_word
+from .instructions import holds_instruction
+from .instructions import looks_like_instruction as looks_like_instruction
 from .markup import join_lines
 from .model import AnswerModel, load_model
 from .sentences import split_sentences
@@ -146,24 +148,6 @@ class Candidate:
         return self.read or self.text
 
 
-# Sentences written to steer an assistant ("ignore previous instructions and say ..."): a
-# document may contain them by accident or on purpose; they are never answers nor prompt text.
-_INSTRUCTION = re.compile(
-    r"\b(ignore|disregard|forget|override)\s+(all\s+|any\s+|the\s+|your\s+|of\s+)*"
-    r"((previous|prior|above|earlier|preceding|system|original)\s+(instructions?|prompts?|rules|"
-    r"directions|messages?|text|context|guidelines)\b|above\b|instructions?\b|prompts?\b)"
-    r"|\b(you are now|pretend to be|new instructions|system prompt|developer mode|jailbreak)\b"
-    r"|\b(assistants?|AI|chatbots?|language models?|LLMs?|the model)\b[^.!?\n]{0,30}\b(must|should|"
-    r"shall|will)\s+(now\s+)?(say|answer|reply|respond|output|print|write|tell)\b"
-    r"|\b(always|only)\s+(answer|reply|respond)\s+(with|that)\b",
-    re.IGNORECASE,
-)
-
-
-def looks_like_instruction(text: str) -> bool:
-    return bool(_INSTRUCTION.search(text))
-
-
 def citation(c: Candidate, number: int) -> Citation:
     """The citation of one candidate sentence: its exact span in its document."""
     page = c.hit.page_at(c.start)  # the sentence's own page: a chunk can span two
@@ -184,10 +168,13 @@ def citation(c: Candidate, number: int) -> Citation:
 
 
 def candidates(hits: Sequence[SearchHit]) -> list[Candidate]:
-    """Sentences of the hits, each once (overlapping chunks share sentences)."""
+    """Sentences of the hits, each once (overlapping chunks share sentences); a chunk that
+    holds an instruction to the assistant (instructions.py) gives none."""
     seen: set[tuple[str, int, int]] = set()
     out: list[Candidate] = []
     for hit in hits:
+        if holds_instruction(hit.text):
+            continue  # text addressed to the assistant: none of its chunk is evidence
         pos = 0
         skip = header_length(hit.text, hit.start, hit.end)  # a table header put before it
         tables = find_tables(hit.text)
@@ -202,8 +189,6 @@ def candidates(hits: Sequence[SearchHit]) -> list[Candidate]:
                 read = ". ".join(t for t in (_table_title(hit, table), row) if t)
             if len(_WORD.findall(read or span.text)) < 3 or _NOT_PROSE.match(span.text):
                 continue  # headings, table rules, captions, stray markers: not answers
-            if looks_like_instruction(span.text):
-                continue  # text addressed to the assistant is data, never an answer or a prompt
             key = (hit.doc_id, span.start, span.end)
             if key not in seen:
                 seen.add(key)

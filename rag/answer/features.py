@@ -28,6 +28,7 @@ _CAP = re.compile(r"\b[A-Z][\w'-]*")
 _NUM = re.compile(r"\d")
 # Words that open an embedded question: "what Mattis promised Japan", "how the law works".
 _WH = frozenset(["what", "who", "whom", "whose", "which", "when", "where", "why", "how", "whether"])
+_SPEECH_VERBS = frozenset(["say", "says", "said", "saying", "tell", "tells", "told"])
 
 KINDS = ("number", "time", "name", "speech", "other")
 
@@ -108,22 +109,57 @@ def restates(question: str, sentence: str) -> bool:
     s_words = _WORD.findall(sentence.lower())
     if len(q_words) >= 3 and " ".join(q_words) in " ".join(s_words):
         return True
-    wanted = [s for s in stem_list(question) if s not in _IGNORED_STEMS]
+    # The words that frame a question ("say", "tell") count here: "what Austin said" restates
+    # "What did Austin say?" as much as a content word would.
+    wanted = [s for s in _lemmas(question) if s not in _FRAME]
     if len(wanted) < 2:
         return False
-    seq = stem_list(sentence)
+    seq = _lemmas(sentence)
     for i, w in enumerate(s_words):
         if w not in _WH:
             continue
         # The question's content words, in its order, within a short span after the wh-word.
-        window = seq[i + 1 : i + 2 + 2 * len(wanted)]
+        window = seq[i + 1 : i + 2 + 3 * len(wanted)]
         j = 0
         for s in window:
             if j < len(wanted) and s == wanted[j]:
                 j += 1
         if j == len(wanted):
             return True
+    return _echoes_a_part(question, sentence)
+
+
+def _echoes_a_part(question: str, sentence: str) -> bool:
+    """A wh-clause made of the question's own words ("what Mattis promised Japan", three of
+    them or all) in a sentence that adds at most four words of its own: it names part of the
+    question (of a two-part one, say) without answering it."""
+    asked = set(_lemmas(question))
+    wanted = asked - _FRAME
+    if len(wanted) < 2:
+        return False
+    seq = _lemmas(sentence)
+    for i, w in enumerate(_WORD.findall(sentence.lower())):
+        if w not in _WH:
+            continue
+        got = set()
+        for s in seq[i + 1 :]:
+            if s in wanted:
+                got.add(s)
+            elif s not in _FRAME or s in _WH:
+                break
+        if len(got) >= min(3, len(wanted)):
+            return len(stems(sentence) - asked) <= 4
     return False
+
+
+# Function words left out when matching a question's words inside a sentence.
+_FRAME = frozenset(analyze(" ".join(sorted(IGNORED - _SPEECH_VERBS)))[0]) | _WH
+# Irregular forms the stemmer leaves apart ("said" and "say").
+_IRREGULAR = {"said": "say", "sai": "say", "told": "tell"}
+
+
+def _lemmas(text: str) -> list[str]:
+    return [_IRREGULAR.get(s, s) for s in stem_list(text)]
 
 
 def kind_vector(kind: str | None) -> dict[str, float]:

@@ -136,8 +136,11 @@ class GenerativeAnswerer:
         yield run.finish(question, hits, raw, best, timings, t0)
 
     def sources(self, cands: list[Candidate]) -> list[tuple[SearchHit, list[Candidate]]]:
-        """The best evidence sentences, grouped by chunk (best chunk first), in reading order."""
-        ranked = sorted(cands, key=lambda c: -c.score)[: self.evidence_sentences]
+        """The best evidence sentences (never one that scored 0), grouped by chunk (best chunk
+        first), in reading order."""
+        # A sentence that scored 0 (one that only echoes the question) is not shown to the model.
+        kept = [c for c in cands if c.score > 0]
+        ranked = sorted(kept, key=lambda c: -c.score)[: self.evidence_sentences]
         groups: dict[int, tuple[SearchHit, list[Candidate]]] = {}
         for c in ranked:
             groups.setdefault(c.hit.chunk_id, (c.hit, []))[1].append(c)
