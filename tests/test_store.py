@@ -12,6 +12,7 @@ from rag.api import RagIndex
 from rag.config import Settings
 from rag.errors import IndexFormatError, IndexLockedError, IndexMismatchError
 from rag.retrieve import rrf
+from rag.store import Store
 from rag.store.keyword import query_terms
 
 from .conftest import STORES, FakeEmbedder, store_settings, write
@@ -225,6 +226,10 @@ def test_rare_names_count_in_small_collections(index, tmp_path) -> None:
     index.ingest([tmp_path / "k"])
     hits = index.search("Austin", 4, mode="keyword")
     assert {h.source.rsplit("/", 1)[1] for h in hits} == {"a.txt", "b.txt"}
+
+
+def test_each_store_implements_the_store_protocol(index) -> None:
+    assert isinstance(index.store, Store)  # what retrieval, ingest and the server rely on
 
 
 def test_rrf_fuses_by_rank() -> None:
