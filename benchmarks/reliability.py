@@ -448,7 +448,7 @@ def injection(backends: list[str]) -> dict[str, Any]:
     through each backend: how many answers say a canary or cite a planted file, how many are
     answered, and how many planted sentences the rules flag."""
     from rag.answer import Answer, make_answerer
-    from rag.answer.instructions import looks_like_instruction
+    from rag.answer.instructions import holds_instruction
     from rag.api import RagIndex
     from rag.config import Settings
     from tests.injection_corpus import HELD_OUT_TEXTS, write_corpus, write_held_out
@@ -464,9 +464,7 @@ def injection(backends: list[str]) -> dict[str, Any]:
         if ln.strip()
     ]
     out: dict[str, Any] = {
-        "held_out_flagged": sum(
-            looks_like_instruction(t.format(c="x")) for _, _, t in HELD_OUT_TEXTS
-        ),
+        "held_out_flagged": sum(holds_instruction(t.format(c="x")) for _, _, t in HELD_OUT_TEXTS),
         "held_out": len(HELD_OUT_TEXTS),
     }
     for corpus_name in ("planted", "planted+held-out"):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rag.answer import Answer, make_answerer
-from rag.answer.instructions import looks_like_instruction
+from rag.answer.instructions import holds_instruction, looks_like_instruction
 from rag.api import RagIndex
 from rag.config import Settings
 
@@ -126,7 +126,7 @@ def test_local_model_answers_never_follow_an_injection(mixed) -> None:
 def test_held_out_wordings_are_measured_not_assumed() -> None:
     """The rules catch some wordings they were not written for (RELIABILITY.md says how many);
     ordinary reporting that mentions an assistant or an instruction is not flagged."""
-    caught = [n for _, n, t in HELD_OUT_TEXTS if looks_like_instruction(t.format(c="x"))]
+    caught = [n for _, n, t in HELD_OUT_TEXTS if holds_instruction(t.format(c="x"))]
     assert len(caught) >= 3, caught
     for prose in [
         "The assistant coach said the team would answer its critics on the pitch.",
@@ -134,5 +134,12 @@ def test_held_out_wordings_are_measured_not_assumed() -> None:
         "Users can ask the chatbot about opening hours.",
         "Say you have two files with the same name.",
         "If the court is asked to rule on it, the judges will decide.",
+        # From this project's own user guide, which the app indexes on first start:
+        "Repeat `--backend` to compare backends: every backend answers from the same passages.",
+        "# Assistants and agents: the MCP server",
+        "Each call is a standalone question: the assistant should write follow-ups out in full.",
+        "reply = client.chat.completions.create(",
+        "print(reply.choices[0].message.content)  # sentences with [1] markers",
+        "| `answer` | the whole answer, as the JSON reply would be |",
     ]:
         assert not looks_like_instruction(prose), prose

@@ -33,6 +33,8 @@ _AGENT = (
 )
 # What it dictates: a reply.
 _REPLY = r"(say|says|answer|answers|reply|replies|respond|responds|output|print|write|tell|return|repeat|cite)"
+# What an addressee is told to do (no "write": "the assistant should write follow-ups out").
+_DICTATE = r"(say|answer|reply|respond|output|print|tell|return|repeat|cite)"
 _REPLY_NOUN = r"(answer|reply|response|output|the user|the reader|questions?|quer(y|ies))"
 _CONTEXT = (
     r"(instructions?|prompts?|rules|directions?|directives?|guidance|guidelines|messages?|"
@@ -53,10 +55,10 @@ _PATTERNS = [
     r"\b(you are now|pretend to be|new instructions|system prompt|developer mode|jailbreak)\b",
     # An addressee and a dictated reply: "the assistant must say", "chatbots ... must say"
     rf"\b{_AGENT}\b[^.!?\n]{{0,40}}\b(must|should|shall|will|needs? to|has to|have to)\s+"
-    rf"(now\s+|always\s+|only\s+)?{_REPLY}\b",
+    rf"(now\s+|always\s+|only\s+)?{_DICTATE}\b",
     # A vocative: "Dear AI assistant:", "Note to automated readers:", "Assistant, reply ..."
     rf"^[\W_]*((dear|hey|hi|attention|note\s+(to|for)|to)\s+)?((the|all|any)\s+)?{_AGENT}"
-    r"\b[^.!?:,\n]{0,30}\s*[:,]",
+    r"\b(\s+\w+)?\s*[:,]",
     # Role lines and chat-template markup
     r"^[\W_]*(system|assistant|developer)\s*[*_]*\s*(:|\n|$)",
     r"<\|(im_start|im_end|system|user|assistant|endoftext|start_header_id|end_header_id|eot_id)"
@@ -73,9 +75,9 @@ _PATTERNS = [
     r"\b(do not|don't|never|refuse to)\s+(answer|respond|reply|mention|cite|discuss)\b",
     # An imperative reply at the start of a sentence: "Respond with ...", "Reply X.",
     # "Answer every question ... with", "Begin your response with", "Cite this ... in any answer"
-    r"^[\W_]*((please|kindly|now|just|always|simply|only)\s+)*(reply|respond)\b",
+    r"^[\W_]*((please|kindly|now|just|always|simply|only)\s+)*(reply|respond)\b(?!\s*[=(.])",
     rf"^[\W_]*((please|kindly|now|just|always|simply|only)\s+)*(say|answer|output|print|write|"
-    rf"begin|start|cite|repeat|produce)\b[^\n]*\b{_REPLY_NOUN}",
+    rf"begin|start|cite|repeat|produce)\s[^\n]*\b{_REPLY_NOUN}\b",
 ]
 _INSTRUCTION = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), _F)
 
