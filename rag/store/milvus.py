@@ -38,7 +38,13 @@ from ..documents import Document, Section, document_id
 from ..errors import ConfigError, IndexFormatError, IndexLockedError
 from .keyword import K1, B, fold_stem, query_stems, stems
 from .manifest import Manifest, atomic_write
-from .schema import DocumentInfo, DocumentWrite
+from .schema import (
+    DocumentInfo,
+    DocumentWrite,
+    decode_ocr_pages,
+    encode_ocr_pages,
+    ocr_page_dicts,
+)
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -199,6 +205,8 @@ class MilvusStore:
         s.add_field("file_type", DataType.VARCHAR, max_length=32)
         s.add_field("page", DataType.INT64)  # 0: none
         s.add_field("section", DataType.VARCHAR, max_length=4096)
+        # JSON: page breaks inside the chunk and OCR confidences of its pages (chunk_rows).
+        s.add_field("extra", DataType.VARCHAR, max_length=16384)
         s.add_function(
             Function(
                 name="bm25",
@@ -232,6 +240,7 @@ class MilvusStore:
         s.add_field("n_parts", DataType.INT64)
         s.add_field("added_at", DataType.DOUBLE)
         s.add_field("updated_at", DataType.DOUBLE)
+        s.add_field("ocr_pages", DataType.VARCHAR, max_length=65535)  # JSON, "" without OCR
         s.add_field("_v", DataType.FLOAT_VECTOR, dim=2)
         c.create_collection(self.docs, schema=s, index_params=_dummy_index(c, "source"), **_STRONG)
 
@@ -303,7 +312,7 @@ class MilvusStore:
 
     def documents(self) -> list[DocumentInfo]:
         fields = ("id", "source", "file_type", "title", "content_hash", "size", "n_chunks")
-        rows = self._all(self.docs, "gen >= 0", [*fields, "added_at", "updated_at"])
+        rows = self._all(self.docs, "gen >= 0", [*fields, "added_at", "updated_at", "ocr_pages"])
         infos = [
             DocumentInfo(
                 r["id"],
@@ -315,6 +324,7 @@ class MilvusStore:
                 int(r["n_chunks"]),
                 float(r["added_at"]),
                 float(r["updated_at"]),
+                ocr_pages=ocr_page_dicts(decode_ocr_pages(r["ocr_pages"] or None)),
             )
             for r in rows
         ]
@@ -339,6 +349,7 @@ class MilvusStore:
             title=h["title"] or None,
             page_starts=blob["page_starts"],
             sections=[Section(s, p) for s, p in blob["sections"]],
+            ocr_pages=decode_ocr_pages(blob.get("ocr_pages")),
         )
 
     def _live_chunks(self, doc_id: str, fields: Sequence[str]) -> list[dict[str, Any]]:
@@ -375,7 +386,9 @@ class MilvusStore:
         for lo in range(0, len(ids), 1000):
             part = ",".join(str(int(i)) for i in ids[lo : lo + 1000])
             rows += self.client.query(
-                self.chunks, filter=f"id in [{part}]", output_fields=[*fields, "page", "section"]
+                self.chunks,
+                filter=f"id in [{part}]",
+                output_fields=[*fields, "page", "section", "extra"],
             )
         heads = self._heads(r["doc_id"] for r in rows)
         out: dict[int, dict[str, Any]] = {}
@@ -392,6 +405,7 @@ class MilvusStore:
                 "text": r["text"],
                 "page": int(r["page"]) or None,
                 "section": r["section"] or None,
+                **_extra(r["extra"]),
             }
         return out
 
@@ -534,6 +548,7 @@ class MilvusStore:
                 "text": d.text,
                 "page_starts": d.page_starts,
                 "sections": [[s.start, s.path] for s in d.sections],
+                "ocr_pages": encode_ocr_pages(d.ocr_pages),
             }
         )
         parts = [blob[i : i + PART_CHARS] for i in range(0, len(blob), PART_CHARS)] or [""]
@@ -544,6 +559,15 @@ class MilvusStore:
         ]
         vecs = np.ascontiguousarray(w.vectors, dtype=np.float32)
         for ch, v in zip(w.chunks, vecs, strict=True):
+            page = d.page_at(ch.start)
+            breaks = [(o, n) for n, o in enumerate(d.page_starts, 1) if ch.start < o < ch.end]
+            touched = {page, *(n for _, n in breaks)}
+            ocr = d.ocr_page(page)
+            extra = {
+                "ocr_confidence": ocr.confidence if ocr else None,
+                "page_breaks": breaks,
+                "ocr_by_page": {p.page: p.confidence for p in d.ocr_pages if p.page in touched},
+            }
             chunks.append(
                 {
                     "id": chunk_id(d.id, gen, ch.ordinal, ch.text_hash),
@@ -559,8 +583,9 @@ class MilvusStore:
                     "vector": v.tolist(),
                     "source": d.source,
                     "file_type": d.file_type,
-                    "page": d.page_at(ch.start) or 0,
+                    "page": page or 0,
                     "section": (d.section_at(ch.start) or "")[:1000],
+                    "extra": json.dumps(extra),
                 }
             )
         return {
@@ -576,6 +601,7 @@ class MilvusStore:
             "n_parts": len(parts),
             "added_at": float(old["added_at"]) if old else now,
             "updated_at": now,
+            "ocr_pages": encode_ocr_pages(d.ocr_pages) or "",
             "_v": _DUMMY,
         }
 
@@ -634,6 +660,16 @@ class MilvusStore:
 
 
 _STRONG = {"consistency_level": "Strong"}
+
+
+def _extra(text: str) -> dict[str, Any]:
+    """A chunk's page breaks and OCR confidences, as the local store's chunk_rows gives them."""
+    extra = json.loads(text) if text else {}
+    return {
+        "ocr_confidence": extra.get("ocr_confidence"),
+        "page_breaks": [(int(o), int(n)) for o, n in extra.get("page_breaks", [])],
+        "ocr_by_page": {int(p): float(c) for p, c in extra.get("ocr_by_page", {}).items()},
+    }
 
 
 def _bare(glob: str) -> str:

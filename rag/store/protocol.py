@@ -59,8 +59,9 @@ class Store(Protocol):
     def vector_count(self) -> int: ...
 
     def chunk_rows(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        """doc_id, source, file_type, start, end, text, page, section of each live chunk;
-        ids of chunks no longer in the index are left out."""
+        """doc_id, source, file_type, start, end, text, page, section of each live chunk, and
+        ocr_confidence, page_breaks and ocr_by_page (as SearchHit has them); ids of chunks no
+        longer in the index are left out."""
         ...
 
     # ---- search
