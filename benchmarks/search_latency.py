@@ -53,7 +53,9 @@ def build_sized(source: Path, target: Path, n_chunks: int, embedder) -> None:
                 break
         marks = ",".join("?" * len(take))
         conn.execute(
-            "INSERT INTO documents SELECT id || ?, source || ?, file_type, title, content_hash,"
+            "INSERT INTO documents (id, source, file_type, title, content_hash, size, mtime, text,"
+            " page_starts, sections, n_chunks, added_at, updated_at)"
+            " SELECT id || ?, source || ?, file_type, title, content_hash,"
             f" size, mtime, text, page_starts, sections, n_chunks, added_at, updated_at"
             f" FROM src.documents WHERE id IN ({marks})",
             [suffix, suffix, *take],
