@@ -134,9 +134,9 @@ def denoise(gray: Image) -> Image:
 @contextlib.contextmanager
 def _one_thread() -> Iterator[None]:
     """Tesseract's OpenMP threads spin while they wait: on 2 shared cores one page took 3.2-6.3 s
-    (3.7 s of CPU) with them and 1.2-1.7 s (0.65 s) without (BENCHMARKS.md, OCR). The child gets
-    OMP_THREAD_LIMIT=1 unless the user set it; our own environment is put back at once, so a
-    library that starts OpenMP in this process later (PyTorch) is not limited."""
+    (2.4-4.3 s of CPU) with them and 1.2-1.7 s (0.7 s) without (BENCHMARKS.md, OCR). The child
+    gets OMP_THREAD_LIMIT=1 unless the user set it; our own environment is put back at once, so
+    a library that starts OpenMP in this process later (PyTorch) is not limited."""
     saved = os.environ.get("OMP_THREAD_LIMIT")
     os.environ["OMP_THREAD_LIMIT"] = saved or "1"
     try:
