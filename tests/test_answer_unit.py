@@ -127,3 +127,38 @@ def test_headings_and_quoted_questions_are_not_answers(index, tmp_path) -> None:
     assert not answer.refused
     assert answer.sentences[0].text.startswith("Hold the red button")
     assert all(not s.text.startswith("#") for s in answer.sentences)
+
+
+def _scored(text: str, scores: list[float]) -> tuple[list, object]:
+    """Candidates of one passage, with the given scores (the model is not what is tested)."""
+    from rag.answer.evidence import candidates
+    from rag.documents import SearchHit
+
+    hit = SearchHit(1, "doc", "cast.txt", "txt", 0, len(text), text, 1.0, rank=1)
+    cands = candidates([hit])
+    for c, s in zip(cands, scores, strict=True):
+        c.score = s
+    return cands, hit
+
+
+def test_a_sentence_led_by_a_pronoun_brings_the_sentence_that_names_its_subject() -> None:
+    from rag.answer.extractive import ExtractiveAnswerer
+
+    text = (
+        "Tessa Peake-Jones is an English actress born in Harrow. "
+        "She is known for her role as Raquel in a long-running BBC sitcom. "
+        "The sitcom ended in 2003 after many series."
+    )
+    cands, _ = _scored(text, [0.2, 0.9, 0.1])
+    answerer = ExtractiveAnswerer.__new__(ExtractiveAnswerer)
+    answerer.threshold, answerer.max_sentences, answerer.keep_ratio = 0.3, 3, 0.9
+    chosen = answerer.select("Who played Raquel in the sitcom?", cands, gate=0.8)
+    assert [c.text[:10] for c in chosen] == ["Tessa Peak", "She is kno"]  # in document order
+    # a sentence that names its subject stands alone
+    cands, _ = _scored(text, [0.9, 0.2, 0.1])
+    chosen = answerer.select("Where was Tessa Peake-Jones born?", cands, gate=0.8)
+    assert [c.text[:10] for c in chosen] == ["Tessa Peak"]
+    # nothing before it in its passage: nothing added
+    cands, _ = _scored("He spoke first at the meeting. Then the others spoke in turn.", [0.9, 0.1])
+    chosen = answerer.select("Who spoke first at the meeting?", cands, gate=0.8)
+    assert [c.text[:10] for c in chosen] == ["He spoke f"]

@@ -122,8 +122,27 @@ class ExtractiveAnswerer:
                 covered |= terms
                 names |= found
                 docs.add(c.hit.doc_id)
+        # A sentence that opens with a pronoun ("She is known for her role as Raquel") does not
+        # say whom it is about: the sentence before it in its passage usually does, and comes too.
+        for c in list(chosen):
+            prev = _antecedent(cands, c) if _PRONOUN_LED.match(plain_text(c.reading)) else None
+            if prev is not None and prev not in chosen:
+                chosen.append(prev)
         order = {h: i for i, h in enumerate(dict.fromkeys(c.hit.doc_id for c in chosen))}
         return sorted(chosen, key=lambda c: (order[c.hit.doc_id], c.start))
+
+
+def _antecedent(cands: list[Candidate], c: Candidate) -> Candidate | None:
+    """The sentence just before `c` in the same retrieved passage, if it is a candidate."""
+    before = [
+        p
+        for p in cands
+        if p.hit.chunk_id == c.hit.chunk_id and p.end <= c.start and not p.row and p.score > 0
+    ]
+    return max(before, key=lambda p: p.end) if before else None
+
+
+_PRONOUN_LED = re.compile(r"[\"'“‘(]*(he|she|it|they|his|her|its|their)\b", re.IGNORECASE)
 
 
 _MULTI_PART = re.compile(
