@@ -53,6 +53,12 @@ class Passage(BaseModel):
     start: int = Field(description="Offset of the passage's first character in the document.")
     end: int = Field(description="Offset just past its last character.")
     text: str
+    ocr_confidence: float | None = Field(
+        None, description="When its page was read by OCR: the mean confidence of its words, 0-100."
+    )
+    low_confidence: bool = Field(
+        False, description="Read by OCR with low confidence: check the quote against the page."
+    )
 
 
 class Citation(BaseModel):
@@ -68,6 +74,12 @@ class Citation(BaseModel):
     start: int
     end: int
     quote: str = Field(description="The document's text from start to end.")
+    ocr_confidence: float | None = Field(
+        None, description="When its page was read by OCR: the mean confidence of its words, 0-100."
+    )
+    low_confidence: bool = Field(
+        False, description="Read by OCR with low confidence: check the quote against the page."
+    )
 
 
 class Sentence(BaseModel):
@@ -100,6 +112,9 @@ class DocumentEntry(BaseModel):
     chunks: int
     size: int = Field(description="File size in bytes.")
     updated_at: float = Field(description="Unix time the document was last indexed.")
+    low_confidence_pages: list[int] = Field(
+        default_factory=list, description="Pages read by OCR with low confidence."
+    )
 
 
 class DocumentList(BaseModel):
@@ -279,6 +294,7 @@ def _entry(d: DocumentInfo) -> DocumentEntry:
         chunks=d.n_chunks,
         size=d.size,
         updated_at=d.updated_at,
+        low_confidence_pages=d.low_confidence_pages,
     )
 
 

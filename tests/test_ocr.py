@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import zlib
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from rag.api import RagIndex
 from rag.errors import LoadError
 from rag.ingest.loaders import Limits, load_file
 from rag.ingest.loaders._ocr import NOISY, denoise, noise_level
+from rag.mcp import Citation as McpCitation
 from rag.ui.render import citation_cards
 
 from .conftest import write
@@ -262,6 +264,8 @@ def test_low_confidence_pages_are_flagged_everywhere(
     assert json.loads(json.dumps(answer.to_dict()))["citations"][0]["low_confidence"] is True
     card = citation_cards(answer.citations, answer.passages, 1)
     assert "read by OCR, low confidence" in card
+    mcp_citation = McpCitation(**asdict(cited), uri="rag://x", location=cited.location())
+    assert mcp_citation.low_confidence and mcp_citation.ocr_confidence == confidence[2]
     budget = index.ask("How much did the council approve for the north pier?")
     assert budget.citations and not budget.citations[0].low_confidence
 
