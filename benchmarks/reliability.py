@@ -37,6 +37,8 @@ from tests.hostile_files import (
     docx_bomb,
     docx_bytes,
     pdf_bomb,
+    pdf_image_bomb,
+    png_pixel_bomb,
 )
 
 _W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
@@ -164,6 +166,12 @@ def _cases() -> list[tuple[str, str, Callable[[Path], Path]]]:
         ("text not a PDF", "fake.pdf", data("fake.pdf", b"hello, not a pdf")),
         ("truncated PDF", "cut.pdf", data("cut.pdf", pdf_bomb(2, 0.001)[:300])),
         ("PDF without text", "image.pdf", data("image.pdf", pdf_bomb(1, 0.001, text=None))),
+        ("scanned PDF page, 40000 x 40000 image", "scan.pdf", data("scan.pdf", pdf_image_bomb())),
+        (
+            "PNG declaring 100000 x 100000 pixels",
+            "bomb.png",
+            data("bomb.png", png_pixel_bomb(100_000, 100_000)),
+        ),
         ("PDF content-stream bomb", "pbomb.pdf", data("pbomb.pdf", pdf_bomb(3, 10))),
         ("PDF many-page bomb", "pages.pdf", data("pages.pdf", pdf_bomb(60, 0.9))),
         ("text not a DOCX", "fake.docx", data("fake.docx", b"this is not a zip")),

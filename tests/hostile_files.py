@@ -115,3 +115,34 @@ def pdf_bytes(objs: dict[int, bytes], trailer: str = "") -> bytes:
     out += b"".join(b"%010d 00000 n \n" % offsets[n] for n in range(1, size))
     out += f"trailer\n<< /Size {size} /Root 1 0 R{trailer} >>\nstartxref\n{xref}\n%%EOF\n".encode()
     return bytes(out)
+
+
+def png_pixel_bomb(width: int, height: int) -> bytes:
+    """A PNG that declares width x height pixels and holds a few bytes of them."""
+    import struct
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\0" * 1024)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def pdf_image_bomb(side: int = 40_000) -> bytes:
+    """A one-page PDF with no text that draws an image declaring side x side grey pixels, held
+    in 4 KB: rendering it for OCR would decode all of them."""
+    stream = zlib.compress(b"\xff" * 4096)
+    content = b"q 595 0 0 842 0 0 cm /Im0 Do Q"
+    objs = {
+        1: b"<< /Type /Catalog /Pages 2 0 R >>",
+        2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
+        b" /Resources << /XObject << /Im0 5 0 R >> >> >>",
+        4: b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
+        5: b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray"
+        b" /BitsPerComponent 8 /Filter /FlateDecode /Length %d >>\nstream\n%s\nendstream"
+        % (side, side, len(stream), stream),
+    }
+    return pdf_bytes(objs)

@@ -10,11 +10,9 @@ import io
 import json
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import textwrap
-import zlib
 from dataclasses import asdict
 from pathlib import Path
 
@@ -31,7 +29,7 @@ from rag.mcp import Citation as McpCitation
 from rag.ui.render import citation_cards
 
 from .conftest import write
-from .hostile_files import pdf_bytes
+from .hostile_files import pdf_image_bomb, png_pixel_bomb
 
 INSTALL = "apt install tesseract-ocr tesseract-ocr-eng"
 
@@ -153,42 +151,18 @@ def test_image_without_text_is_skipped_with_the_reason(tmp_path: Path) -> None:
 # --- limits: bombs are refused from their headers ---------------------------------------------
 
 
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG that declares width x height pixels and holds a few bytes of them (a bomb)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    idat = zlib.compress(b"\0" * 1024)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
 def test_image_bomb_is_refused_before_decoding(tmp_path: Path) -> None:
     for w, h in [(100_000, 100_000), (10_000, 9_000)]:  # over Pillow's own limit, and over ours
         path = tmp_path / f"bomb{w}.png"
-        path.write_bytes(png_header_only(w, h))
+        path.write_bytes(png_pixel_bomb(w, h))
         with pytest.raises(LoadError, match="megapixel limit"):
             load_file(path)
 
 
 def test_scanned_page_with_a_huge_image_is_refused(tmp_path: Path) -> None:
     """An image XObject declaring 40000 x 40000 pixels: pdfium would decode all of it."""
-    stream = zlib.compress(b"\xff" * 4096)
-    content = b"q 595 0 0 842 0 0 cm /Im0 Do Q"
-    objs = {
-        1: b"<< /Type /Catalog /Pages 2 0 R >>",
-        2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
-        b" /Resources << /XObject << /Im0 5 0 R >> >> >>",
-        4: b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
-        5: b"<< /Type /XObject /Subtype /Image /Width 40000 /Height 40000 /ColorSpace /DeviceGray"
-        b" /BitsPerComponent 8 /Filter /FlateDecode /Length %d >>\nstream\n%s\nendstream"
-        % (len(stream), stream),
-    }
     path = tmp_path / "bomb.pdf"
-    path.write_bytes(pdf_bytes(objs))
+    path.write_bytes(pdf_image_bomb(40_000))
     with pytest.raises(LoadError, match="1600 megapixels"):
         load_file(path)
 
