@@ -162,3 +162,24 @@ def test_a_sentence_led_by_a_pronoun_brings_the_sentence_that_names_its_subject(
     cands, _ = _scored("He spoke first at the meeting. Then the others spoke in turn.", [0.9, 0.1])
     chosen = answerer.select("Who spoke first at the meeting?", cands, gate=0.8)
     assert [c.text[:10] for c in chosen] == ["He spoke f"]
+
+
+def test_a_sentence_that_names_its_subject_by_surname_brings_the_full_name() -> None:
+    from rag.answer.extractive import ExtractiveAnswerer
+
+    text = (
+        "In Boston, James P. Flynn worked as a union organiser for many years. "
+        "He later acted in several films made in Boston. "
+        "In 1997, Flynn was cast as a judge in a film about a young genius."
+    )
+    answerer = ExtractiveAnswerer.__new__(ExtractiveAnswerer)
+    answerer.threshold, answerer.max_sentences, answerer.keep_ratio = 0.3, 3, 0.9
+    cands, _ = _scored(text, [0.1, 0.2, 0.9])
+    chosen = answerer.select("Who played the judge in the film?", cands, gate=0.8)
+    assert [c.text[:10] for c in chosen] == ["In Boston,", "In 1997, F"]
+    # "In Boston" is not a fuller name of Boston: nothing is added for a place named alone
+    cands, _ = _scored(
+        "Boston is old. In Boston it rains. Boston has a port city feel.", [0.1, 0.1, 0.9]
+    )
+    chosen = answerer.select("What does Boston have?", cands, gate=0.8)
+    assert [c.text[:10] for c in chosen] == ["Boston has"]

@@ -124,8 +124,11 @@ class ExtractiveAnswerer:
                 docs.add(c.hit.doc_id)
         # A sentence that opens with a pronoun ("She is known for her role as Raquel") does not
         # say whom it is about: the sentence before it in its passage usually does, and comes too.
+        # Likewise one whose subject is a surname alone ("Flynn was cast as a judge ..."): the
+        # passage's sentence that gave the whole name ("James P. Flynn ...") comes too.
         for c in list(chosen):
-            prev = _antecedent(cands, c) if _PRONOUN_LED.match(plain_text(c.reading)) else None
+            text = plain_text(c.reading)
+            prev = _antecedent(cands, c) if _PRONOUN_LED.match(text) else _introduction(cands, c)
             if prev is not None and prev not in chosen:
                 chosen.append(prev)
         order = {h: i for i, h in enumerate(dict.fromkeys(c.hit.doc_id for c in chosen))}
@@ -141,6 +144,38 @@ def _antecedent(cands: list[Candidate], c: Candidate) -> Candidate | None:
     ]
     return max(before, key=lambda p: p.end) if before else None
 
+
+def _introduction(cands: list[Candidate], c: Candidate) -> Candidate | None:
+    """For a sentence whose subject is one capitalised word (a surname), the first earlier
+    sentence of its passage that writes it as part of a longer name; else None."""
+    text = plain_text(c.reading)
+    m = _SUBJECT.match(text)
+    if not m or m.group("word").lower() in _NOT_SURNAME:
+        return None
+    name = re.compile(r"\b([A-Z][\w.'’-]*)\s+" + re.escape(m.group("word")) + r"\b")
+
+    def names_in_full(t: str) -> bool:  # "James P. Flynn", not "In Flynn" nor "The Flynn"
+        return any(x.group(1).lower() not in _NOT_SURNAME for x in name.finditer(t))
+
+    if names_in_full(text):
+        return None  # the sentence names it in full itself
+    before = [p for p in cands if p.hit.chunk_id == c.hit.chunk_id and p.end <= c.start]
+    named = [
+        p for p in before if not p.row and p.score > 0 and names_in_full(plain_text(p.reading))
+    ]
+    return min(named, key=lambda p: p.start) if named else None
+
+
+# A subject at the start, after at most a short opening phrase and its comma ("In 1997, Flynn").
+_SUBJECT = re.compile(r"(?:[^,.;:]{0,40},\s+)?[\"'“‘(]*(?P<word>[A-Z][a-z][\w'’-]*)\s+[a-z]")
+# Capitalised words that open sentences without naming anyone.
+_NOT_SURNAME = frozenset([
+    "the", "a", "an", "in", "on", "at", "by", "for", "from", "with", "as", "after", "before",
+    "during", "since", "this", "that", "these", "those", "there", "here", "it", "its", "he",
+    "she", "they", "his", "her", "their", "we", "our", "i", "you", "when", "while", "although",
+    "though", "if", "but", "and", "or", "so", "yet", "however", "also", "then", "thus", "today",
+    "some", "many", "most", "all", "each", "both", "one", "two",
+])  # fmt: skip
 
 _PRONOUN_LED = re.compile(r"[\"'“‘(]*(he|she|it|they|his|her|its|their)\b", re.IGNORECASE)
 
