@@ -31,6 +31,7 @@ from typing import Any
 from common import DATASETS, RESULTS, ROOT
 
 sys.path.insert(0, str(ROOT))
+from tests.health_probe import HEALTH_PROBE
 from tests.hostile_files import (
     LARGE_BOMB_PARAGRAPHS,
     SMALL_BOMB_PARAGRAPHS,
@@ -530,25 +531,6 @@ request = function()
 end
 """
 
-_PROBE = r"""
-import http.client, json, sys, time
-host, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-conn = http.client.HTTPConnection(host, port, timeout=10)
-lat, errors, end = [], [], time.monotonic() + seconds
-while time.monotonic() < end:
-    t0 = time.perf_counter()
-    try:
-        conn.request("GET", "/healthz")
-        r = conn.getresponse(); r.read()
-        if r.status != 200:
-            errors.append(r.status)
-    except Exception as exc:
-        errors.append(repr(exc)); conn = http.client.HTTPConnection(host, port, timeout=10)
-    lat.append((time.perf_counter() - t0) * 1000)
-    time.sleep(0.05)
-print(json.dumps({"latencies_ms": lat, "errors": errors}))
-"""
-
 
 def _mix() -> list[tuple[str, str, str | None]]:
     """The requests one cycle of the load sends: (kind, path, JSON body or None for a GET).
@@ -650,7 +632,7 @@ def load(clients: int, seconds: int) -> dict[str, Any]:
         script = work / "mix.lua"
         script.write_text(_WRK_LUA % ",\n".join(_lua_request(p, b) for _, p, b in mix))
         probe = subprocess.Popen(
-            [sys.executable, "-c", _PROBE, "127.0.0.1", str(port), str(seconds)],
+            [sys.executable, "-c", HEALTH_PROBE, "127.0.0.1", str(port), str(seconds)],
             stdout=subprocess.PIPE,
             text=True,
         )

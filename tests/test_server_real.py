@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from .conftest import rag_serve
+from .health_probe import HEALTH_PROBE
 
 KEY = "sk-rag-test-0123456789"
 DOCS = {
@@ -119,25 +120,6 @@ def test_openai_chat_completions_stream_with_citations(server) -> None:
     )
     assert refused.model_extra["refused"] is True
 
-
-HEALTH_PROBE = r"""
-import http.client, json, sys, time
-host, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-conn = http.client.HTTPConnection(host, port, timeout=5)
-lat, errors, end = [], [], time.monotonic() + seconds
-while time.monotonic() < end:
-    t0 = time.perf_counter()
-    try:
-        conn.request("GET", "/healthz")
-        r = conn.getresponse(); r.read()
-        if r.status != 200:
-            errors.append(r.status)
-    except Exception as exc:
-        errors.append(repr(exc)); conn = http.client.HTTPConnection(host, port, timeout=5)
-    lat.append((time.perf_counter() - t0) * 1000)
-    time.sleep(0.05)
-print(json.dumps({"latencies_ms": lat, "errors": errors}))
-"""
 
 WORDS = [
     "kiln",
