@@ -135,14 +135,18 @@ class ExtractiveAnswerer:
         return sorted(chosen, key=lambda c: (order[c.hit.doc_id], c.start))
 
 
-def _antecedent(cands: list[Candidate], c: Candidate) -> Candidate | None:
-    """The sentence just before `c` in the same retrieved passage, if it is a candidate."""
-    before = [
+def _earlier(cands: list[Candidate], c: Candidate) -> list[Candidate]:
+    """The sentences before `c` in its retrieved passage that could stand in an answer."""
+    return [
         p
         for p in cands
         if p.hit.chunk_id == c.hit.chunk_id and p.end <= c.start and not p.row and p.score > 0
     ]
-    return max(before, key=lambda p: p.end) if before else None
+
+
+def _antecedent(cands: list[Candidate], c: Candidate) -> Candidate | None:
+    """The sentence just before `c` in the same retrieved passage, if it is a candidate."""
+    return max(_earlier(cands, c), key=lambda p: p.end, default=None)
 
 
 def _introduction(cands: list[Candidate], c: Candidate) -> Candidate | None:
@@ -159,11 +163,8 @@ def _introduction(cands: list[Candidate], c: Candidate) -> Candidate | None:
 
     if names_in_full(text):
         return None  # the sentence names it in full itself
-    before = [p for p in cands if p.hit.chunk_id == c.hit.chunk_id and p.end <= c.start]
-    named = [
-        p for p in before if not p.row and p.score > 0 and names_in_full(plain_text(p.reading))
-    ]
-    return min(named, key=lambda p: p.start) if named else None
+    named = [p for p in _earlier(cands, c) if names_in_full(plain_text(p.reading))]
+    return min(named, key=lambda p: p.start, default=None)
 
 
 # A subject at the start, after at most a short opening phrase and its comma ("In 1997, Flynn").
