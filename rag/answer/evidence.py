@@ -13,8 +13,7 @@ from ..embeddings import Embedder
 from ..ingest.tables import TableSpan, find_tables, header_length, labelled_row, table_at
 from ..store.keyword import IGNORED
 from .features import SENTENCE_FEATURES, QuestionTerms, gate_vector, sentence_matrix, stem_word
-from .instructions import holds_instruction
-from .instructions import looks_like_instruction as looks_like_instruction
+from .instructions import looks_like_instruction
 from .markup import join_lines
 from .model import AnswerModel, load_model
 from .sentences import split_sentences
@@ -173,12 +172,13 @@ def candidates(hits: Sequence[SearchHit]) -> list[Candidate]:
     seen: set[tuple[str, int, int]] = set()
     out: list[Candidate] = []
     for hit in hits:
-        if holds_instruction(hit.text):
+        skip = header_length(hit.text, hit.start, hit.end)  # a table header put before it
+        spans = split_sentences(hit.text[skip:], offset=hit.start)
+        if any(looks_like_instruction(span.text) for span in spans):
             continue  # text addressed to the assistant: none of its chunk is evidence
         pos = 0
-        skip = header_length(hit.text, hit.start, hit.end)  # a table header put before it
         tables = find_tables(hit.text)
-        for span in split_sentences(hit.text[skip:], offset=hit.start):
+        for span in spans:
             local = span.start - hit.start + skip
             table = table_at(tables, local)
             if table is not None and local < table.body:

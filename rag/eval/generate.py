@@ -18,7 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..answer.evidence import content_terms, looks_like_instruction
+from ..answer.evidence import content_terms
+from ..answer.instructions import looks_like_instruction
 from ..answer.sentences import split_sentences
 from ..store import Store
 
