@@ -1,6 +1,7 @@
 """The index in Milvus (RAG_STORE=milvus): a Milvus server or cluster, or Milvus Lite.
 
-Four collections under one prefix (RAG_MILVUS_COLLECTION, default `rag`):
+Four collections under one prefix (RAG_MILVUS_COLLECTION, default `rag`; their schemas and the
+connection are in milvus_schema.py):
   <p>_chunks  one row per chunk: its vector, its text, its Porter stems (`terms`) with Milvus'
               BM25 function writing the sparse field `sparse` from them, and the scalar fields
               filters use (source, file_type) and readers check (doc_id, gen);
@@ -35,9 +36,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..documents import Document, Section, document_id
-from ..errors import ConfigError, IndexFormatError, IndexLockedError
-from .keyword import K1, B, fold_stem, query_stems, stems
+from ..errors import IndexFormatError
+from .keyword import fold_stem, query_stems, stems
 from .manifest import Manifest, atomic_write
+from .milvus_schema import DUMMY, connect, create_collections, meta_row, release_lite
 from .schema import (
     DocumentInfo,
     DocumentWrite,
@@ -53,7 +55,6 @@ MANIFEST_NAME = "manifest.json"
 PART_CHARS = 16_000  # a VARCHAR holds 65,535 bytes; 16,000 characters fit in any UTF-8
 MAX_LIMIT = 16_384  # Milvus' largest top-k
 BATCH = 256
-_DUMMY = [1.0, 0.0]  # Milvus wants a vector field in every collection
 
 
 def _lit(s: str) -> str:
@@ -132,7 +133,7 @@ class MilvusStore:
             if not Path(uri).exists() and not create:
                 raise IndexFormatError(f"no index at {uri}: run `rag ingest PATH` first")
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
-        client = _connect(uri, settings)
+        client = connect(uri, settings)
         store = cls(client, uri, settings.milvus_collection, Manifest(embedding, chunking))
         try:
             store.manifest = store._open_manifest(embedding, chunking, where, create)
@@ -154,7 +155,9 @@ class MilvusStore:
         if not c.has_collection(self.meta):
             if not create:
                 raise IndexFormatError(f"no index at {where}: run `rag ingest PATH` first")
-            self._create_collections()
+            create_collections(
+                self.client, (self.chunks, self.docs, self.texts, self.meta), self.dim
+            )
             fresh = Manifest(
                 embedding=embedding,
                 chunking=chunking,
@@ -162,8 +165,8 @@ class MilvusStore:
                 store="milvus",
             )
             # Written last: a collection set without a manifest is created again above.
-            c.upsert(self.meta, [_meta_row("generation", "0")])
-            c.upsert(self.meta, [_meta_row("manifest", fresh.to_json())])
+            c.upsert(self.meta, [meta_row("generation", "0")])
+            c.upsert(self.meta, [meta_row("manifest", fresh.to_json())])
         for name in (self.chunks, self.docs, self.texts, self.meta):
             c.load_collection(name)
         rows = c.query(self.meta, filter='key == "manifest"', output_fields=["value"])
@@ -177,88 +180,6 @@ class MilvusStore:
         manifest.check_compatible(embedding, chunking, where)
         return manifest
 
-    def _create_collections(self) -> None:
-        from pymilvus import DataType, Function, FunctionType, MilvusClient
-
-        c = self.client
-        s = MilvusClient.create_schema(auto_id=False)
-        s.add_field("id", DataType.INT64, is_primary=True)
-        s.add_field("doc_id", DataType.VARCHAR, max_length=64)
-        s.add_field("gen", DataType.INT64)
-        s.add_field("ordinal", DataType.INT64)
-        s.add_field("span_start", DataType.INT64)
-        s.add_field("span_end", DataType.INT64)
-        s.add_field("n_tokens", DataType.INT64)
-        s.add_field("text_hash", DataType.VARCHAR, max_length=64)
-        s.add_field("text", DataType.VARCHAR, max_length=65535)
-        s.add_field(
-            "terms",
-            DataType.VARCHAR,
-            max_length=65535,
-            enable_analyzer=True,
-            enable_match=True,
-            analyzer_params={"tokenizer": "standard"},
-        )
-        s.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-        s.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
-        s.add_field("source", DataType.VARCHAR, max_length=4096)
-        s.add_field("file_type", DataType.VARCHAR, max_length=32)
-        s.add_field("page", DataType.INT64)  # 0: none
-        s.add_field("section", DataType.VARCHAR, max_length=4096)
-        # JSON: page breaks inside the chunk and OCR confidences of its pages (chunk_rows).
-        s.add_field("extra", DataType.VARCHAR, max_length=16384)
-        s.add_function(
-            Function(
-                name="bm25",
-                function_type=FunctionType.BM25,
-                input_field_names=["terms"],
-                output_field_names=["sparse"],
-            )
-        )
-        ip = c.prepare_index_params()
-        # FLAT: exact, as the local store is; a large cluster would choose HNSW (docs/scaling.md).
-        ip.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
-        ip.add_index(
-            field_name="sparse",
-            index_type="SPARSE_INVERTED_INDEX",
-            metric_type="BM25",
-            params={"bm25_k1": K1, "bm25_b": B},
-        )
-        ip.add_index(field_name="doc_id", index_type="INVERTED")  # a document's rows, fast
-        c.create_collection(self.chunks, schema=s, index_params=ip, consistency_level="Strong")
-
-        s = MilvusClient.create_schema(auto_id=False)
-        s.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
-        s.add_field("gen", DataType.INT64)
-        s.add_field("source", DataType.VARCHAR, max_length=4096)
-        s.add_field("file_type", DataType.VARCHAR, max_length=32)
-        s.add_field("title", DataType.VARCHAR, max_length=4096)
-        s.add_field("content_hash", DataType.VARCHAR, max_length=128)
-        s.add_field("size", DataType.INT64)
-        s.add_field("mtime", DataType.DOUBLE)
-        s.add_field("n_chunks", DataType.INT64)
-        s.add_field("n_parts", DataType.INT64)
-        s.add_field("added_at", DataType.DOUBLE)
-        s.add_field("updated_at", DataType.DOUBLE)
-        s.add_field("ocr_pages", DataType.VARCHAR, max_length=65535)  # JSON, "" without OCR
-        s.add_field("_v", DataType.FLOAT_VECTOR, dim=2)
-        c.create_collection(self.docs, schema=s, index_params=_dummy_index(c, "source"), **_STRONG)
-
-        s = MilvusClient.create_schema(auto_id=False)
-        s.add_field("id", DataType.VARCHAR, is_primary=True, max_length=128)
-        s.add_field("doc_id", DataType.VARCHAR, max_length=64)
-        s.add_field("gen", DataType.INT64)
-        s.add_field("part", DataType.INT64)
-        s.add_field("body", DataType.VARCHAR, max_length=65535)
-        s.add_field("_v", DataType.FLOAT_VECTOR, dim=2)
-        c.create_collection(self.texts, schema=s, index_params=_dummy_index(c, "doc_id"), **_STRONG)
-
-        s = MilvusClient.create_schema(auto_id=False)
-        s.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
-        s.add_field("value", DataType.VARCHAR, max_length=65535)
-        s.add_field("_v", DataType.FLOAT_VECTOR, dim=2)
-        c.create_collection(self.meta, schema=s, index_params=_dummy_index(c), **_STRONG)
-
     @property
     def location(self) -> str:
         return f"{self.uri} (collections {self.prefix}_*)"
@@ -266,7 +187,7 @@ class MilvusStore:
     def close(self) -> None:
         self.client.close()
         if "://" not in self.uri:
-            _release_lite(self.uri)
+            release_lite(self.uri)
 
     # ---------------------------------------------------------------- locking
     @contextmanager
@@ -554,7 +475,7 @@ class MilvusStore:
         parts = [blob[i : i + PART_CHARS] for i in range(0, len(blob), PART_CHARS)] or [""]
         texts += [
             {"id": f"{d.id}:{gen}:{i}", "doc_id": d.id, "gen": gen, "part": i, "body": p}
-            | {"_v": _DUMMY}
+            | {"_v": DUMMY}
             for i, p in enumerate(parts)
         ]
         vecs = np.ascontiguousarray(w.vectors, dtype=np.float32)
@@ -602,7 +523,7 @@ class MilvusStore:
             "added_at": float(old["added_at"]) if old else now,
             "updated_at": now,
             "ocr_pages": encode_ocr_pages(d.ocr_pages) or "",
-            "_v": _DUMMY,
+            "_v": DUMMY,
         }
 
     def _delete_stale(self, gens: dict[str, int]) -> None:
@@ -618,7 +539,7 @@ class MilvusStore:
                     self.client.delete(collection, ids=stale[k : k + 1000])
 
     def _bump(self) -> None:
-        self.client.upsert(self.meta, [_meta_row("generation", str(self.generation + 1))])
+        self.client.upsert(self.meta, [meta_row("generation", str(self.generation + 1))])
 
     def remove(self, doc_ids: Iterable[str]) -> None:
         self.write([], remove_ids=list(doc_ids))
@@ -659,9 +580,6 @@ class MilvusStore:
         """Nothing to do: Milvus persists each write itself (its log)."""
 
 
-_STRONG = {"consistency_level": "Strong"}
-
-
 def _extra(text: str) -> dict[str, Any]:
     """A chunk's page breaks and OCR confidences, as the local store's chunk_rows gives them."""
     extra = json.loads(text) if text else {}
@@ -675,58 +593,3 @@ def _extra(text: str) -> dict[str, Any]:
 def _bare(glob: str) -> str:
     """A bare folder or file name matches anywhere in the path, as in the local store."""
     return glob if any(ch in glob for ch in "*?[") else f"*{glob}*"
-
-
-def _meta_row(key: str, value: str) -> dict[str, Any]:
-    return {"key": key, "value": value, "_v": _DUMMY}
-
-
-def _dummy_index(client: Any, scalar: str | None = None) -> Any:
-    ip = client.prepare_index_params()
-    ip.add_index(field_name="_v", index_type="FLAT", metric_type="IP")
-    if scalar:
-        ip.add_index(field_name=scalar, index_type="INVERTED")
-    return ip
-
-
-def _connect(uri: str, settings: Settings) -> Any:
-    try:
-        from pymilvus import MilvusClient
-        from pymilvus.exceptions import MilvusException
-    except ImportError:
-        raise ConfigError(
-            "RAG_STORE=milvus needs the scale extra: pip install -e '.[scale]'"
-        ) from None
-    token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
-    try:
-        client = MilvusClient(uri=uri, token=token)
-        if "://" not in uri:
-            with _LITE_LOCK:
-                _LITE_USERS[uri] = _LITE_USERS.get(uri, 0) + 1
-        return client
-    except MilvusException as exc:
-        if "://" not in uri and "Open local milvus failed" in str(exc):
-            raise IndexLockedError(
-                f"{uri} is open in another process, and a Milvus Lite file serves one process "
-                "only: serve it with `milvus-lite server --data-dir DIR --host 127.0.0.1 --port "
-                "P` and point every process at it with RAG_MILVUS_URI=http://127.0.0.1:P"
-            ) from exc
-        raise ConfigError(f"cannot reach Milvus at {uri}: {exc}") from exc
-
-
-# A Milvus Lite file is served by a gRPC server in a thread of this process, which holds the
-# file's lock until it is released: the last store of the process to close a file releases it,
-# so that another process can open it (closing the client alone does not).
-_LITE_USERS: dict[str, int] = {}
-_LITE_LOCK = threading.Lock()
-
-
-def _release_lite(uri: str) -> None:
-    with _LITE_LOCK:
-        _LITE_USERS[uri] = _LITE_USERS.get(uri, 1) - 1
-        if _LITE_USERS[uri] > 0:
-            return
-        del _LITE_USERS[uri]
-    from milvus_lite.server_manager import server_manager_instance
-
-    server_manager_instance.release_server(uri)
