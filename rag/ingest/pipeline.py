@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,6 +113,35 @@ _LOOP = "symbolic link loop (the link points back to itself): fix or delete the 
 
 
 @dataclass
+class FileJob:
+    """A file whose bytes the index does not hold (new or changed): to be loaded, split and
+    embedded. Found, read and hashed by the ingest itself; `stage` decides where the rest runs."""
+
+    path: Path
+    data: bytes | None  # None: over the size limit or not a regular file (load_file says which)
+    size: int
+    mtime: float
+    state: tuple[str, str] | None  # (id, content hash) of the indexed version, if any
+    reuse: dict[str, np.ndarray]  # its chunks' vectors by text hash: text not embedded again
+
+
+@dataclass
+class Loaded:
+    """A file's document and chunks; `vectors` are those of the chunks whose text is not in its
+    job's `reuse`, in order, or None when they are still to be embedded (at the commit)."""
+
+    document: Document
+    chunks: list[Chunk]
+    vectors: np.ndarray | None = None
+
+
+# Loads and splits (and may embed) each job, yielding it with its outcome (a Loaded, or the
+# reason it is skipped) in the order given. The default runs in this process; on_ray.py's runs
+# on Ray actors.
+Stage = Callable[[Iterable[FileJob]], Iterator[tuple[FileJob, Loaded | str]]]
+
+
+@dataclass
 class _Pending:
     document: Document
     chunks: list[Chunk]
@@ -120,6 +149,7 @@ class _Pending:
     size: int
     mtime: float
     is_update: bool
+    vectors: np.ndarray | None = None
 
 
 def ingest_paths(
@@ -135,8 +165,11 @@ def ingest_paths(
     progress: ProgressFn | None = None,
     on_skip: SkipFn | None = None,
     on_note: SkipFn | None = None,
+    stage: Stage | None = None,
 ) -> IngestReport:
-    """Bring the index in line with the files under `paths`. Each commit is atomic."""
+    """Bring the index in line with the files under `paths`. Each commit is atomic. Files are
+    found, hashed, compared with the index and written to it here; `stage` loads, splits (and
+    may embed) the new and changed ones: in this process by default."""
     report = IngestReport()
     files, missing, report.ignored, broken = discover(paths)
 
@@ -161,11 +194,28 @@ def ingest_paths(
         _commit(pending, store, embedder, report)
         pending, to_embed = [], 0
 
+    done = 0
+
+    def tick(path: Path) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, len(files), str(path))
+
+    def jobs() -> Iterator[FileJob]:
+        for path in files:
+            job = _check(path, store, max_file_bytes, report, skip)
+            if job is None:
+                tick(path)
+            else:
+                yield job
+
+    run = stage or local_stage(splitter, max_file_bytes, limits)
     try:
         with store.writing():
-            for done, path in enumerate(files, 1):
+            for job, outcome in run(jobs()):
                 noted = len(report.notes)
-                item = _prepare(path, store, splitter, max_file_bytes, limits, report, skip)
+                item = _pending(job, outcome, report, skip)
                 if on_note is not None:
                     for source, note in report.notes[noted:]:
                         on_note(source, note)
@@ -174,8 +224,7 @@ def ingest_paths(
                     to_embed += sum(1 for c in item.chunks if c.text_hash not in item.reuse)
                     if to_embed >= commit_every:
                         commit()
-                if progress is not None:
-                    progress(done, len(files), str(path))
+                tick(job.path)
             commit()
             if prune:
                 gone = _vanished(store, paths)
@@ -205,16 +254,11 @@ def _disk_full(exc: BaseException) -> bool:
     return False
 
 
-def _prepare(
-    path: Path,
-    store: Store,
-    splitter: TokenSplitter,
-    max_file_bytes: int,
-    limits: Limits | None,
-    report: IngestReport,
-    skip: SkipFn,
-) -> _Pending | None:
-    """Load and split one file, or record why not; None when there is nothing to write."""
+def _check(
+    path: Path, store: Store, max_file_bytes: int, report: IngestReport, skip: SkipFn
+) -> FileJob | None:
+    """Read and hash one file: a job when the index does not hold these bytes; None when it
+    does (recorded as unchanged) or the file cannot be read (recorded as skipped)."""
     source = str(path)
     try:
         stat = path.stat()
@@ -222,23 +266,65 @@ def _prepare(
         if stat.st_size <= max_file_bytes and path.is_file():
             data = path.read_bytes()
         state = store.document_state(source)
-        if data is not None and state is not None and content_hash(data) == state[1]:
-            report.unchanged.append(source)
-            return None
-        doc = load_file(path, max_bytes=max_file_bytes, data=data, limits=limits)
-    except LoadError as exc:
-        skip(source, exc.reason)  # an earlier version, if any, stays in the index
-        return None
     except OSError as exc:
         skip(source, f"cannot read: {exc.strerror or exc}")
         return None
-    report.notes += [(source, n) for n in doc.notes]
-    chunks = splitter.split(doc.text)
-    if not chunks:
-        skip(source, "no text found")
+    if data is not None and state is not None and content_hash(data) == state[1]:
+        report.unchanged.append(source)
         return None
     reuse = store.vectors_by_text(state[0]) if state else {}
-    return _Pending(doc, chunks, reuse, stat.st_size, stat.st_mtime, state is not None)
+    return FileJob(path, data, stat.st_size, stat.st_mtime, state, reuse)
+
+
+def local_stage(splitter: TokenSplitter, max_file_bytes: int, limits: Limits | None) -> Stage:
+    """Each job loaded and split in this process, one after another; embedded at the commit."""
+
+    def run(jobs: Iterable[FileJob]) -> Iterator[tuple[FileJob, Loaded | str]]:
+        for job in jobs:
+            yield job, load_job(job.path, job.data, splitter, max_file_bytes, limits)
+
+    return run
+
+
+def load_job(
+    path: Path,
+    data: bytes | None,
+    splitter: TokenSplitter,
+    max_file_bytes: int,
+    limits: Limits | None,
+) -> Loaded | str:
+    """Load and split one file (`data`: its bytes, when read): its document and chunks, or the
+    reason it is skipped. A document without chunks is returned as it is (for its notes)."""
+    try:
+        doc = load_file(path, max_bytes=max_file_bytes, data=data, limits=limits)
+    except LoadError as exc:
+        return exc.reason  # an earlier version, if any, stays in the index
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    return Loaded(doc, splitter.split(doc.text))
+
+
+def _pending(
+    job: FileJob, outcome: Loaded | str, report: IngestReport, skip: SkipFn
+) -> _Pending | None:
+    """What a job's outcome adds to the next commit, or None (the reason recorded)."""
+    source = str(job.path)
+    if isinstance(outcome, str):
+        skip(source, outcome)
+        return None
+    report.notes += [(source, n) for n in outcome.document.notes]
+    if not outcome.chunks:
+        skip(source, "no text found")
+        return None
+    return _Pending(
+        outcome.document,
+        outcome.chunks,
+        job.reuse,
+        job.size,
+        job.mtime,
+        job.state is not None,
+        outcome.vectors,
+    )
 
 
 def _commit(
@@ -246,20 +332,24 @@ def _commit(
 ) -> None:
     texts: list[str] = []
     for item in pending:
-        texts += [c.text for c in item.chunks if c.text_hash not in item.reuse]
+        if item.vectors is None:  # not embedded by the stage: embedded here, in one call
+            texts += [c.text for c in item.chunks if c.text_hash not in item.reuse]
     new_vecs = embedder.embed(texts) if texts else np.empty((0, embedder.dim), np.float32)
     writes: list[DocumentWrite] = []
     pos = 0
     for item in pending:
+        fresh, i = (new_vecs, pos) if item.vectors is None else (item.vectors, 0)
         rows = []
         for c in item.chunks:
             if c.text_hash in item.reuse:
                 rows.append(item.reuse[c.text_hash])
                 report.chunks_reused += 1
             else:
-                rows.append(new_vecs[pos])
-                pos += 1
+                rows.append(fresh[i])
+                i += 1
                 report.chunks_embedded += 1
+        if item.vectors is None:
+            pos = i
         writes.append(
             DocumentWrite(item.document, item.chunks, np.vstack(rows), item.size, item.mtime)
         )
