@@ -18,7 +18,7 @@ from .documents import SearchHit
 from .embeddings import Embedder
 from .ingest import IngestReport, TokenSplitter, ingest_paths, remove_documents
 from .ingest.loaders import Limits
-from .ingest.pipeline import ProgressFn, SkipFn
+from .ingest.pipeline import ProgressFn, SkipFn, Stage
 from .retrieve import Filters, Retriever
 from .store import DocumentInfo, Store, open_store
 
@@ -29,7 +29,7 @@ from .store import DocumentInfo, Store, open_store
 # v3: below paragraphs, chunks are cut where sentences begin (rag.answer.sentences), not at
 # every line break, so a PDF's or hard-wrapped file's chunks no longer begin or end inside a
 # sentence. Unchanged files are never cut again, so an older index is rebuilt (the error says how).
-SPLITTER_VERSION = "sentences-tokens-v3"
+SPLITTER_VERSION = "sentences-tokens-v4"
 
 
 def make_embedder(settings: Settings) -> Embedder:
@@ -111,25 +111,50 @@ class RagIndex:
         progress: ProgressFn | None = None,
         on_skip: SkipFn | None = None,
         on_note: SkipFn | None = None,
+        ray: str | None = None,
+        ray_workers: int | None = None,
     ) -> IngestReport:
-        return ingest_paths(
-            [Path(p) for p in paths],
-            self.store,
-            self.embedder,
-            self.splitter,
-            max_file_bytes=self.settings.max_file_bytes,
-            limits=Limits(
-                self.settings.max_doc_chars,
-                int(self.settings.max_expanded_mb * 1024 * 1024),
-                self.settings.max_expansion_ratio,
-                max_ocr_pages=self.settings.max_ocr_pages,
-            ),
-            commit_every=self.settings.commit_every,
-            prune=prune,
-            progress=progress,
-            on_skip=on_skip,
-            on_note=on_note,
+        """`ray`: load, split and embed on Ray actors (the scale extra, rag/ingest/on_ray.py):
+        "local" starts a Ray on this machine, else a cluster's address; `ray_workers` actors
+        (default: one per CPU). Files are still found, hashed and written here."""
+        limits = Limits(
+            self.settings.max_doc_chars,
+            int(self.settings.max_expanded_mb * 1024 * 1024),
+            self.settings.max_expansion_ratio,
+            max_ocr_pages=self.settings.max_ocr_pages,
         )
+
+        def run(stage: Stage | None = None) -> IngestReport:
+            return ingest_paths(
+                [Path(p) for p in paths],
+                self.store,
+                self.embedder,
+                self.splitter,
+                max_file_bytes=self.settings.max_file_bytes,
+                limits=limits,
+                commit_every=self.settings.commit_every,
+                prune=prune,
+                progress=progress,
+                on_skip=on_skip,
+                on_note=on_note,
+                stage=stage,
+            )
+
+        if ray is None:
+            return run()
+        from .ingest.on_ray import ray_stage  # the scale extra: Ray only when asked for
+
+        with ray_stage(
+            ray,
+            workers=ray_workers,
+            factory=self.components.embedder,
+            settings=self.settings,
+            expected=self.embedder.describe(),
+            splitter=self.splitter,
+            max_file_bytes=self.settings.max_file_bytes,
+            limits=limits,
+        ) as stage:
+            return run(stage)
 
     def remove(self, targets: Sequence[str]) -> list[DocumentInfo]:
         return remove_documents(self.store, targets)

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from rag.answer.evidence import candidates, featurize
-from rag.answer.sentences import split_sentences
+from rag.answer.sentences import split_sentences, wrapped_breaks
 from rag.documents import SearchHit
 from rag.ingest.splitter import TokenSplitter
 
@@ -61,6 +61,56 @@ def test_one_paragraph_a_line_is_still_chunked_by_whole_paragraphs() -> None:
     chunks = TokenSplitter(emb.count_tokens, 40, 8).split(text)
     assert len(chunks) > 5
     assert all(c.start in line_starts and c.end in line_ends for c in chunks)
+
+
+def test_a_wrapped_file_is_grouped_into_chunks_as_its_one_line_copy_is() -> None:
+    # Hard-wrapped Markdown: a sentence that begins a printed line by chance is no paragraph
+    # start, so the chunks hold the same sentences as the one-paragraph-a-line copy's.
+    emb = FakeEmbedder()
+    for seed in range(4):
+        paragraphs = _paragraphs(12, seed)
+        wrapped = "\n\n".join(textwrap.fill(p, 80) for p in paragraphs)
+        want = TokenSplitter(emb.count_tokens, 60, 0).split("\n".join(paragraphs))
+        got = TokenSplitter(emb.count_tokens, 60, 0).split(wrapped)
+        assert [" ".join(c.text.split()) for c in got] == [" ".join(c.text.split()) for c in want]
+
+
+def test_a_pdf_page_is_never_cut_at_a_line_that_only_wraps() -> None:
+    # A PDF page: paragraphs not apart, only their shorter last line shows where they end.
+    # Reading a wrap as a paragraph end (and cutting a chunk there) is what made a PDF answer
+    # differently from its .txt copy; a last line nearly full cannot be told from a wrap.
+    for seed in range(4):
+        lines = [textwrap.wrap(p, 60) for p in _paragraphs(12, seed)]
+        text = "\n".join("\n".join(x) for x in lines)
+        wraps, ends, pos = set(), set(), 0
+        for x in lines:
+            for line in x:
+                pos += len(line) + 1
+                (ends if line is x[-1] else wraps).add(pos - 1)
+        found = wrapped_breaks(text)
+        assert wraps <= found
+        short = {e for e in ends if e < len(text) and e - text.rfind("\n", 0, e) < 40}
+        assert short and not short & found
+
+
+def test_line_breaks_that_only_wrap_a_paragraph() -> None:
+    pdf = (
+        "Sky picked up the remaining four for £1.3bn. In February 2015, Sky bid £4.2bn\n"
+        "for a package of 120 premier league games across the three seasons from 2016.\n"
+        "This represented an increase of 70% on the previous contract and was said to\n"
+        "be £1bn more than the company had expected to pay.\n"
+        "While  BSkyB  had  been  excluded  from  being  a  part  of  the  ONdigital  group,\n"
+        "thereby making them a competitor by default, BSkyB was able to join Freeview.\n"
+    )
+    breaks = [i for i, c in enumerate(pdf) if c == "\n"][:-1]
+    # The first break falls where a sentence ends and the next begins a line, but the word
+    # "This" would not have fit: a wrap. "pay." is a short last line: a paragraph ends.
+    assert sorted(wrapped_breaks(pdf)) == [breaks[0], breaks[1], breaks[2], breaks[4]]
+    # One paragraph a line, however short and alike in length, is never read as wrapped.
+    lines = "The port reopened in May.\nBoats came back in June.\nThe cod season closed.\n"
+    assert wrapped_breaks(lines * 5) == frozenset()
+    # Lines wider than anyone wraps text are paragraphs.
+    assert wrapped_breaks(("word " * 60 + "end\n") * 6) == frozenset()
 
 
 def test_splitting_a_long_text_into_sentences_takes_linear_time() -> None:

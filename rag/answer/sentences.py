@@ -46,6 +46,18 @@ _FENCE = re.compile(r"[ \t]{0,3}(`{3,}|~{3,})")
 _SOFT_END = re.compile(r"[-‐,;(/&]$|\b(and|or|the|a|an|of|to|in|for|with)$", re.IGNORECASE)
 _STARTS_SENTENCE = re.compile(r"""[ \t]*["'“‘(\[*_]*[A-Z0-9]""")
 SHORT_LINE = 0.6  # a line under this share of its block's longest line ends where it ends
+# Wrapped text (a PDF, hard-wrapped Markdown or e-mail): a line break only wraps the paragraph
+# where the next line's first word would not have fit on the line. Lines wider than MAX_WRAP
+# were not wrapped for reading (one paragraph a line). WRAP_FIT allows for proportional fonts
+# and justified lines, whose widths in characters vary: chosen by measurement
+# (benchmarks/sentence_segmentation.py, "Paragraph ends in wrapped text", EVAL.md).
+MAX_WRAP = 200
+WRAP_FIT = 0.88
+_WRAP_WINDOW = 3  # lines either side whose width stands for the text's measure
+# Most lines of wrapped text end inside a sentence; one-paragraph-a-line text, however short
+# its paragraphs, ends every line with its punctuation and must not read as wrapped.
+_MID_SENTENCE = 2
+_ENDS_SENTENCE = re.compile(r"""[.!?…:;"'”’)\]*_]$""")
 
 
 @dataclass(frozen=True)
@@ -105,6 +117,54 @@ def blocks(text: str) -> list[tuple[int, int]]:
             _close(out, run, text)
             run = []
     _close(out, run, text)
+    return out
+
+
+def wrapped_breaks(text: str, fit: float | None = None) -> frozenset[int]:
+    """Offsets of the line breaks ("\\n") that only wrap a paragraph, not end one. Near the
+    break (_WRAP_WINDOW lines either side, no blank line between), the text must look wrapped:
+    no line wider than MAX_WRAP, and at least _MID_SENTENCE lines ending inside a sentence
+    (one-paragraph-a-line text ends every line with its punctuation). Then the break wraps if
+    the line (white space collapsed: justified PDF lines have it doubled), a space and the next
+    line's first word are wider than `fit` (WRAP_FIT) of the widest line near it: the word
+    would not have fit."""
+    fit = WRAP_FIT if fit is None else fit
+    out: list[int] = []
+    pos = 0
+    run: list[_Line] = []
+    for line in text.split("\n"):
+        words = line.split()
+        end = pos + len(line)
+        if words:
+            ends = bool(_ENDS_SENTENCE.search(words[-1]))
+            run.append(_Line(len(" ".join(words)), len(words[0]), end, ends))
+        if not words or end >= len(text):
+            out += _wraps(run, fit)
+            run = []
+        pos = end + 1
+    out += _wraps(run, fit)
+    return frozenset(out)
+
+
+@dataclass(frozen=True)
+class _Line:
+    width: int
+    first_word: int
+    newline: int  # offset of the line break after it
+    ends_sentence: bool
+
+
+def _wraps(run: list[_Line], fit: float) -> list[int]:
+    out = []
+    for i in range(len(run) - 1):
+        near = run[max(0, i - _WRAP_WINDOW) : i + _WRAP_WINDOW + 1]
+        measure = max(x.width for x in near)
+        if (
+            measure <= MAX_WRAP
+            and run[i].width + 1 + run[i + 1].first_word > fit * measure
+            and sum(not x.ends_sentence for x in near) >= _MID_SENTENCE
+        ):
+            out.append(run[i].newline)
     return out
 
 

@@ -16,13 +16,14 @@ import bisect
 import itertools
 from collections.abc import Callable
 
-from ..answer.sentences import split_sentences
+from ..answer.sentences import split_sentences, wrapped_breaks
 from ..documents import Chunk
 from .tables import TableSpan, find_tables, table_at
 
-# Not strings: cut where a sentence begins after a line break (a paragraph of one-paragraph-a-
-# line text, a list item, a heading, a table row; not a line break inside a wrapped sentence),
-# or where any sentence begins.
+# Not strings: cut where a sentence begins after a line break that ends a paragraph (one-
+# paragraph-a-line text, a list item, a heading, a table row, the short last line of a wrapped
+# paragraph; not a line break that only wraps a paragraph, rag.answer.sentences.wrapped_breaks,
+# where a sentence begins a printed line by chance), or where any sentence begins.
 LINE_SENTENCES = "<sentence after a line break>"
 SENTENCES = "<sentence>"
 # Paragraphs, then lines that end a sentence, then sentences, then any line, then clauses,
@@ -70,9 +71,11 @@ class TokenSplitter:
         """Where each sentence of the text begins, computed once for the whole text (a
         sentence's end depends on the lines around it, not on the piece being cut)."""
         starts, after_line, end = [], [], 0
+        wraps = wrapped_breaks(self._text)
         for span in split_sentences(self._text):
             starts.append(span.start)
-            if "\n" in self._text[end : span.start]:
+            gap = self._text[end : span.start]
+            if any(c == "\n" and end + i not in wraps for i, c in enumerate(gap)):
                 after_line.append(span.start)
             end = span.end
         self._starts = {SENTENCES: starts, LINE_SENTENCES: after_line}
