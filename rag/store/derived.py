@@ -3,11 +3,14 @@ reflect: `<stem>-<generation><suffix>`. One file per kind is current; older ones
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
-from .manifest import atomic_write, fsync_dir
+from .manifest import fsync_dir
 
 
 def read_generation(conn: sqlite3.Connection) -> int:
@@ -20,12 +23,27 @@ def generation_file(folder: Path, stem: str, suffix: str, generation: int) -> Pa
 
 
 def write_generation_file(
-    folder: Path, stem: str, suffix: str, generation: int, data: Callable[[], bytes]
+    folder: Path, stem: str, suffix: str, generation: int, write: Callable[[BinaryIO], None]
 ) -> None:
-    """Write the file for `generation` (if not there yet), then delete those of other ones."""
+    """Write the file for `generation` (if not there yet), then delete those of other ones.
+
+    `write` streams the content into a temporary file, which is synced and renamed into place:
+    the file is whole or absent, and no copy of it is held in memory (at 1,000,000 chunks the
+    vectors' file is 400 MB and the keywords' 300 MB)."""
     target = generation_file(folder, stem, suffix, generation)
+    for left in folder.glob(f".{stem}-*{suffix}.*.tmp"):  # a writer killed while writing
+        left.unlink(missing_ok=True)
     if not target.exists():
-        atomic_write(target, data())
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     for old in folder.glob(f"{stem}-*{suffix}"):
         if old != target:
             old.unlink(missing_ok=True)

@@ -8,7 +8,6 @@ query over 100,000 chunks takes milliseconds, where FTS5's bm25() took 80 ms or 
 
 from __future__ import annotations
 
-import io
 import math
 import re
 import sqlite3
@@ -18,6 +17,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import Stemmer
@@ -93,48 +93,106 @@ def query_terms(text: str) -> list[str]:
 
 @dataclass
 class _Postings:
-    """Postings sorted by term; `weight` is BM25's term-frequency part, IDF comes at query time."""
+    """Postings grouped by term: the chunks holding term t are the rows pos[indptr[t]:indptr[t+1]]
+    of `chunk_ids`, with their term frequencies in tf[...]. Six bytes a posting (an int32 row and
+    a uint16 count): 1,000,000 chunks of SciFact text, 49 stems each, take 290 MB, where an int64
+    chunk id, an int32 term and three float32 columns a posting took 1.4 GB (BENCHMARKS.md,
+    "One million chunks"). BM25's term-frequency part is computed at query time from tf and the
+    chunk's length norm, so a write never recomputes a weight per posting."""
 
     vocab: dict[str, int]
     chunk_ids: np.ndarray  # int64, sorted
     lengths: np.ndarray  # int32 words per chunk, aligned with chunk_ids
-    term: np.ndarray  # int32 term id of each (term, chunk) pair
-    chunk: np.ndarray  # int64 chunk id of each pair
-    tf: np.ndarray  # float32
-    indptr: np.ndarray | None = None
-    pos: np.ndarray | None = None
-    weight: np.ndarray | None = None
+    indptr: np.ndarray  # int64, len(vocab) + 1
+    pos: np.ndarray  # int32 row in chunk_ids of each posting, grouped by term
+    tf: np.ndarray  # uint16
+    norm: np.ndarray | None = None  # float32 per chunk: K1 * (1 - B + B * length / avgdl)
 
     def prepare(self) -> None:
-        """Sort by term and precompute BM25's tf part (after any change)."""
-        order = np.argsort(self.term, kind="stable")
-        self.term, self.chunk, self.tf = self.term[order], self.chunk[order], self.tf[order]
-        self.indptr = np.searchsorted(self.term, np.arange(len(self.vocab) + 1)).astype(np.int64)
-        self.pos = np.searchsorted(self.chunk_ids, self.chunk)
+        """BM25's length normalisation of each chunk (after any change: avgdl moves)."""
         avgdl = float(self.lengths.mean()) if len(self.lengths) else 1.0
-        dl = self.lengths[self.pos].astype(np.float32)
-        self.weight = (self.tf * (K1 + 1) / (self.tf + K1 * (1 - B + B * dl / avgdl))).astype(
-            np.float32
-        )
+        dl = self.lengths.astype(np.float32)
+        self.norm = (K1 * (1 - B + B * dl / avgdl)).astype(np.float32)
 
-    def to_bytes(self) -> bytes:
+    def weights(self, lo: int, hi: int) -> np.ndarray:
+        """BM25's term-frequency part of postings lo:hi (float32, as the scores are)."""
+        assert self.norm is not None
+        tf = self.tf[lo:hi].astype(np.float32)
+        return tf * np.float32(K1 + 1) / (tf + self.norm[self.pos[lo:hi]])
+
+    def df(self, term_id: int) -> int:
+        return int(self.indptr[term_id + 1] - self.indptr[term_id])
+
+    def rows_of(self, ids: np.ndarray) -> np.ndarray:
+        """Rows of those of `ids` that are indexed (chunk_ids is sorted: no set operations)."""
+        rows = np.searchsorted(self.chunk_ids, ids)
+        inside = rows < len(self.chunk_ids)
+        rows = rows[inside]
+        return rows[self.chunk_ids[rows] == ids[inside]]
+
+    def write(self, f: BinaryIO) -> None:
         """The postings as an .npz file: plain arrays, loadable with allow_pickle=False."""
-        buf = io.BytesIO()
         words = np.array(sorted(self.vocab, key=self.vocab.__getitem__), dtype=np.str_)
         np.savez(
-            buf,
+            f,
             vocab=words,
             chunk_ids=self.chunk_ids,
             lengths=self.lengths,
-            term=self.term,
-            chunk=self.chunk,
+            indptr=self.indptr,
+            pos=self.pos,
             tf=self.tf,
         )
-        return buf.getvalue()
 
-    def df(self, term_id: int) -> int:
-        assert self.indptr is not None
-        return int(self.indptr[term_id + 1] - self.indptr[term_id])
+    def remove(self, ids: np.ndarray) -> None:
+        """Drop these chunks and their postings; temporaries are a few bytes a posting."""
+        rows = self.rows_of(ids)
+        if not len(rows):
+            return
+        dead = np.zeros(len(self.chunk_ids), dtype=bool)
+        dead[rows] = True
+        drop = dead[self.pos]
+        # How many postings each term loses: the terms of the dropped ones, found by position.
+        terms = np.searchsorted(self.indptr, np.flatnonzero(drop), side="right") - 1
+        lost = np.bincount(terms, minlength=len(self.indptr) - 1)
+        self.indptr = self.indptr - np.concatenate(([0], np.cumsum(lost)))
+        del terms
+        keep = ~drop
+        del drop
+        remap = (np.cumsum(~dead) - 1).astype(np.int32)
+        self.pos = remap[self.pos[keep]]
+        self.tf = self.tf[keep]
+        self.chunk_ids, self.lengths = self.chunk_ids[~dead], self.lengths[~dead]
+
+    def add(self, rows: Sequence[tuple[int, str]]) -> None:
+        """Index these (id, text) chunks: each posting goes at the end of its term's group."""
+        terms, tfs, counts, ids, lens = _postings(rows, self.vocab)
+        n, m = len(self.chunk_ids), len(ids)
+        if not m:
+            return
+        grown = len(self.vocab) - (len(self.indptr) - 1)
+        if grown:
+            self.indptr = np.concatenate((self.indptr, np.full(grown, self.indptr[-1])))
+        all_ids = np.concatenate((self.chunk_ids, ids))
+        if n and (ids.min() <= self.chunk_ids[-1] or np.any(np.diff(ids) < 0)):
+            # Not appended in order (chunk ids normally only grow): renumber every row.
+            order = np.argsort(all_ids, kind="stable")
+            inv = np.empty(n + m, dtype=np.int32)
+            inv[order] = np.arange(n + m, dtype=np.int32)
+            self.pos = inv[:n][self.pos]
+            new_rows = inv[n:]
+            self.chunk_ids = all_ids[order]
+            self.lengths = np.concatenate((self.lengths, lens))[order]
+        else:
+            new_rows = np.arange(n, n + m, dtype=np.int32)
+            self.chunk_ids, self.lengths = all_ids, np.concatenate((self.lengths, lens))
+        new_pos = np.repeat(new_rows, counts)
+        o = np.argsort(terms, kind="stable")
+        terms, new_pos, tfs = terms[o], new_pos[o], tfs[o]
+        at = self.indptr[terms + 1]
+        self.pos = np.insert(self.pos, at, new_pos).astype(np.int32, copy=False)
+        self.tf = np.insert(self.tf, at, tfs).astype(np.uint16, copy=False)
+        added = np.bincount(terms, minlength=len(self.vocab))
+        self.indptr = self.indptr + np.concatenate(([0], np.cumsum(added)))
 
 
 class KeywordIndex:
@@ -155,15 +213,14 @@ class KeywordIndex:
         n = len(p.chunk_ids)
         if not ids or k <= 0 or n == 0:
             return []
-        assert p.indptr is not None and p.pos is not None and p.weight is not None
         scores = np.zeros(n, dtype=np.float32)
         for t in ids:
-            lo, hi = p.indptr[t], p.indptr[t + 1]
+            lo, hi = int(p.indptr[t]), int(p.indptr[t + 1])
             idf = math.log(1 + (n - (hi - lo) + 0.5) / ((hi - lo) + 0.5))
-            scores[p.pos[lo:hi]] += idf * p.weight[lo:hi]
+            scores[p.pos[lo:hi]] += idf * p.weights(lo, hi)
         if allowed is not None:
             mask = np.zeros(n, dtype=bool)
-            mask[np.searchsorted(p.chunk_ids, allowed[np.isin(allowed, p.chunk_ids)])] = True
+            mask[p.rows_of(np.asarray(allowed, dtype=np.int64))] = True
             scores[~mask] = 0
         hits = np.flatnonzero(scores)
         if len(hits) > k:
@@ -188,13 +245,13 @@ class KeywordIndex:
             try:
                 gen = read_generation(conn)
                 if self._p is None or self._generation != gen:
+                    self._p = None  # let the old postings go before the new ones are read
                     n = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
                     p = self._read(gen, n)
                     self._p = p if p is not None else self._rebuild(conn)
                     self._generation = gen
             finally:
                 conn.execute("COMMIT")
-            assert self._p.indptr is not None
             return self._p
 
     def apply(self, removed: Sequence[int], added: Sequence[tuple[int, str]], gen: int) -> None:
@@ -204,27 +261,16 @@ class KeywordIndex:
             if p is None:
                 return
             if removed:
-                gone = np.asarray(removed, dtype=np.int64)
-                keep = ~np.isin(p.chunk, gone)
-                p.term, p.chunk, p.tf = p.term[keep], p.chunk[keep], p.tf[keep]
-                keep_c = ~np.isin(p.chunk_ids, gone)
-                p.chunk_ids, p.lengths = p.chunk_ids[keep_c], p.lengths[keep_c]
+                p.remove(np.unique(np.asarray(removed, dtype=np.int64)))
             if added:
-                t, c, f, ids, lens = _postings(added, p.vocab)
-                p.term = np.concatenate([p.term, t])
-                p.chunk = np.concatenate([p.chunk, c])
-                p.tf = np.concatenate([p.tf, f])
-                all_ids = np.concatenate([p.chunk_ids, ids])
-                order = np.argsort(all_ids, kind="stable")
-                p.chunk_ids = all_ids[order]
-                p.lengths = np.concatenate([p.lengths, lens])[order]
+                p.add(added)
             p.prepare()
             self._generation = gen
 
     def flush(self, conn: sqlite3.Connection) -> None:
         with self._lock:
             p = self.current(conn)
-            write_generation_file(self.folder, "keywords", ".npz", self._generation, p.to_bytes)
+            write_generation_file(self.folder, "keywords", ".npz", self._generation, p.write)
 
     def _read(self, gen: int, n_chunks: int) -> _Postings | None:
         file = generation_file(self.folder, "keywords", ".npz", gen)
@@ -233,50 +279,82 @@ class KeywordIndex:
         try:
             with np.load(file, allow_pickle=False) as z:
                 vocab = {str(w): i for i, w in enumerate(z["vocab"].tolist())}
-                p = _Postings(vocab, z["chunk_ids"], z["lengths"], z["term"], z["chunk"], z["tf"])
+                p = _Postings(
+                    vocab,
+                    z["chunk_ids"],
+                    z["lengths"],
+                    z["indptr"],
+                    z["pos"].astype(np.int32, copy=False),
+                    z["tf"].astype(np.uint16, copy=False),
+                )
         except (OSError, ValueError, KeyError):
-            return None  # damaged: rebuilt from SQLite
-        if len(p.chunk_ids) != n_chunks:
+            return None  # damaged, or written by an older version: rebuilt from SQLite
+        if len(p.chunk_ids) != n_chunks or len(p.indptr) != len(vocab) + 1:
             return None
         p.prepare()
         return p
 
     def _rebuild(self, conn: sqlite3.Connection) -> _Postings:
+        """The postings of every chunk in SQLite. The batches' postings (six bytes each) are kept
+        until the end and then placed into their term groups one batch at a time, so the peak
+        is about twice the result, with no sort over all postings."""
         vocab: dict[str, int] = {}
-        parts = []
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        ids_parts, len_parts = [], []
         cur = conn.execute("SELECT id, text FROM chunks ORDER BY id")
         while rows := cur.fetchmany(4096):
-            parts.append(_postings(rows, vocab))
-        if parts:
-            t, c, f, ids, lens = (np.concatenate(x) for x in zip(*parts, strict=True))
-        else:
-            t, c, f = np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.float32)
-            ids, lens = np.empty(0, np.int64), np.empty(0, np.int32)
-        p = _Postings(vocab, ids, lens, t, c, f)
+            terms, tfs, counts, ids, lens = _postings(rows, vocab)
+            parts.append((terms, tfs, counts))
+            ids_parts.append(ids)
+            len_parts.append(lens)
+        df = np.zeros(len(vocab), dtype=np.int64)
+        for terms, _, _ in parts:
+            df += np.bincount(terms, minlength=len(vocab))
+        indptr = np.concatenate(([0], np.cumsum(df))).astype(np.int64)
+        pos = np.empty(int(indptr[-1]), dtype=np.int32)
+        tf = np.empty(int(indptr[-1]), dtype=np.uint16)
+        fill = indptr[:-1].copy()  # where each term's next posting goes
+        row0 = 0
+        parts.reverse()
+        while parts:
+            terms, tfs, counts = parts.pop()
+            rows_of = np.repeat(np.arange(row0, row0 + len(counts), dtype=np.int32), counts)
+            o = np.argsort(terms, kind="stable")
+            ts = terms[o]
+            uniq, first, cnt = np.unique(ts, return_index=True, return_counts=True)
+            dest = fill[ts] + (np.arange(len(ts)) - np.repeat(first, cnt))
+            pos[dest] = rows_of[o]
+            tf[dest] = tfs[o]
+            fill[uniq] += cnt
+            row0 += len(counts)
+        ids = np.concatenate(ids_parts) if ids_parts else np.empty(0, np.int64)
+        lens = np.concatenate(len_parts) if len_parts else np.empty(0, np.int32)
+        p = _Postings(vocab, ids, lens, indptr, pos, tf)
         p.prepare()
         return p
 
 
 def _postings(rows: Sequence[tuple[int, str]], vocab: dict[str, int]):
-    """(term ids, chunk ids, tfs) of the (id, text) rows, and each chunk's id and length;
-    new words are added to `vocab`."""
+    """The (id, text) rows' postings in row order: term ids (int32) and term frequencies
+    (uint16), with each chunk's number of postings, id and length in words; new words are
+    added to `vocab`."""
     terms: list[int] = []
-    chunks: list[int] = []
     tfs: list[int] = []
+    counts: list[int] = []
     ids: list[int] = []
     lens: list[int] = []
     for cid, text in rows:
-        counts, length = analyze(text)
+        words, length = analyze(text)
         ids.append(cid)
         lens.append(length)
-        for stem, tf in counts.items():
+        counts.append(len(words))
+        for stem, tf in words.items():
             terms.append(vocab.setdefault(stem, len(vocab)))
-            chunks.append(cid)
-            tfs.append(tf)
+            tfs.append(min(tf, 65535))
     return (
         np.asarray(terms, dtype=np.int32),
-        np.asarray(chunks, dtype=np.int64),
-        np.asarray(tfs, dtype=np.float32),
+        np.asarray(tfs, dtype=np.uint16),
+        np.asarray(counts, dtype=np.int32),
         np.asarray(ids, dtype=np.int64),
         np.asarray(lens, dtype=np.int32),
     )
