@@ -206,3 +206,47 @@ def test_kill_9_during_a_milvus_ingest_leaves_the_last_committed_state(tmp_path)
         idx.ingest([corpus])
     docs, chunks = _committed(settings)
     assert docs == len(lines) and chunks >= docs
+
+
+def test_listings_past_the_page_size_are_read_in_pages(tmp_path, monkeypatch) -> None:
+    """A Milvus server caps one query's result (16,384 rows), so listings are read in pages;
+    forced here to 3 rows a page: the listing, the counts and the clearing of replaced chunks
+    see every row."""
+    settings = store_settings(tmp_path, "milvus")
+    for i in range(11):
+        write(tmp_path / "d" / f"f{i:02d}.txt", f"Document {i} tells of otters and kilns.")
+    with RagIndex.open(settings, FakeEmbedder()) as idx:
+        idx.ingest([tmp_path / "d"])
+        store = idx.store
+        whole = [(d.source, d.n_chunks) for d in store.documents()]
+        pages: list[int] = []
+        real = store.client.query_iterator
+
+        def spy(*args, **kwargs):
+            it = real(*args, **kwargs)
+            step = it.next
+
+            def next_page():
+                page = step()
+                if page:
+                    pages.append(len(page))
+                return page
+
+            it.next = next_page
+            return it
+
+        monkeypatch.setattr(store.client, "query_iterator", spy)
+        store.page_size = 3
+        assert [(d.source, d.n_chunks) for d in store.documents()] == whole and len(whole) == 11
+        assert pages == [3, 3, 3, 2]
+        assert store.counts()["documents"] == 11
+        # Six files change: each one's old chunks are found (in pages) and deleted.
+        for i in range(6):
+            write(tmp_path / "d" / f"f{i:02d}.txt", f"Changed {i}. " + "More words here. " * 30)
+        pages.clear()
+        idx.ingest([tmp_path / "d"])
+        assert pages  # the replaced chunks were listed in pages
+        heads = {r["id"]: r["gen"] for r in store._all(store.docs, "gen >= 0", ["gen"])}
+        chunks = store._all(store.chunks, "id >= 0 or id < 0", ["doc_id", "gen"])
+        assert len(heads) == 11 and all(c["gen"] == heads[c["doc_id"]] for c in chunks)
+        assert len(chunks) == sum(d.n_chunks for d in store.documents()) > 11

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import threading
 import time
@@ -53,8 +54,16 @@ if TYPE_CHECKING:
 
 MANIFEST_NAME = "manifest.json"
 PART_CHARS = 16_000  # a VARCHAR holds 65,535 bytes; 16,000 characters fit in any UTF-8
-MAX_LIMIT = 16_384  # Milvus' largest top-k
+MAX_LIMIT = 16_384  # Milvus' largest top-k, and by default its largest query result
+PAGE = 4_096  # rows per request when a listing is read in pages (_all)
 BATCH = 256
+
+
+# Milvus Lite gives a query iterator no timestamp of its own; pymilvus then takes the client's
+# clock (what strong consistency reads at anyway) and warns so on every listing read in pages.
+logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(
+    lambda record: "mvccTs" not in record.getMessage()
+)
 
 
 def _lit(s: str) -> str:
@@ -110,6 +119,7 @@ class MilvusStore:
         self._writer = threading.Lock()
         self._writing = False
         self._last_gen = 0
+        self.page_size = PAGE  # rows per request when listing (tests make it small)
 
     # ---------------------------------------------------------------- opening
     @classmethod
@@ -222,8 +232,25 @@ class MilvusStore:
         return out
 
     def _all(self, collection: str, expr: str, fields: Sequence[str]) -> list[dict[str, Any]]:
-        # One query, no iterator: Milvus Lite's server cannot give an iterator its timestamp.
-        return list(self.client.query(collection, filter=expr, output_fields=list(fields)))
+        """Every row matching `expr`. A Milvus server caps one query's result (16,384 rows by
+        default), so past `page_size` rows they are read again through a query iterator, a
+        page at a time in primary-key order; a small result stays one request."""
+        page = self.page_size
+        rows = self.client.query(
+            collection, filter=expr, output_fields=list(fields), limit=page + 1
+        )
+        if len(rows) <= page:
+            return list(rows)
+        it = self.client.query_iterator(
+            collection, filter=expr, output_fields=list(fields), batch_size=page
+        )
+        out: list[dict[str, Any]] = []
+        try:
+            while batch := it.next():
+                out += batch
+        finally:
+            it.close()
+        return out
 
     def document_state(self, source: str) -> tuple[str, str] | None:
         rows = self.client.query(
@@ -533,7 +560,7 @@ class MilvusStore:
         for collection in (self.chunks, self.texts):
             for lo in range(0, len(ids), 1000):
                 expr = "doc_id in [" + ",".join(_lit(i) for i in ids[lo : lo + 1000]) + "]"
-                rows = self.client.query(collection, filter=expr, output_fields=["doc_id", "gen"])
+                rows = self._all(collection, expr, ["doc_id", "gen"])
                 stale = [r["id"] for r in rows if int(r["gen"]) != gens[r["doc_id"]]]
                 for k in range(0, len(stale), 1000):
                     self.client.delete(collection, ids=stale[k : k + 1000])
