@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -140,65 +137,3 @@ def test_fingerprint_is_stable_and_model_is_normalised(embedder) -> None:
     assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     direct = embedder.model.encode(["hello world"], normalize_embeddings=True)
     assert np.allclose(v[0], direct[0], atol=1e-5)
-
-
-def _check_consistent(index: Path) -> tuple[int, int]:
-    """The index is whole: every document has exactly its chunks, and nothing else is there."""
-    conn = sqlite3.connect(index / "rag.sqlite3")
-    docs = conn.execute("SELECT id, n_chunks FROM documents").fetchall()
-    per_doc = dict(conn.execute("SELECT doc_id, COUNT(*) FROM chunks GROUP BY doc_id").fetchall())
-    assert all(per_doc.get(d, 0) == n for d, n in docs), "a document is partly written"
-    assert set(per_doc) <= {d for d, _ in docs}, "chunks without a document"
-    n_chunks = sum(per_doc.values())
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    conn.close()
-    return len(docs), n_chunks
-
-
-def test_kill_9_during_ingest_leaves_a_usable_index(tmp_path, embedder) -> None:
-    corpus = tmp_path / "corpus"
-    lines = shared("datasets", "scifact", "corpus.jsonl").open().readlines()[:240]
-    for line in lines:
-        rec = json.loads(line)
-        write(corpus / f"{rec['_id']}.txt", f"{rec['title']}\n\n{rec['text']}")
-    index = tmp_path / "index"
-    env = {**os.environ, "RAG_COMMIT_EVERY": "8"}
-    seen_docs = 0
-    for delay in (0.05, 0.4, 0.9, 1.7):
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "rag", "--index", str(index), "ingest", "-q", str(corpus)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        # Wait until this run has committed at least once, then kill it at a moment mid-stream.
-        db = index / "rag.sqlite3"
-        deadline = time.time() + 120
-        while time.time() < deadline and proc.poll() is None:
-            if db.exists():
-                try:
-                    c = sqlite3.connect(db, timeout=5)
-                    n = c.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
-                    c.close()
-                except sqlite3.OperationalError:
-                    n = 0
-                if n > seen_docs:
-                    break
-            time.sleep(0.02)
-        time.sleep(delay)
-        assert proc.poll() is None, "ingest finished before it could be killed"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        docs, _ = _check_consistent(index)
-        assert docs >= seen_docs
-        seen_docs = docs
-        with RagIndex.open(Settings(index=index), embedder, create=False) as idx:
-            n = idx.store.counts()["chunks"]
-            assert idx.store.vector_count() == n
-            assert len(idx.store.keywords.current(idx.store._conn).chunk_ids) == n
-            hits = idx.search("cerebral white matter diffusion", 3)
-            assert hits and all(h.text for h in hits)
-    assert seen_docs < len(lines)
-    rag("ingest", "-q", str(corpus), index=index)  # finishes what the killed runs left
-    docs, _ = _check_consistent(index)
-    assert docs == len(lines)

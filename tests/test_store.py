@@ -1,9 +1,14 @@
-"""The index on each store: manifest checks, locking, FAISS rebuilds, filters and fusion."""
+"""The index on each store: manifest checks, locking, FAISS rebuilds, filters, fusion, and an
+ingest killed with SIGKILL."""
 
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +20,7 @@ from rag.retrieve import rrf
 from rag.store import Store
 from rag.store.keyword import query_terms
 
-from .conftest import STORES, FakeEmbedder, store_settings, write
+from .conftest import STORES, FakeEmbedder, shared, store_settings, write
 
 
 @pytest.fixture(params=STORES)
@@ -240,3 +245,97 @@ def test_rrf_fuses_by_rank() -> None:
     assert [c for c, _, _ in fused][:2] == [1, 3]  # tie broken by best rank, then id
     assert fused[0][2] == {"dense": 1, "keyword": 3}
     assert {c for c, _, _ in fused} == {1, 2, 3, 4}
+
+
+# An ingest in a process of its own, on the store named, that prints the sources of each write
+# once the store has committed it: after such a line, those documents must survive a kill.
+_KILLED_INGEST = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from tests.conftest import FakeEmbedder
+from rag.api import RagIndex
+from rag.config import Settings
+
+settings = Settings(
+    store=sys.argv[2], index=sys.argv[3], chunk_tokens=40, chunk_overlap=8, commit_every=8
+)
+idx = RagIndex.open(settings, FakeEmbedder(dim=384))
+write = idx.store.write
+
+def write_and_report(docs, remove_ids=()):
+    write(docs, remove_ids)
+    print(json.dumps([w.document.source for w in docs]), flush=True)
+
+idx.store.write = write_and_report
+idx.ingest([sys.argv[4]])
+"""
+
+
+def _whole_documents(settings: Settings) -> tuple[set[str], int]:
+    """The sources the index shows and its number of chunks, after checking that every shown
+    document has exactly the chunks it declares (none of another version, none half-written),
+    that the local store's FAISS and keyword indexes agree with SQLite, and that a search
+    answers from shown documents."""
+    with RagIndex.open(settings, FakeEmbedder(dim=384), create=False) as idx:
+        store = idx.store
+        infos = store.documents()
+        declared = {d.id: d.n_chunks for d in infos}
+        live: dict[str, int] = {}
+        if settings.store == "local":
+            conn = store._conn
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            live = dict(conn.execute("SELECT doc_id, COUNT(*) FROM chunks GROUP BY doc_id"))
+            n = sum(live.values())
+            assert store.vector_count() == n
+            assert len(store.keywords.current(conn).chunk_ids) == n
+        else:
+            heads = {r["id"]: r["gen"] for r in store._all(store.docs, "gen >= 0", ["gen"])}
+            for c in store._all(store.chunks, "id >= 0 or id < 0", ["doc_id", "gen"]):
+                if heads.get(c["doc_id"]) == c["gen"]:
+                    live[c["doc_id"]] = live.get(c["doc_id"], 0) + 1
+        assert live == declared, "a document is partly written, or chunks have no document"
+        hits = idx.search("cerebral white matter diffusion", 3)
+        assert hits and all(h.doc_id in declared and h.text for h in hits)
+        return {d.source for d in infos}, sum(live.values())
+
+
+@pytest.mark.slow
+def test_kill_9_during_an_ingest_leaves_the_last_committed_state(settings, tmp_path) -> None:
+    """A real ingest process (files read, split, written by the store; a fake embedder, since
+    this is about the store) killed with SIGKILL at four moments, after 1, 10, 40 and 120 of
+    its commits and a pause. Each time every document shown is whole, every document whose
+    commit was reported before the kill is there, and the next ingest finishes the rest."""
+    corpus = tmp_path / "corpus"
+    lines = shared("datasets", "scifact", "corpus.jsonl").open().readlines()[:600]
+    for line in lines:
+        rec = json.loads(line)
+        write(corpus / f"{rec['_id']}.txt", f"{rec['title']}\n\n{rec['text']}")
+    root = str(Path(__file__).resolve().parents[1])
+    shown: set[str] = set()
+    for commits, pause in ((1, 0.0), (10, 0.02), (40, 0.1), (120, 0.3)):
+        child = [_KILLED_INGEST, root, settings.store, str(settings.index), str(corpus)]
+        proc = subprocess.Popen(
+            [sys.executable, "-c", *child],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        reported: set[str] = set()
+        for _ in range(commits):
+            line = proc.stdout.readline()
+            assert line, "the ingest ended before it had committed enough"
+            reported |= set(json.loads(line))
+        time.sleep(pause)
+        assert proc.poll() is None, "ingest finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        now, _ = _whole_documents(settings)
+        assert reported <= now and shown <= now, "a committed document was lost"
+        assert len(now) > len(shown)
+        shown = now
+    assert len(shown) < len(lines)
+    with RagIndex.open(settings, FakeEmbedder(dim=384)) as idx:
+        idx.ingest([corpus])
+    docs, chunks = _whole_documents(settings)
+    assert len(docs) == len(lines) and chunks > len(lines)

@@ -1,6 +1,7 @@
 """What only the Milvus store has (RAG_STORE=milvus, on Milvus Lite): the store recorded in the
 manifest, one process per Milvus Lite file, Milvus Lite's gRPC server shared by two `rag serve`
-replicas, and kill -9 during an ingest. test_store.py and test_ingest.py run on it as well."""
+replicas, and listings read in pages. test_store.py (kill -9 during an ingest included) and
+test_ingest.py run on it as well."""
 
 from __future__ import annotations
 
@@ -19,10 +20,9 @@ import httpx
 import pytest
 
 from rag.api import RagIndex
-from rag.config import Settings
 from rag.errors import IndexLockedError, IndexMismatchError
 
-from .conftest import FakeEmbedder, free_port, rag_serve, shared, store_settings, write
+from .conftest import FakeEmbedder, free_port, rag_serve, store_settings, write
 
 
 def test_the_manifest_records_the_store_and_the_other_is_refused(tmp_path) -> None:
@@ -144,68 +144,6 @@ def test_two_replicas_share_one_milvus_index(tmp_path) -> None:
             for url in (a, b):
                 assert _sources(url, "kiln firmware") == []
                 assert httpx.get(f"{url}/v1/documents").json()["data"] == []
-
-
-def _committed(settings: Settings) -> tuple[int, int]:
-    """Documents and chunks the index shows, after checking that every shown document has
-    exactly the chunks its head row declares (none of a half-written version)."""
-    from rag.store.milvus import MilvusStore
-
-    with RagIndex.open(settings, FakeEmbedder(dim=384), create=False) as idx:
-        store = idx.store
-        assert isinstance(store, MilvusStore)
-        heads = {r["id"]: r for r in store._all(store.docs, "gen >= 0", ["gen", "n_chunks"])}
-        live: dict[str, int] = {}
-        for c in store._all(store.chunks, "id >= 0 or id < 0", ["doc_id", "gen"]):
-            h = heads.get(c["doc_id"])
-            if h is not None and c["gen"] == h["gen"]:
-                live[c["doc_id"]] = live.get(c["doc_id"], 0) + 1
-        assert live == {d: int(h["n_chunks"]) for d, h in heads.items()}, "a partial document"
-        hits = idx.search("cerebral white matter diffusion", 3)
-        assert all(h.doc_id in heads and h.text for h in hits)
-        return len(heads), sum(live.values())
-
-
-@pytest.mark.slow
-def test_kill_9_during_a_milvus_ingest_leaves_the_last_committed_state(tmp_path) -> None:
-    """The local store's kill -9 test on Milvus Lite: an ingest killed at four moments; each
-    time every document shown is whole, and the next ingest finishes the rest."""
-    corpus = tmp_path / "corpus"
-    lines = shared("datasets", "scifact", "corpus.jsonl").open().readlines()[:600]
-    for line in lines:
-        rec = json.loads(line)
-        write(corpus / f"{rec['_id']}.txt", f"{rec['title']}\n\n{rec['text']}")
-    settings = store_settings(tmp_path, "milvus")
-    # The fake embedder in a child process: the test is about the store, not the model.
-    child = (
-        "import sys; sys.path.insert(0, sys.argv[1]); from tests.conftest import FakeEmbedder;"
-        "from rag.api import RagIndex; from rag.config import Settings;"
-        "s = Settings(store='milvus', index=sys.argv[2], chunk_tokens=40, chunk_overlap=8,"
-        " commit_every=8);"
-        "idx = RagIndex.open(s, FakeEmbedder(dim=384)); print('open', flush=True);"
-        "idx.ingest([sys.argv[3]])"
-    )
-    root = str(Path(__file__).resolve().parents[1])
-    seen = 0
-    for delay in (0.3, 1.0, 2.0, 3.5):
-        proc = subprocess.Popen(
-            [sys.executable, "-c", child, root, str(settings.index), str(corpus)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "open"
-        time.sleep(delay)
-        assert proc.poll() is None, "ingest finished before it could be killed"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        docs, _ = _committed(settings)
-        assert docs >= seen
-        seen = docs
-    assert seen < len(lines)
-    with RagIndex.open(settings, FakeEmbedder(dim=384)) as idx:
-        idx.ingest([corpus])
-    docs, chunks = _committed(settings)
-    assert docs == len(lines) and chunks >= docs
 
 
 def test_listings_past_the_page_size_are_read_in_pages(tmp_path, monkeypatch) -> None:
