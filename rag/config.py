@@ -47,6 +47,15 @@ class Settings(BaseSettings):
         description="RAG_STORE=milvus: prefix of the index's collections (several indexes can "
         "share one server under different prefixes).",
     )
+    ray_address: str | None = Field(
+        None,
+        description="rag ingest: load, split and embed on Ray (the scale extra, see "
+        "docs/scaling.md): a cluster's address (host:6379, ray://host:10001, auto), or local "
+        "to start a Ray on this machine; unset: no Ray unless `--ray` is given.",
+    )
+    ray_workers: int | None = Field(
+        None, ge=1, description="rag ingest on Ray: worker actors (default: one per CPU)."
+    )
     model_path: Path | None = Field(
         None,
         description="Folder of a local sentence-transformers model; default: the packaged "

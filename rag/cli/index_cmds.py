@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import textwrap
 import time
@@ -18,15 +19,48 @@ from .base import _open, _run, _settings, cli, retrieval_options, shown
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--prune", is_flag=True, help="Remove indexed documents whose files are gone.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option(
+    "--ray",
+    "ray",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Load, split and embed on Ray (pip install -e '.[scale]'): at a cluster's ADDRESS "
+    "(host:6379, ray://host:10001, auto), else RAG_RAY_ADDRESS, else a Ray started on this "
+    "machine (local).",
+)
+@click.option(
+    "--ray-workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Ray worker actors, one model each (default: one per CPU of the cluster).",
+)
 @click.pass_context
-def ingest(ctx: click.Context, paths: tuple[Path, ...], prune: bool, as_json: bool, quiet: bool):
+def ingest(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    prune: bool,
+    as_json: bool,
+    quiet: bool,
+    ray: str | None,
+    ray_workers: int | None,
+):
     """Index files and folders (.txt .md .html .pdf .docx; .png .jpg .tif and scanned PDF pages
     by OCR); unchanged files are not re-embedded."""
+    if ray and not _ray_address_like(ray):  # `--ray docs/`: a path, not an address
+        paths, ray = (Path(ray), *paths), ""
+    if not paths:
+        raise click.UsageError("Missing argument 'PATHS...'.")
     settings = _settings(ctx)
+    # --ray ADDRESS, else RAG_RAY_ADDRESS; --ray alone with neither: a Ray on this machine.
+    address = ray or settings.ray_address or ("local" if ray == "" else None)
+    if ray_workers is not None and address is None:
+        raise click.UsageError("--ray-workers needs --ray (or RAG_RAY_ADDRESS)")
 
     def go() -> None:
         from tqdm import tqdm
@@ -56,7 +90,13 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], prune: bool, as_json: bo
 
         with _open(settings) as idx:
             report = idx.ingest(
-                list(paths), prune=prune, progress=progress, on_skip=on_skip, on_note=on_note
+                list(paths),
+                prune=prune,
+                progress=progress,
+                on_skip=on_skip,
+                on_note=on_note,
+                ray=address,
+                ray_workers=ray_workers or settings.ray_workers,
             )
         if bar is not None:
             bar.close()
@@ -66,6 +106,12 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], prune: bool, as_json: bo
             click.echo(f"{report.summary()} ({time.perf_counter() - started:.1f} s)")
 
     _run(go)
+
+
+def _ray_address_like(value: str) -> bool:
+    """local, auto, a URL (ray://host:10001) or host:port; anything else given to --ray is
+    taken for a path that followed it."""
+    return value in ("local", "auto") or "://" in value or bool(re.fullmatch(r"\S+:\d+", value))
 
 
 @cli.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -327,13 +327,19 @@ def _pending(
     )
 
 
+def to_embed(chunks: Sequence[Chunk], reuse: Container[str]) -> list[str]:
+    """What the model reads for a file's chunks whose text has no vector in `reuse` (text
+    hashes), in order: here at the commit, and on Ray's workers (on_ray.py)."""
+    return [c.text for c in chunks if c.text_hash not in reuse]
+
+
 def _commit(
     pending: list[_Pending], store: Store, embedder: Embedder, report: IngestReport
 ) -> None:
     texts: list[str] = []
     for item in pending:
         if item.vectors is None:  # not embedded by the stage: embedded here, in one call
-            texts += [c.text for c in item.chunks if c.text_hash not in item.reuse]
+            texts += to_embed(item.chunks, item.reuse)
     new_vecs = embedder.embed(texts) if texts else np.empty((0, embedder.dim), np.float32)
     writes: list[DocumentWrite] = []
     pos = 0
