@@ -263,11 +263,11 @@ class IndexStore:
         where, args = filter_sql(path_glob, file_types)
         if not where:
             return None
-        with self._lock:
-            rows = self._conn.execute(
+        with self._lock:  # streamed: a filter may allow most of a million chunks
+            cur = self._conn.execute(
                 f"SELECT c.id FROM chunks c JOIN documents d ON d.id=c.doc_id WHERE {where}", args
-            ).fetchall()
-        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            )
+            return np.fromiter((r[0] for r in cur), dtype=np.int64)
 
     # ---------------------------------------------------------------- search
     def dense_search(
