@@ -24,9 +24,9 @@ from rag.api import Components, RagIndex, make_embedder
 from rag.cli import cli
 from rag.config import Settings
 from rag.embeddings import Embedder
-from rag.errors import RagError
+from rag.errors import ConfigError, RagError
 
-from .conftest import ROOT, fakes, shared, write
+from .conftest import ROOT, FakeEmbedder, fakes, free_port, shared, write
 from .test_ingest import _integrity
 
 WORKERS = 2
@@ -304,6 +304,38 @@ def test_ray_options_on_the_command_line(ray_address, tmp_path) -> None:
     assert "3 Ray workers asked for, but the Ray cluster has 2 CPUs" in res.output
     res = _cli(tmp_path / "i", "ingest", "--ray-workers", "2", str(d), obj=fakes())
     assert res.exit_code == 2 and "--ray-workers needs --ray" in res.output
+
+
+@pytest.mark.slow
+def test_workers_that_would_embed_otherwise_than_the_index_are_refused(
+    ray_address, tmp_path
+) -> None:
+    """The workers build the model with the collaborators' factory (the v1 fake here); an
+    index whose embedder differs (v2) refuses them before any file is sent."""
+    d = tmp_path / "docs"
+    write(d / "a.txt", "Otters hold hands while they sleep.")
+    s = Settings(index=tmp_path / "i")
+    with RagIndex.open(s, FakeEmbedder(version="v2"), components=fakes()) as idx:
+        with pytest.raises(ConfigError, match=r"a Ray worker embeds with .*fake-64-v1"):
+            idx.ingest([d], ray="local")
+        assert idx.documents() == []
+
+
+def test_nothing_at_the_ray_address_is_one_line_at_once(tmp_path) -> None:
+    write(tmp_path / "docs" / "a.txt", "Otters hold hands while they sleep.")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env["RAG_INDEX"] = str(tmp_path / "i")
+    t0 = time.monotonic()
+    res = subprocess.run(
+        [sys.executable, "-m", "rag", "ingest", str(tmp_path / "docs"), "--ray"],
+        env=env | {"RAG_RAY_ADDRESS": f"127.0.0.1:{free_port()}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 1
+    assert "nothing answers at 127.0.0.1:" in res.stderr and "ray start --head" in res.stderr
+    assert time.monotonic() - t0 < 60
 
 
 def test_without_ray_the_error_says_how_to_install_it(tmp_path, monkeypatch) -> None:
