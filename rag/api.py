@@ -29,7 +29,7 @@ from .store import DocumentInfo, Store, open_store
 # v3: below paragraphs, chunks are cut where sentences begin (rag.answer.sentences), not at
 # every line break, so a PDF's or hard-wrapped file's chunks no longer begin or end inside a
 # sentence. Unchanged files are never cut again, so an older index is rebuilt (the error says how).
-SPLITTER_VERSION = "sentences-tokens-v4"
+SPLITTER_VERSION = "sentences-tokens-v5"
 
 
 def make_embedder(settings: Settings) -> Embedder:

@@ -90,7 +90,7 @@ def test_an_index_cut_by_the_v1_splitter_is_refused_with_how_to_rebuild(settings
         _ingest_three(idx, tmp_path)
     db = sqlite3.connect(settings.index / "rag.sqlite3")
     m = json.loads(db.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()[0])
-    assert m["chunking"]["splitter"] == "sentences-tokens-v4"
+    assert m["chunking"]["splitter"] == "sentences-tokens-v5"
     m["chunking"]["splitter"] = "recursive-tokens-v1"
     db.execute("UPDATE meta SET value=? WHERE key='manifest'", (json.dumps(m),))
     db.commit()

@@ -8,14 +8,8 @@ import html
 import re
 from collections.abc import Sequence
 
-# A word broken at a line end ("manage-\nment"): joined, when letters in lower case continue it.
-# Not before "and", "or", "to": "high- and low-pressure" keeps its hyphen.
-_HYPHEN_BREAK = re.compile(
-    r"(?<=[^\W\d_])[-‐\u00ad][ \t]*\n[ \t]*(?!(and|or|nor|to)\b)(?=[a-zß-ÿ])"
-)
-# Any other line break after a dash or slash ("10-\n12", "X-\nRay", "and/\nor") joins tight,
-# except before a word ("high- and low-") and after a spaced dash ("Treaty -\ninstead").
-_DASH_BREAK = re.compile(r"(?<=\S[-‐–—/])[ \t]*\n[ \t]*(?!(and|or|nor|to)\b)")
+from ..lines import DASH_BREAK, HYPHEN_BREAK
+
 _LINE_BREAK = re.compile(r"[ \t]*\n[ \t]*(>[ \t]?)?")
 _LEAD = re.compile(
     r"^[ \t]*(#{1,6}[ \t]+|>[ \t]?|([-*+•▪◦‣●○■□–]|\(?\d{1,3}[.)]|\(?[a-z]\)|\([ivx]+\))[ \t]+)"
@@ -37,8 +31,17 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]#|~$])")
 
 def join_lines(source: str) -> str:
     """One line: line breaks inside a sentence become spaces, hyphenated line ends are joined."""
-    text = _DASH_BREAK.sub("", _HYPHEN_BREAK.sub("", source.replace("\r", "")))
+    text = DASH_BREAK.sub("", HYPHEN_BREAK.sub("", source.replace("\r", "")))
     return " ".join(_LINE_BREAK.sub(" ", text).replace("\u00ad", "").split())
+
+
+def reading_text(chunk: str) -> str:
+    """A chunk as the embedding model and the keyword index read it: every line without its
+    Markdown lead (heading marks, list bullets, quote marks), inline markup removed, lines joined
+    and words hyphenated at a line end whole again. So "# Pharmacy" reads as "Pharmacy" and a
+    PDF's "re-\npaired" as "repaired": a file is found as its one-paragraph-a-line copy is."""
+    text = "\n".join(_LEAD.sub("", line, count=1) for line in chunk.replace("\r", "").split("\n"))
+    return _INLINE.sub(_plain, join_lines(text))
 
 
 def plain_text(source: str) -> str:

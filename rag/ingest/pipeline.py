@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..answer.markup import reading_text
 from ..documents import Chunk, Document, content_hash
 from ..embeddings import Embedder
 from ..errors import DocumentNotFoundError, LoadError, RagError
@@ -330,7 +331,7 @@ def _pending(
 def to_embed(chunks: Sequence[Chunk], reuse: Container[str]) -> list[str]:
     """What the model reads for a file's chunks whose text has no vector in `reuse` (text
     hashes), in order: here at the commit, and on Ray's workers (on_ray.py)."""
-    return [c.text for c in chunks if c.text_hash not in reuse]
+    return [reading_text(c.text) for c in chunks if c.text_hash not in reuse]
 
 
 def _commit(

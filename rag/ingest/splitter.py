@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import re
 from collections.abc import Callable
 
 from ..answer.sentences import split_sentences, wrapped_breaks
@@ -25,12 +26,23 @@ from .tables import TableSpan, find_tables, table_at
 # paragraph; not a line break that only wraps a paragraph, rag.answer.sentences.wrapped_breaks,
 # where a sentence begins a printed line by chance), or where any sentence begins.
 LINE_SENTENCES = "<sentence after a line break>"
+# Where a run of lines holds several paragraphs with no blank line between them (a PDF page),
+# a paragraph whose last line is nearly full cannot be told from a wrap: any sentence that
+# begins a line there may begin a paragraph, and is tried before other sentences. Not in a run
+# that is one paragraph (Markdown, e-mail): there a sentence begins a line by chance.
+MAYBE_PARAGRAPHS = "<sentence at a line start, in a run of paragraphs>"
 SENTENCES = "<sentence>"
-# Paragraphs, then lines that end a sentence, then sentences, then any line, then clauses,
-# words, characters.
-SEPARATORS = ["\n\n", LINE_SENTENCES, SENTENCES, "\n", "; ", ", ", " ", ""]
+# Paragraphs, then lines that end a paragraph, then sentences that may begin one, then
+# sentences, then any line, then clauses, words, characters.
+SEPARATORS = ["\n\n", LINE_SENTENCES, MAYBE_PARAGRAPHS, SENTENCES, "\n", "; ", ", ", " ", ""]
 
 TokenCounter = Callable[[list[str]], list[int]]
+
+
+def _no_starts() -> dict[str, list[int]]:
+    return {SENTENCES: [], LINE_SENTENCES: [], MAYBE_PARAGRAPHS: []}
+
+
 Span = tuple[int, int]
 
 
@@ -46,7 +58,7 @@ class TokenSplitter:
         self._tables: list[TableSpan] = []
         self._repeat: set[TableSpan] = set()  # tables whose header starts each of their chunks
         # Where the text's sentences begin: all of them, and those after a line break.
-        self._starts: dict[str, list[int]] = {SENTENCES: [], LINE_SENTENCES: []}
+        self._starts: dict[str, list[int]] = _no_starts()
 
     def _length(self, start: int, end: int) -> int:
         # Pieces are measured more than once (to test them, then to merge them), and repeated
@@ -65,20 +77,36 @@ class TokenSplitter:
         finally:
             self._text, self._lengths = "", {}
             self._tables, self._repeat = [], set()
-            self._starts = {SENTENCES: [], LINE_SENTENCES: []}
+            self._starts = _no_starts()
 
     def _sentence_starts(self) -> None:
         """Where each sentence of the text begins, computed once for the whole text (a
         sentence's end depends on the lines around it, not on the piece being cut)."""
-        starts, after_line, end = [], [], 0
-        wraps = wrapped_breaks(self._text)
-        for span in split_sentences(self._text):
+        text = self._text
+        starts, after_line, at_line, end = [], [], [], 0
+        wraps = wrapped_breaks(text)
+        for span in split_sentences(text):
             starts.append(span.start)
-            gap = self._text[end : span.start]
+            gap = text[end : span.start]
             if any(c == "\n" and end + i not in wraps for i, c in enumerate(gap)):
                 after_line.append(span.start)
+            elif "\n" in gap:
+                at_line.append(span.start)
             end = span.end
-        self._starts = {SENTENCES: starts, LINE_SENTENCES: after_line}
+        # Runs of lines (between blank lines) with a paragraph end inside them.
+        several = [m.span() for m in re.finditer(r"(?:[^\n]*\S[^\n]*(?:\n|$))+", text)]
+        several = [
+            (a, b)
+            for a, b in several
+            if bisect.bisect_left(after_line, b) - bisect.bisect_right(after_line, a) > 0
+        ]
+        firsts = [a for a, _ in several]
+        maybe = []
+        for s in at_line:
+            i = bisect.bisect_right(firsts, s) - 1
+            if i >= 0 and s < several[i][1]:
+                maybe.append(s)
+        self._starts = {SENTENCES: starts, LINE_SENTENCES: after_line, MAYBE_PARAGRAPHS: maybe}
 
     def _cut_points(self, sep: str, start: int, end: int) -> list[int]:
         """The sentence starts strictly inside (start, end)."""

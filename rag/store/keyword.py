@@ -22,6 +22,7 @@ from typing import BinaryIO
 import numpy as np
 import Stemmer
 
+from ..lines import rejoin_words
 from .derived import generation_file, read_generation, write_generation_file
 
 K1 = 1.2
@@ -62,14 +63,15 @@ def _fold(text: str) -> str:
 
 
 def analyze(text: str) -> tuple[Counter[str], int]:
-    """Stem counts of a text and its length in words."""
-    words = _WORD.findall(_fold(text))
+    """Stem counts of a text and its length in words (a word hyphenated at a line end, as PDFs
+    print them, counted whole: "manage-\nment" is "management")."""
+    words = _WORD.findall(_fold(rejoin_words(text)))
     return Counter(_stem_words(words)), len(words)
 
 
 def stems(text: str) -> list[str]:
     """The Porter stems of a text's words, in order: what the keyword index counts."""
-    return _stem_words(_WORD.findall(_fold(text)))
+    return _stem_words(_WORD.findall(_fold(rejoin_words(text))))
 
 
 def query_stems(text: str) -> list[str]:
