@@ -363,14 +363,17 @@ def step(name: str, args: argparse.Namespace, *extra: str) -> dict[str, Any]:
     cmd = [sys.executable, str(HERE), "--step", name, "--work", str(args.work)]
     cmd += ["--chunks", str(args.chunks), "--noise", str(args.noise)]
     cmd += ["--queries", str(args.queries), "--milvus-queries", str(args.milvus_queries), *extra]
+    if args.flat_max:
+        cmd += ["--flat-max", str(args.flat_max)]
     print("$", " ".join(cmd[1:]), flush=True)
-    t0 = time.perf_counter()
+    t0, load = time.perf_counter(), os.getloadavg()
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=os.environ)
     sys.stdout.write(proc.stdout)
     if proc.returncode != 0:
         raise SystemExit(f"step {name} failed ({proc.returncode})")
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     res["step_wall_s"] = round(time.perf_counter() - t0, 1)
+    res["load_avg_before_after"] = [round(load[0], 1), round(os.getloadavg()[0], 1)]
     return res
 
 
@@ -383,10 +386,21 @@ def main() -> None:
     ap.add_argument("--milvus-chunks", type=int, default=0, help="0: no Milvus Lite run")
     ap.add_argument("--milvus-queries", type=int, default=1000)
     ap.add_argument("--skip-local", action="store_true", help="reuse the built local index")
+    ap.add_argument(
+        "--flat-max",
+        type=int,
+        help="override vectors.FLAT_MAX (exact search up to this many chunks), to measure the"
+        " other kind of index at the same size",
+    )
     ap.add_argument("--step", help=argparse.SUPPRESS)
     ap.add_argument("--last-id", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    local = args.work / f"local-{args.chunks}"
+    label = f"local-{args.chunks}" + (f"-flatmax{args.flat_max}" if args.flat_max else "")
+    local = args.work / label
+    if args.flat_max:
+        from rag.store import vectors
+
+        vectors.FLAT_MAX = args.flat_max
     milvus = args.work / "milvus"
     source = args.work / "scifact" / "index"
     if args.step:
@@ -407,15 +421,17 @@ def main() -> None:
     if not (source / "rag.sqlite3").exists():
         out["scifact"] = step("ingest", args)
     if not args.skip_local:
-        out["local_build"] = step("build-local", args)
+        out[label] = {"build": step("build-local", args)}
         save("scale_1m", out)
-        out["local_search"] = step("search-local", args)
+        out[label]["search"] = step("search-local", args)
         save("scale_1m", out)
     if args.milvus_chunks:
-        out["milvus_build"] = step("build-milvus", args, "--milvus-chunks", str(args.milvus_chunks))
+        mlabel = f"milvus-{args.milvus_chunks}"
+        built = step("build-milvus", args, "--milvus-chunks", str(args.milvus_chunks))
+        out[mlabel] = {"build": built}
         save("scale_1m", out)
-        out["milvus_search"] = step(
-            "search-milvus", args, "--last-id", str(out["milvus_build"]["last_local_id"])
+        out[mlabel]["search"] = step(
+            "search-milvus", args, "--last-id", str(built["last_local_id"])
         )
     out["load_after"] = os.getloadavg()
     print(save("scale_1m", out))
