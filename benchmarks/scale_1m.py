@@ -15,9 +15,11 @@ near each other but not equal, so that recall against exact search is not a matt
 
 Each step runs in its own process, so that its peak RSS (VmHWM) is its own: `build-local`
 (rows copied into SQLite, then the FAISS index and the keyword postings built from them, as
-`store.flush()` does), `search-local` (the index opened by RagIndex with the ONNX embedder,
+`store.flush()` does), `search-local` (the Retriever RagIndex.search uses, with the ONNX embedder,
 1,000 queries per mode, end to end with the query embedding; then recall@10 of dense_search
-against an exact scan of every vector in SQLite), and the same two for Milvus Lite (a milvus.db
+against an exact scan of every vector in SQLite), `update-local` (10 documents written again
+into the loaded index: one commit of an incremental ingest, and its flush), and the first two
+for Milvus Lite (a milvus.db
 file, in-process), whose rows are the first --milvus-chunks of the local index's.
 Writes benchmarks/results/scale_1m.json.
 """
@@ -219,43 +221,103 @@ def exact_top(conn, qvecs: np.ndarray, k: int, where: str = "") -> list[list[int
     return np.take_along_axis(best_i, order, 1).tolist()
 
 
+def retriever(target: Path, store_kind: str, embedder) -> Any:
+    """The Retriever that RagIndex.search uses (candidates and RRF as the settings say), over
+    the store opened with the index's own manifest: the splitter version the code would cut
+    with is not asked for, since no text is cut here."""
+    from rag.config import Settings
+    from rag.retrieve import Retriever
+    from rag.store import IndexStore
+    from rag.store.milvus import MilvusStore
+
+    m = json.loads((target / "manifest.json").read_text())
+    settings = Settings(index=target, store=store_kind)  # type: ignore[arg-type]
+    if store_kind == "local":
+        store: Any = IndexStore.open(target, m["embedding"], m["chunking"], create=False)
+    else:
+        store = MilvusStore.open(settings, m["embedding"], m["chunking"], create=False)
+    return Retriever(store, embedder, candidates=settings.candidates, rrf_k=settings.rrf_k)
+
+
 def search_local(target: Path, n_queries: int) -> dict[str, Any]:
-    from rag.api import RagIndex
     from rag.config import Settings
     from rag.embeddings import make_embedder
     from rag.store.vectors import kind
 
-    chunking = json.loads((target / "manifest.json").read_text())["chunking"]
-    settings = Settings(
-        index=target, chunk_tokens=chunking["chunk_tokens"], chunk_overlap=chunking["chunk_overlap"]
-    )
-    embedder = make_embedder(settings)
+    embedder = make_embedder(Settings())
     embedder.embed_query("warm up")
     out: dict[str, Any] = {"embedder": type(embedder).__name__, "faiss": faiss_build()}
     out["before_open"] = rss_mb()
     t0 = time.perf_counter()
-    idx = RagIndex.open(settings, embedder, create=False)
-    idx.search("warm up the index", 10)
+    r = retriever(target, "local", embedder)
+    r.search("warm up the index", 10)
     out["open_and_first_search_s"] = round(time.perf_counter() - t0, 2)
-    out["chunks"] = idx.store.counts()["chunks"]
-    out["vector_index"] = kind(idx.store.vectors.current(idx.store._conn))
+    store = r.store
+    out["chunks"] = store.counts()["chunks"]
+    out["vector_index"] = kind(store.vectors.current(store._conn))
     qs = queries(n_queries)
-    out |= timed_modes(lambda q, m: idx.search(q, 10, mode=m), qs, ("hybrid", "dense", "keyword"))
+    out |= timed_modes(lambda q, m: r.search(q, 10, mode=m), qs, ("hybrid", "dense", "keyword"))
     out["after_searches"] = rss_mb()  # the peak of opening and 3 x 1,000 searches
     qvecs = np.vstack([embedder.embed_query(q) for q in qs]).astype(np.float32)
     t = time.perf_counter()
-    truth = exact_top(idx.store._conn, qvecs, 10)
+    truth = exact_top(store._conn, qvecs, 10)
     out["exact_scan_s"] = round(time.perf_counter() - t, 1)
-    got = [[c for c, _ in idx.store.dense_search(q, 10)] for q in qvecs]
+    got = [[c for c, _ in store.dense_search(q, 10)] for q in qvecs]
     rec = [len(set(g) & set(t)) / 10 for g, t in zip(got, truth, strict=True)]
     out["recall_at_10"] = round(float(np.mean(rec)), 4)
     out["recall_at_10_min"] = min(rec)
     out["queries_below_0.5"] = sum(r < 0.5 for r in rec)
     # The 300 candidates hybrid search takes from the dense side, and their top 10.
-    pool = [[c for c, _ in idx.store.dense_search(q, 300)][:10] for q in qvecs]
+    pool = [[c for c, _ in store.dense_search(q, 300)][:10] for q in qvecs]
     rec = [len(set(g) & set(t)) / 10 for g, t in zip(pool, truth, strict=True)]
     out["recall_at_10_of_300_candidates"] = round(float(np.mean(rec)), 4)
-    idx.close()
+    store.close()
+    return out
+
+
+def update_local(target: Path, n_docs: int = 10) -> dict[str, Any]:
+    """What one commit of an incremental ingest costs at this size: n_docs documents written
+    again (their chunks removed and added, as for changed files) into a store whose FAISS index
+    and keyword postings are loaded, as in a long-running `rag serve`; then the flush that
+    writes both files for the new generation."""
+    from rag.documents import Chunk
+    from rag.store import DocumentWrite, IndexStore
+
+    m = json.loads((target / "manifest.json").read_text())
+    store = IndexStore.open(target, m["embedding"], m["chunking"], create=False)
+    conn = store._conn
+    t = time.perf_counter()
+    store.vectors.current(conn)
+    store.keywords.current(conn)
+    out: dict[str, Any] = {"load_s": round(time.perf_counter() - t, 1), "loaded": rss_mb()}
+    ids = [
+        r[0]
+        for r in conn.execute("SELECT id FROM documents ORDER BY id LIMIT ? OFFSET 1000", (n_docs,))
+    ]
+    writes = []
+    for did in ids:
+        doc = store.document(did)
+        rows = conn.execute(
+            'SELECT ordinal, start, "end", text, n_tokens, vector FROM chunks'
+            " WHERE doc_id=? ORDER BY ordinal",
+            (did,),
+        ).fetchall()
+        chunks = [Chunk(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+        vecs = np.vstack([np.frombuffer(r[5], dtype=np.float32) for r in rows])
+        writes.append(DocumentWrite(doc, chunks, vecs, len(doc.text), time.time()))
+    out["documents"], out["chunks"] = len(writes), sum(len(w.chunks) for w in writes)
+    with store.writing():
+        t = time.perf_counter()
+        store.write(writes)
+        out["write_s"] = round(time.perf_counter() - t, 2)  # SQLite, then FAISS and postings
+        t = time.perf_counter()
+    out["flush_s"] = round(time.perf_counter() - t, 2)  # both files for the new generation
+    from rag.store.vectors import kind
+
+    out["vector_index"] = kind(store.vectors.current(conn))
+    out["chunks_after"] = store.counts()["chunks"]
+    store.close()
+    out |= rss_mb()
     return out
 
 
@@ -316,42 +378,35 @@ def build_milvus(local: Path, target: Path, n_chunks: int) -> dict[str, Any]:
 
 
 def search_milvus(local: Path, target: Path, last_id: int, n_queries: int) -> dict[str, Any]:
-    from rag.api import RagIndex
     from rag.config import Settings
     from rag.embeddings import make_embedder
     from rag.store import IndexStore
 
-    m = json.loads((local / "manifest.json").read_text())
-    settings = Settings(
-        index=target,
-        store="milvus",
-        chunk_tokens=m["chunking"]["chunk_tokens"],
-        chunk_overlap=m["chunking"]["chunk_overlap"],
-    )
-    embedder = make_embedder(settings)
+    embedder = make_embedder(Settings())
     embedder.embed_query("warm up")
     out: dict[str, Any] = {"before_open": rss_mb()}
     t0 = time.perf_counter()
-    idx = RagIndex.open(settings, embedder, create=False)
-    idx.search("warm up the index", 10)
+    r = retriever(target, "milvus", embedder)
+    r.search("warm up the index", 10)
     out["open_and_first_search_s"] = round(time.perf_counter() - t0, 2)
     qs = queries(n_queries)
-    out |= timed_modes(lambda q, m: idx.search(q, 10, mode=m), qs, ("hybrid", "dense"))
+    out |= timed_modes(lambda q, m: r.search(q, 10, mode=m), qs, ("hybrid", "dense"))
     out["after_searches"] = rss_mb()
     # Recall: the same chunks, told apart by (source, start) since Milvus numbers its own.
+    m = json.loads((local / "manifest.json").read_text())
     src = IndexStore.open(local, m["embedding"], m["chunking"], create=False)
     qvecs = np.vstack([embedder.embed_query(q) for q in qs]).astype(np.float32)
     truth_ids = exact_top(src._conn, qvecs, 10, f"WHERE id <= {int(last_id)}")
     keys = src.chunk_rows(sorted({c for t in truth_ids for c in t}))
     rec = []
     for q, t in zip(qvecs, truth_ids, strict=True):
-        hits = idx.store.dense_search(q, 10)
-        rows = idx.store.chunk_rows([c for c, _ in hits])
-        got = {(r["source"], r["start"]) for r in rows.values()}
+        hits = r.store.dense_search(q, 10)
+        rows = r.store.chunk_rows([c for c, _ in hits])
+        got = {(row["source"], row["start"]) for row in rows.values()}
         rec.append(len(got & {(keys[c]["source"], keys[c]["start"]) for c in t}) / 10)
     out["recall_at_10"] = round(float(np.mean(rec)), 4)
     src.close()
-    idx.close()
+    r.store.close()
     return out
 
 
@@ -386,6 +441,7 @@ def main() -> None:
     ap.add_argument("--milvus-chunks", type=int, default=0, help="0: no Milvus Lite run")
     ap.add_argument("--milvus-queries", type=int, default=1000)
     ap.add_argument("--skip-local", action="store_true", help="reuse the built local index")
+    ap.add_argument("--update", action="store_true", help="with --skip-local: time an update")
     ap.add_argument(
         "--flat-max",
         type=int,
@@ -408,6 +464,7 @@ def main() -> None:
             "ingest": lambda: ingest_scifact(args.work),
             "build-local": lambda: build_local(source, local, args.chunks, args.noise),
             "search-local": lambda: search_local(local, args.queries),
+            "update-local": lambda: update_local(local),
             "build-milvus": lambda: build_milvus(local, milvus, args.milvus_chunks),
             "search-milvus": lambda: search_milvus(
                 local, milvus, args.last_id, args.milvus_queries
@@ -424,6 +481,9 @@ def main() -> None:
         out[label] = {"build": step("build-local", args)}
         save("scale_1m", out)
         out[label]["search"] = step("search-local", args)
+        save("scale_1m", out)
+    if not args.skip_local or args.update:
+        out.setdefault(label, {})["update"] = step("update-local", args)
         save("scale_1m", out)
     if args.milvus_chunks:
         mlabel = f"milvus-{args.milvus_chunks}"
