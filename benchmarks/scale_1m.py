@@ -308,7 +308,7 @@ def update_local(target: Path, n_docs: int = 10) -> dict[str, Any]:
     out["documents"], out["chunks"] = len(writes), sum(len(w.chunks) for w in writes)
     with store.writing():
         t = time.perf_counter()
-        store.write(writes)
+        store.write(writes, remove_ids=ids)  # the copies' ids are not document_id(source)
         out["write_s"] = round(time.perf_counter() - t, 2)  # SQLite, then FAISS and postings
         t = time.perf_counter()
     out["flush_s"] = round(time.perf_counter() - t, 2)  # both files for the new generation
