@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from rag.answer.features import GATE_FEATURES, SENTENCE_FEATURES, restates
-from rag.answer.model import DEFAULT_PATH, FORMAT, load_model
+from rag.answer.model import DEFAULT_PATH, FORMAT, Trees, load_model
 from rag.answer.short import find_short
-from rag.answer.train import fit_logistic, folds, swap_names
+from rag.answer.train import choose_threshold, fit_logistic, folds, parse_targets, swap_names
 from rag.config import Settings
 from rag.errors import ConfigError
 from rag.eval.answers import eval_answers, gate_curve
@@ -54,6 +54,49 @@ def test_logistic_regression_learns_and_ranks_by_the_informative_feature() -> No
     p = model.prob(x)
     assert ((p > 0.5) == (y > 0)).mean() > 0.95
     assert np.argmax(np.abs(model.coef)) == 0
+
+
+def test_trees_stored_as_json_score_as_lightgbm_does(tmp_path: Path) -> None:
+    # The shipped model's trees are evaluated by numpy alone; LightGBM (a dev dependency) is
+    # only needed to train them. Same scores, and the same after a JSON round trip.
+    import lightgbm
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, len(SENTENCE_FEATURES)))
+    y = ((x[:, 0] + x[:, 1] * x[:, 2]) > 0).astype(float)
+    params = {"num_leaves": 15, "verbose": -1, "num_threads": 1, "min_data_in_leaf": 5}
+    for objective, group in (("lambdarank", [20] * 100), ("binary", None)):
+        data = lightgbm.Dataset(x, y, group=group)
+        booster = lightgbm.train({**params, "objective": objective}, data, 40)
+        trees = Trees.from_lightgbm(booster.dump_model(), SENTENCE_FEATURES, 1.0, 0.0)
+        write(tmp_path / "t.json", json.dumps(trees.to_json()))
+        again = Trees.from_json(json.loads((tmp_path / "t.json").read_text()), SENTENCE_FEATURES)
+        test = rng.normal(size=(500, len(SENTENCE_FEATURES)))
+        want = booster.predict(test, raw_score=True)
+        np.testing.assert_allclose(trees.raw(test), want, atol=1e-9)
+        np.testing.assert_allclose(again.raw(test), want, atol=1e-5)
+        if objective == "binary":
+            np.testing.assert_allclose(again.prob(test), booster.predict(test), atol=1e-5)
+    broken = trees.to_json()
+    broken["left"][0] = 10**6
+    with pytest.raises(ConfigError, match="malformed"):
+        Trees.from_json(broken, SENTENCE_FEATURES)
+
+
+def test_the_threshold_meets_each_sets_target() -> None:
+    # Gate probabilities of answerable questions from two sets, one scored lower: a target per
+    # set binds on the set the gate is harsher with.
+    p = np.array([0.2, 0.4, 0.6, 0.8, 0.35, 0.45, 0.55, 0.65, 0.1, 0.3])
+    ok = np.array([True] * 8 + [False] * 2)
+    kinds = ["nq"] * 4 + ["squad"] * 4 + ["squad"] * 2
+    assert parse_targets("nq=0.25,squad=0.5") == {"nq": 0.25, "squad": 0.5}
+    assert parse_targets("0.08") == 0.08
+    t, curve = choose_threshold(p, ok, {"nq": 0.25, "squad": 0.5}, kinds)
+    assert t == 0.4  # 0.41 would refuse 2 of nq's 4
+    row = next(c for c in curve if c["threshold"] == t)
+    assert row["nq_answerable_refused"] == 0.25 and row["squad_answerable_refused"] == 0.25
+    t_all, _ = choose_threshold(p, ok, 0.25)
+    assert t_all == 0.4
 
 
 def test_folds_keep_each_group_in_one_fold() -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from rag.answer import REFUSAL
-from rag.answer.evidence import expected_type, new_names, type_matches
+from rag.answer.evidence import candidates, expected_type, new_names, type_matches
 from rag.answer.sentences import split_sentences
+from rag.documents import SearchHit
 
 from .conftest import write
 
@@ -40,6 +41,11 @@ def test_sentences_keep_exact_offsets_and_skip_abbreviations() -> None:
         ("What did Austin say?", "speech"),
         ("What did Mattis promise Japan?", "speech"),
         ("Which missile is the longest-range?", None),
+        # A leading preposition asks the same thing.
+        ("On what date did Austin post about the call?", "time"),
+        ("In which year was the port built?", "time"),
+        ("To whom did Kirby send the release?", "name"),
+        ("For what reason did landings fall?", None),
     ],
 )
 def test_expected_answer_types(question: str, kind: str | None) -> None:
@@ -183,3 +189,25 @@ def test_a_sentence_that_names_its_subject_by_surname_brings_the_full_name() -> 
     )
     chosen = answerer.select("What does Boston have?", cands, gate=0.8)
     assert [c.text[:10] for c in chosen] == ["Boston has"]
+
+
+def test_an_embedded_post_and_its_attribution_are_one_candidate() -> None:
+    # As news sites print a tweet: its sentences, then "— Name (@handle) Date". Who said it and
+    # what was said are one piece of evidence; the offsets stay the document's.
+    text = (
+        "Kirby said on Wednesday that the call went well.\n\n"
+        "Spoke with Ministers Kishi and Suh today about the launches. The U.S. commitment to "
+        "the ROK and Japan is ironclad. pic.twitter.com/oogM9EObFs — Secretary of Defense "
+        "Lloyd J. Austin III (@SecDef) February 9, 2022\n\n"
+        "The ministers will meet again in May."
+    )
+    hit = SearchHit(1, "doc", "news.txt", "txt", 40, 40 + len(text), text, 1.0, rank=1)
+    cands = candidates([hit])
+    assert [c.text[:12] for c in cands] == ["Kirby said o", "Spoke with M", "The minister"]
+    post = cands[1]
+    assert post.text.endswith("February 9, 2022") and "ironclad" in post.text
+    assert text[post.start - 40 : post.end - 40] == post.text
+    # A dash inside prose attributes nothing: sentences stay apart.
+    prose = "The port reopened — at last. Boats came back in June."
+    hit = SearchHit(2, "doc2", "port.txt", "txt", 0, len(prose), prose, 1.0, rank=1)
+    assert len(candidates([hit])) == 2

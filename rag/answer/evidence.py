@@ -14,9 +14,9 @@ from ..ingest.tables import TableSpan, find_tables, header_length, labelled_row,
 from ..store.keyword import IGNORED
 from .features import SENTENCE_FEATURES, QuestionTerms, gate_vector, sentence_matrix, stem_word
 from .instructions import looks_like_instruction
-from .markup import join_lines
+from .markup import join_lines, plain_text
 from .model import AnswerModel, load_model
-from .sentences import split_sentences
+from .sentences import Span, split_sentences
 from .types import Citation
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -166,9 +166,44 @@ def citation(c: Candidate, number: int) -> Citation:
     )
 
 
+# The attribution that ends a post embedded in an article, as news sites print a tweet:
+# "... is ironclad. pic.twitter.com/x — Secretary of Defense Lloyd J. Austin III (@SecDef)
+# February 9, 2022".
+_ATTRIBUTION = re.compile(
+    r"(?:(?:pic\.twitter\.com/|https?://)\S*\s*)?\s[—–]\s*[^()\n]{2,100}\(@\w{1,30}\)"
+    r"(?:\s*[A-Z][a-z]{2,8}\.? \d{1,2}, \d{4})?\s*$"
+)
+_POST_CHARS = 600  # a post longer than this is not one
+
+
+def _posts(text: str, spans: list[Span]) -> list[Span]:
+    """The sentences of an embedded post, and its attribution, as one span: who wrote it, when,
+    and what it says are one piece of evidence ("What did Austin say?"), where the sentences
+    alone do not name him and the attribution alone says nothing."""
+    out: list[Span] = []
+    for span in spans:
+        if out and _ATTRIBUTION.search(span.text):
+            first = len(out)
+            while (
+                first > 0
+                and "\n"
+                not in text[out[first - 1].end - spans[0].start : span.start - spans[0].start]
+                and span.end - out[first - 1].start <= _POST_CHARS
+            ):
+                first -= 1
+            if first < len(out):
+                a = out[first].start
+                body = text[a - spans[0].start : span.end - spans[0].start]
+                out[first:] = [Span(a, span.end, body)]
+                continue
+        out.append(span)
+    return out
+
+
 def candidates(hits: Sequence[SearchHit]) -> list[Candidate]:
-    """Sentences of the hits, each once (overlapping chunks share sentences); a chunk that
-    holds an instruction to the assistant (instructions.py) gives none."""
+    """Sentences of the hits, each once (overlapping chunks share sentences; an embedded post
+    with its attribution is one); a chunk that holds an instruction to the assistant
+    (instructions.py) gives none."""
     seen: set[tuple[str, int, int]] = set()
     out: list[Candidate] = []
     for hit in hits:
@@ -176,6 +211,8 @@ def candidates(hits: Sequence[SearchHit]) -> list[Candidate]:
         spans = split_sentences(hit.text[skip:], offset=hit.start)
         if any(looks_like_instruction(span.text) for span in spans):
             continue  # text addressed to the assistant: none of its chunk is evidence
+        if spans:
+            spans = _posts(hit.text[skip:][spans[0].start - hit.start :], spans)
         pos = 0
         tables = find_tables(hit.text)
         for span in spans:
@@ -212,9 +249,11 @@ def expected_type(question: str) -> str | None:
     q = question.lower().strip()
     if re.match(r"(how (many|much|long|old|far|big|large|often))|what (number|percent)", q):
         return "number"
-    if re.match(r"(when|what year|what date|what time|in what year|which year)\b", q):
+    # "On what date", "In which year", "By when": the preposition asks the same thing.
+    lead = r"((in|on|at|by|from|since|until|till|during|for|to|with) )?"
+    if re.match(lead + r"(when|(what|which) (year|date|day|time|month|decade|century))\b", q):
         return "time"
-    if re.match(r"(who|whom|whose)\b", q):
+    if re.match(lead + r"(who|whom|whose)\b", q):
         return "name"
     if re.match(r"where\b", q):
         return "name"
@@ -286,7 +325,7 @@ def featurize(
     as one line (join_lines: a PDF's or wrapped Markdown's line breaks as spaces, "manage-\nment"
     as "management"), so a wrapped file scores as its one-line text does; offsets and quotes
     stay the source's."""
-    texts = [join_lines(c.reading) for c in cands]
+    texts = [plain_text(c.reading) for c in cands]
     vecs = embedder.embed([question, *texts])
     sims = vecs[1:] @ vecs[0]
     terms = QuestionTerms.of(question, doc_freq)

@@ -12,11 +12,16 @@ passage titles are held out); report figures with `rag eval answers --split held
 2. Questions with no answer: SQuAD 2.0's unanswerable ones, and two kinds made here: questions
    asked of the wrong corpus (NQ questions of the SQuAD index and the reverse), and answerable
    questions whose name was swapped for a name from another article (the key entity is absent).
-3. The sentence model is a logistic regression (Newton's method, L2). Its predictions for each
-   article come from a model fitted without that article (5 folds by article), so the gate,
-   trained next on those predictions, sees scores like the ones it will meet on new questions.
+3. The sentence model ranks each question's candidates: gradient-boosted trees trained with
+   LightGBM's LambdaRank (`--sentence trees`, the default; LightGBM is needed to train, not to
+   answer: the trees are stored as arrays in the JSON file) or a logistic regression
+   (`--sentence linear`, Newton's method, L2). Its predictions for each article come from a
+   model fitted without that article (5 folds by article), so the gate, trained next on those
+   predictions, sees scores like the ones it will meet on new questions. The trees' scores
+   become probabilities through a sigmoid fitted on those out-of-fold scores.
 4. The gate's threshold is chosen on its own out-of-fold predictions: the highest threshold that
-   refuses at most `--target-refused` of answerable questions. The runner-up ratio likewise:
+   refuses at most `--target-refused` of each set's answerable questions (default: the answered
+   shares issue 10 asks for, NQ-open 95% and SQuAD 2.0 90%). The runner-up ratio likewise:
    the one with the most answers containing gold while answers stay within 2 sentences on
    average. Both are written into the model file with the curves they come from.
 """
@@ -26,6 +31,7 @@ from __future__ import annotations
 import argparse
 import random
 import re
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,7 +48,33 @@ from ..eval.metrics import normalize
 from .evidence import Candidate, Evidence, apply_model, candidates, featurize
 from .extractive import ExtractiveAnswerer
 from .features import GATE_FEATURES, SENTENCE_FEATURES
-from .model import DEFAULT_PATH, AnswerModel, Linear
+from .model import DEFAULT_PATH, AnswerModel, Linear, Scorer, Trees
+
+# LambdaRank trees for the sentence model, chosen out of fold on the training articles among
+# (15 leaves, 300 rounds), (31 leaves, 200 rounds, bagging) and binary log-loss trees
+# (EVAL.md, "The answer model"). One thread and a fixed seed: the same data gives the same file.
+TREE_PARAMS: dict[str, Any] = {
+    "objective": "lambdarank",
+    "num_leaves": 15,
+    "learning_rate": 0.05,
+    "min_data_in_leaf": 40,
+    "lambda_l2": 1.0,
+    "num_threads": 1,
+    "seed": 0,
+    "deterministic": True,
+    "verbose": -1,
+}
+TREE_ROUNDS = 300
+# The gate: binary log-loss trees, smaller (it learns from one row a question); out of fold on
+# the training articles they refuse more wrong-corpus questions than the logistic gate (0.80
+# against 0.64 at the same share of answerable questions refused).
+GATE_PARAMS: dict[str, Any] = {
+    **TREE_PARAMS,
+    "objective": "binary",
+    "num_leaves": 7,
+    "min_data_in_leaf": 30,
+}
+GATE_ROUNDS = 200
 
 
 class CachedEmbedder(Embedder):
@@ -114,7 +146,12 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 30)
         w -= step
         if np.abs(step).max() < 1e-7:
             break
-    names = tuple(SENTENCE_FEATURES if x.shape[1] == len(SENTENCE_FEATURES) else GATE_FEATURES)
+    if x.shape[1] == len(SENTENCE_FEATURES):
+        names = tuple(SENTENCE_FEATURES)
+    elif x.shape[1] == len(GATE_FEATURES):
+        names = tuple(GATE_FEATURES)
+    else:
+        names = tuple(f"x{i}" for i in range(x.shape[1]))
     return Linear(names, mean, scale, w[:-1], float(w[-1]))
 
 
@@ -176,35 +213,96 @@ def swap_names(items: list[QAItem], rng: random.Random) -> list[QAItem]:
     return out
 
 
-def oof_sentence_probs(train: list[Example], l2: float) -> list[np.ndarray]:
-    """Each question's candidate probabilities from a model fitted without its article."""
+def fit_sentence(examples: list[Example], kind: str, l2: float) -> Scorer:
+    """The sentence model fitted on the answerable `examples`; trees give raw scores (a=1, b=0)
+    until calibrate() sets their sigmoid."""
+    fit = [e for e in examples if e.answerable]
+    x = np.vstack([e.evidence.rows for e in fit])
+    y = np.concatenate([e.labels for e in fit])
+    if kind == "linear":
+        return fit_logistic(x, y, l2)
+    import lightgbm
+
+    data = lightgbm.Dataset(x, y, group=[len(e.labels) for e in fit])
+    booster = lightgbm.train(TREE_PARAMS, data, TREE_ROUNDS)
+    return Trees.from_lightgbm(booster.dump_model(), SENTENCE_FEATURES, 1.0, 0.0)
+
+
+def fit_gate(x: np.ndarray, ok: np.ndarray, kind: str, l2: float) -> Scorer:
+    if kind == "linear":
+        return fit_logistic(x, ok.astype(float), l2)
+    import lightgbm
+
+    booster = lightgbm.train(GATE_PARAMS, lightgbm.Dataset(x, ok.astype(float)), GATE_ROUNDS)
+    return Trees.from_lightgbm(booster.dump_model(), GATE_FEATURES, 1.0, 0.0)
+
+
+def calibrate(trees: Trees, a: float, b: float) -> Trees:
+    return Trees(**{**trees.__dict__, "a": a, "b": b})
+
+
+def oof_sentence_probs(
+    train: list[Example], l2: float, kind: str = "linear"
+) -> tuple[list[np.ndarray], tuple[float, float]]:
+    """Each question's candidate probabilities from a model fitted without its article, and
+    for trees the sigmoid (a, b) fitted on those out-of-fold scores ((1, 0) for linear)."""
     fold_of = folds([e.group for e in train])
-    probs: list[np.ndarray] = [np.zeros(0)] * len(train)
+    raw: list[np.ndarray] = [np.zeros(0)] * len(train)
     for k in range(5):
-        fit = [e for e, f in zip(train, fold_of, strict=True) if f != k and e.answerable]
-        model = fit_logistic(
-            np.vstack([e.evidence.rows for e in fit]), np.concatenate([e.labels for e in fit]), l2
-        )
+        model = fit_sentence([e for e, f in zip(train, fold_of, strict=True) if f != k], kind, l2)
         for i, (e, f) in enumerate(zip(train, fold_of, strict=True)):
             if f == k:
-                probs[i] = apply_model(e.cands, e.evidence, model.prob(e.evidence.rows))
-    return probs
+                rows = e.evidence.rows
+                raw[i] = model.raw(rows) if isinstance(model, Trees) else model.prob(rows)
+    a, b = 1.0, 0.0
+    if kind != "linear":
+        fit = [i for i, e in enumerate(train) if e.answerable]
+        platt = fit_logistic(
+            np.concatenate([raw[i] for i in fit])[:, None],
+            np.concatenate([train[i].labels for i in fit]),
+            0.0,
+        )
+        a = float(platt.coef[0] / platt.scale[0])
+        b = float(platt.bias - a * platt.mean[0])
+        raw = [1.0 / (1.0 + np.exp(-np.clip(a * r + b, -30, 30))) for r in raw]
+    probs = [apply_model(e.cands, e.evidence, p) for e, p in zip(train, raw, strict=True)]
+    return probs, (a, b)
 
 
-def choose_threshold(p: np.ndarray, ok: np.ndarray, target: float) -> tuple[float, list[dict]]:
+def choose_threshold(
+    p: np.ndarray, ok: np.ndarray, target: float | dict[str, float], kinds: Sequence[str] = ()
+) -> tuple[float, list[dict]]:
+    """The highest threshold that refuses at most `target` of the answerable questions: of all
+    of them (a number), or of each kind named (kind -> share, `kinds` giving each question's)."""
+    targets = target if isinstance(target, dict) else {"": target}
+    kind = np.array(kinds) if len(kinds) else np.full(len(p), "")
     curve = []
     for t in np.round(np.arange(0.02, 0.99, 0.01), 2):
         refused = p < t
-        curve.append(
-            {
-                "threshold": float(t),
-                "answerable_refused": round(float(refused[ok].mean()), 4),
-                "unanswerable_refused": round(float(refused[~ok].mean()), 4),
-                "refusal_precision": round(float((~ok[refused]).mean()), 4) if refused.any() else 1,
-            }
-        )
-    fine = [c for c in curve if c["answerable_refused"] <= target]
+        row = {
+            "threshold": float(t),
+            "answerable_refused": round(float(refused[ok].mean()), 4),
+            "unanswerable_refused": round(float(refused[~ok].mean()), 4),
+            "refusal_precision": round(float((~ok[refused]).mean()), 4) if refused.any() else 1,
+        }
+        for k in targets:
+            if k:
+                row[f"{k}_answerable_refused"] = round(float(refused[ok & (kind == k)].mean()), 4)
+        curve.append(row)
+    fine = [
+        c
+        for c in curve
+        if all(c[f"{k}_answerable_refused" if k else "answerable_refused"] <= v
+               for k, v in targets.items())
+    ]  # fmt: skip
     return (max(c["threshold"] for c in fine) if fine else 0.02), curve
+
+
+def parse_targets(text: str) -> float | dict[str, float]:
+    """ "0.08" (of all answerable questions) or "nq=0.05,squad=0.10" (of each set's)."""
+    if "=" not in text:
+        return float(text)
+    return {k.strip(): float(v) for k, v in (part.split("=") for part in text.split(","))}
 
 
 def choose_keep_ratio(
@@ -249,8 +347,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--squad-questions", type=int, default=3000, help="training sample")
     ap.add_argument("--nq-questions", type=int, default=None, help="training sample")
     ap.add_argument("--synthetic", type=int, default=400, help="of each made-up unanswerable kind")
-    ap.add_argument("--target-refused", type=float, default=0.08)
+    ap.add_argument(
+        "--target-refused",
+        type=parse_targets,
+        default="nq=0.05,squad=0.10",
+        help="share of answerable questions the gate may refuse: 0.08, or per set",
+    )
     ap.add_argument("--l2", type=float, default=1.0)
+    ap.add_argument("--sentence", choices=("trees", "linear"), default="trees")
+    ap.add_argument("--gate", choices=("trees", "linear"), default="trees")
     ap.add_argument(
         "--embed-cache", type=Path, default=None, help="an .npz of sentence vectors, reused"
     )
@@ -287,9 +392,9 @@ def main(argv: list[str] | None = None) -> None:
     collect_s = time.perf_counter() - t0
     if args.embed_cache:
         emb.save(args.embed_cache)
-    model = train_model(train, args.target_refused, args.l2)
+    model = train_model(train, args.target_refused, args.l2, args.sentence, args.gate)
     model.meta.update(
-        command="python -m rag.answer.train " + " ".join(argv or []),
+        command="python -m rag.answer.train " + " ".join(sys.argv[1:] if argv is None else argv),
         collect_s=round(collect_s),
         embedding_model=emb.fingerprint,
     )
@@ -297,22 +402,27 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {args.out}: threshold {model.threshold}, keep_ratio {model.keep_ratio}")
 
 
-def train_model(train: list[Example], target: float, l2: float) -> AnswerModel:
-    probs = oof_sentence_probs(train, l2)
+def train_model(
+    train: list[Example],
+    target: float | dict[str, float],
+    l2: float,
+    sentence_kind: str = "trees",
+    gate_kind: str = "trees",
+) -> AnswerModel:
+    probs, (a, b) = oof_sentence_probs(train, l2, sentence_kind)
     gx = np.vstack([e.evidence.gate_x(p) for e, p in zip(train, probs, strict=True)])
     ok = np.array([e.answerable for e in train])
     fold_of = folds([e.group for e in train])
     gate_oof = np.zeros(len(train))
     for k in range(5):
         m = np.array(fold_of) != k
-        gate_oof[~m] = fit_logistic(gx[m], ok[m].astype(float), l2).prob(gx[~m])
-    threshold, curve = choose_threshold(gate_oof, ok, target)
+        gate_oof[~m] = fit_gate(gx[m], ok[m], gate_kind, l2).prob(gx[~m])
+    threshold, curve = choose_threshold(gate_oof, ok, target, [e.kind for e in train])
     keep_ratio, sweep = choose_keep_ratio(train, gate_oof, threshold)
-    fit = [e for e in train if e.answerable]
-    sentence = fit_logistic(
-        np.vstack([e.evidence.rows for e in fit]), np.concatenate([e.labels for e in fit]), l2
-    )
-    gate = fit_logistic(gx, ok.astype(float), l2)
+    sentence = fit_sentence(train, sentence_kind, l2)
+    if isinstance(sentence, Trees):
+        sentence = calibrate(sentence, a, b)
+    gate = fit_gate(gx, ok, gate_kind, l2)
     by_kind = {}
     for kind in sorted({e.kind for e in train}):
         sel = np.array([e.kind == kind for e in train])
@@ -328,12 +438,24 @@ def train_model(train: list[Example], target: float, l2: float) -> AnswerModel:
     ]
     meta = {
         "trained_on": by_kind,
-        "target": f"at most {target:.0%} of answerable training questions refused (out of fold)",
+        "target": "at most "
+        + (
+            ", ".join(f"{v:.0%} of {k} answerable" for k, v in target.items())
+            if isinstance(target, dict)
+            else f"{target:.0%} of answerable"
+        )
+        + " training questions refused (out of fold)",
         "oof_top1_sentence_contains_gold": round(float(np.mean(top1)), 4),
         "gate_curve_oof": curve,
         "keep_ratio_sweep_oof": sweep,
         "l2": l2,
+        "sentence_model": sentence_kind,
+        "gate_model": gate_kind,
     }
+    if isinstance(sentence, Trees):
+        meta["trees"] = {"params": TREE_PARAMS, "rounds": TREE_ROUNDS, "sigmoid": [a, b]}
+    if isinstance(gate, Trees):
+        meta["gate_trees"] = {"params": GATE_PARAMS, "rounds": GATE_ROUNDS}
     return AnswerModel(sentence, gate, threshold, keep_ratio, meta)
 
 
