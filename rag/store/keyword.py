@@ -97,10 +97,10 @@ def query_terms(text: str) -> list[str]:
 class _Postings:
     """Postings grouped by term: the chunks holding term t are the rows pos[indptr[t]:indptr[t+1]]
     of `chunk_ids`, with their term frequencies in tf[...]. Six bytes a posting (an int32 row and
-    a uint16 count): 1,000,000 chunks of SciFact text, 49 stems each, take 290 MB, where an int64
-    chunk id, an int32 term and three float32 columns a posting took 1.4 GB (BENCHMARKS.md,
-    "One million chunks"). BM25's term-frequency part is computed at query time from tf and the
-    chunk's length norm, so a write never recomputes a weight per posting."""
+    a uint16 count): 1,000,000 chunks of SciFact text, 49 stems each, take 300 MB (BENCHMARKS.md,
+    "One million chunks"), where the int64 chunk id, int32 term and three float32 columns a
+    posting kept before came to 1.4 GB. BM25's term-frequency part is computed at query time
+    from tf and the chunk's length norm, so a write never recomputes a weight per posting."""
 
     vocab: dict[str, int]
     chunk_ids: np.ndarray  # int64, sorted

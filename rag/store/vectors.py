@@ -2,12 +2,11 @@
 
 Which index depends on the number of chunks (figures in BENCHMARKS.md, "One million chunks"):
 
-- up to FLAT_MAX chunks, exact inner product over every vector (IndexFlatIP): at 250,000 chunks
-  a search scans them in 18 ms and the vectors take 384 MB;
+- up to FLAT_MAX chunks, exact inner product over every vector (IndexFlatIP);
 - above it, an inverted file of 8-bit scalar-quantised vectors (IVF, SQ8: 384 bytes a vector,
   a quarter of the floats) whose candidates are scored again exactly with their float vectors
-  from SQLite. At 1,000,000 chunks a flat scan takes 60 ms and 1.5 GB; the IVF takes 384 MB and
-  a few ms, with recall@10 against the exact search of 0.98 on 1,000 SciFact queries.
+  from SQLite. At 1,000,000 chunks flat search needed 2.0 GB and a hybrid search took 119 ms
+  at p95; with the IVF, 0.9 GB and 44 ms, with recall@10 against exact search of 0.986.
 
 The IVF is trained when the index grows past FLAT_MAX, on a sample of the vectors in SQLite, with
 sqrt(n) lists; it is trained again when the number of chunks has grown (or shrunk) fourfold since,
@@ -33,20 +32,22 @@ from .derived import generation_file, read_generation, write_generation_file
 # they give (measured: 20 ms with 2 threads, 15 ms with 1, over 100k vectors).
 faiss.omp_set_num_threads(1)
 
-# Exact search up to this many chunks. A flat scan of 250,000 vectors (384-d) took 18 ms a query
-# and 1,000,000 took 60 ms; the IVF below at 250,000 chunks scanned in 2 ms with recall@10 0.957
-# (BENCHMARKS.md, "One million chunks"): above 200,000 the flat scan costs more than it is worth.
+# Exact search up to this many chunks. At 200,000 a flat scan took 10.6 ms a query (p50, 300
+# hits) and its vectors 300 MB, a third of a hybrid search (30 ms); at 1,000,000, 53 ms and
+# 1.5 GB, and hybrid p95 119 ms. The IVF at 200,000 chunks: recall@10 0.970, hybrid 16 ms
+# (BENCHMARKS.md, "One million chunks"). Up to here exactness costs little; past it, it costs
+# more with every chunk.
 FLAT_MAX = 200_000
-# Lists probed per query: an eighth of them. Measured recall@10 against exact search, 1,000
-# SciFact queries: 0.957 at 250,000 chunks (256 lists, 32 probed), 0.963 (512, 64), 0.987 at
-# 1,000,000 (1,024, 128); a sixteenth gave 0.931 at 250,000 (512, 32).
+# Lists probed per query: an eighth of them. Recall@10 against exact search, 1,000 SciFact
+# queries, candidates rescored (benchmarks/ivf_sweep.py): a sixteenth 0.940 at 200,000 chunks
+# and 0.978 at 1,000,000; an eighth 0.970 and 0.988 (5.5 ms at 1,000,000); a quarter 0.991 and
+# 0.996 (10.5 ms).
 NPROBE_DIVISOR = 8
 # Training points per list (k-means needs 39 or more; FAISS samples at most 256).
 TRAIN_PER_LIST = 64
-# Candidates scored exactly: this many more than the hits asked for. Ranking the SQ8 scores'
-# top 10 alone gave recall@10 0.950 at 1,000,000 chunks, rescoring their top 40 0.978, and
-# their top 300 no more; for hybrid search's 300 candidates, rescoring 340 took 3.3 ms where 600
-# took 4.6 (the vectors read from SQLite).
+# Candidates scored exactly: this many more than the hits asked for. At 1,000,000 chunks,
+# probing an eighth: the SQ8 scores' top 10 alone gave recall@10 0.960, rescoring their top 50
+# 0.988, their top 300 no more (benchmarks/ivf_sweep.py).
 RESCORE_EXTRA = 40
 
 
