@@ -63,7 +63,7 @@ def scores(docs: list[tuple[str, list[tuple[int, bool]]]], fit: float) -> dict[s
     f1 = 2 * p * r / (p + r) if p + r else 0.0
     breaks = sum(len(x) for _, x in docs)
     return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f1, 4),
-            "false_cuts": fp, "breaks": breaks}  # fmt: skip
+            "false_cuts": fp, "breaks": breaks, "paragraph_ends": tp + fn}  # fmt: skip
 
 
 def main() -> None:
