@@ -330,3 +330,20 @@ def test_a_model_repeating_itself_inside_a_sentence_is_stopped(kiln_index) -> No
     llm = ScriptedLLM(reply)
     _ask(kiln_index, _answerer(kiln_index, llm), "Which firmware does the kiln run?")
     assert llm.pieces_sent < 40
+
+
+def test_a_true_sentence_that_does_not_answer_the_question_is_dropped(kiln_index) -> None:
+    # Copied from the sources, so supported; but the answer model rates the sentence it rests
+    # on far below the best evidence for this question (under the runner-up ratio): it does not
+    # stand as the answer, and the extractive answer stands in.
+    question = "Which firmware does the kiln run?"
+    llm = ScriptedLLM("Clouds drift slowly over the quiet hills while farmers tend their fields.")
+    _, answer = _ask(kiln_index, _answerer(kiln_index, llm), question)
+    assert answer.fallback == "extractive" and not answer.refused
+    assert "4.2" in answer.text and "Clouds" not in answer.text
+    (dropped,) = answer.dropped
+    assert not dropped.supported and "does not answer" in dropped.reason
+    # The same sentence asked about the clouds stands.
+    llm = ScriptedLLM("Clouds drift slowly over the quiet hills while farmers tend their fields.")
+    _, answer = _ask(kiln_index, _answerer(kiln_index, llm), "What drifts over the quiet hills?")
+    assert answer.fallback is None and answer.text.startswith("Clouds drift")

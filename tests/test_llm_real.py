@@ -81,8 +81,9 @@ def test_packaged_models_answer_seed_questions_with_verified_citations(seeds, mo
         if mentions and cited == set(case["sources"]):
             good.append(case["id"])
     assert called == len(answerable)  # the model really wrote every answer it was asked for
-    # 5 of 8 measured with the learned answer model's evidence ranking (6 with the hand-set
-    # rules it replaced: EVAL.md); a drop below that fails.
+    # 6 of 8 for both models with the answer model's trees, since a model sentence that rests
+    # only on evidence the answer model rates as not answering is dropped (4 for gemma3 before
+    # that check; 5 with the logistic model, 6 with the hand-set rules: EVAL.md); below 5 fails.
     assert len(good) >= len(answerable) - 3, good
 
 

@@ -180,6 +180,8 @@ class _Run:
         self.seen: set[str] = set()
         self.refused = False
         self.stop = False
+        best = max((c.score for _, group in sources for c in group), default=0.0)
+        self.relevant = owner.model.keep_ratio * best
 
     def check(self, piece: str) -> Iterator[Checked]:
         for span in split_sentences(piece):
@@ -191,6 +193,11 @@ class _Run:
                 self.stop = True
                 return
             a = self.aligner.align(span.text)
+            if a.supported and not any(c.score >= self.relevant for c in a.spans):
+                # True to the sources, but not to the question: every span it rests on scores
+                # below what the extractive answer would add as a runner-up (keep_ratio of the
+                # best), e.g. a sentence about another minister's call.
+                a.supported, a.reason = False, "rests on evidence that does not answer the question"
             key = " ".join(re.findall(r"\w+", a.text.lower()))
             if not a.text or key in self.seen:
                 self.stop = bool(a.text)  # a repeated sentence: the model is looping
