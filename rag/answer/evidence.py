@@ -176,25 +176,24 @@ _ATTRIBUTION = re.compile(
 _POST_CHARS = 600  # a post longer than this is not one
 
 
-def _posts(text: str, spans: list[Span]) -> list[Span]:
+def _posts(text: str, offset: int, spans: list[Span]) -> list[Span]:
     """The sentences of an embedded post, and its attribution, as one span: who wrote it, when,
     and what it says are one piece of evidence ("What did Austin say?"), where the sentences
-    alone do not name him and the attribution alone says nothing."""
+    alone do not name him and the attribution alone says nothing. `spans` are sentences of
+    `text`, their offsets shifted by `offset`."""
     out: list[Span] = []
     for span in spans:
         if out and _ATTRIBUTION.search(span.text):
-            first = len(out)
+            first = len(out)  # the post's first sentence: earlier ones on the same line
             while (
                 first > 0
-                and "\n"
-                not in text[out[first - 1].end - spans[0].start : span.start - spans[0].start]
+                and "\n" not in text[out[first - 1].end - offset : span.start - offset]
                 and span.end - out[first - 1].start <= _POST_CHARS
             ):
                 first -= 1
             if first < len(out):
-                a = out[first].start
-                body = text[a - spans[0].start : span.end - spans[0].start]
-                out[first:] = [Span(a, span.end, body)]
+                start = out[first].start
+                out[first:] = [Span(start, span.end, text[start - offset : span.end - offset])]
                 continue
         out.append(span)
     return out
@@ -211,8 +210,7 @@ def candidates(hits: Sequence[SearchHit]) -> list[Candidate]:
         spans = split_sentences(hit.text[skip:], offset=hit.start)
         if any(looks_like_instruction(span.text) for span in spans):
             continue  # text addressed to the assistant: none of its chunk is evidence
-        if spans:
-            spans = _posts(hit.text[skip:][spans[0].start - hit.start :], spans)
+        spans = _posts(hit.text[skip:], hit.start, spans)
         pos = 0
         tables = find_tables(hit.text)
         for span in spans:
