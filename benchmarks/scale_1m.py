@@ -42,6 +42,23 @@ from common import DATASETS, machine, save, write_corpus_files
 HERE = Path(__file__).resolve()
 
 
+def stored_write(store: Any, did: str, mtime: float) -> Any:
+    """A stored document written again as it is (a DocumentWrite): its chunks and vectors read
+    from the local store's SQLite."""
+    from rag.documents import Chunk
+    from rag.store import DocumentWrite
+
+    doc = store.document(did)
+    rows = store._conn.execute(
+        'SELECT ordinal, start, "end", text, n_tokens, vector FROM chunks'
+        " WHERE doc_id=? ORDER BY ordinal",
+        (did,),
+    ).fetchall()
+    chunks = [Chunk(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+    vecs = np.vstack([np.frombuffer(r[5], dtype=np.float32) for r in rows])
+    return DocumentWrite(doc, chunks, vecs, len(doc.text), mtime)
+
+
 def rss_mb() -> dict[str, float]:
     """Peak and current resident set of this process (VmHWM, VmRSS), in MB."""
     out = {}
@@ -280,8 +297,7 @@ def update_local(target: Path, n_docs: int = 10) -> dict[str, Any]:
     again (their chunks removed and added, as for changed files) into a store whose FAISS index
     and keyword postings are loaded, as in a long-running `rag serve`; then the flush that
     writes both files for the new generation."""
-    from rag.documents import Chunk
-    from rag.store import DocumentWrite, IndexStore
+    from rag.store import IndexStore
 
     m = json.loads((target / "manifest.json").read_text())
     store = IndexStore.open(target, m["embedding"], m["chunking"], create=False)
@@ -294,17 +310,7 @@ def update_local(target: Path, n_docs: int = 10) -> dict[str, Any]:
         r[0]
         for r in conn.execute("SELECT id FROM documents ORDER BY id LIMIT ? OFFSET 1000", (n_docs,))
     ]
-    writes = []
-    for did in ids:
-        doc = store.document(did)
-        rows = conn.execute(
-            'SELECT ordinal, start, "end", text, n_tokens, vector FROM chunks'
-            " WHERE doc_id=? ORDER BY ordinal",
-            (did,),
-        ).fetchall()
-        chunks = [Chunk(r[0], r[1], r[2], r[3], r[4]) for r in rows]
-        vecs = np.vstack([np.frombuffer(r[5], dtype=np.float32) for r in rows])
-        writes.append(DocumentWrite(doc, chunks, vecs, len(doc.text), time.time()))
+    writes = [stored_write(store, did, time.time()) for did in ids]
     out["documents"], out["chunks"] = len(writes), sum(len(w.chunks) for w in writes)
     with store.writing():
         t = time.perf_counter()
@@ -326,8 +332,7 @@ def update_local(target: Path, n_docs: int = 10) -> dict[str, Any]:
 
 def build_milvus(local: Path, target: Path, n_chunks: int) -> dict[str, Any]:
     from rag.config import Settings
-    from rag.documents import Chunk
-    from rag.store import DocumentWrite, IndexStore
+    from rag.store import IndexStore
     from rag.store.milvus import MilvusStore
 
     shutil.rmtree(target, ignore_errors=True)
@@ -350,21 +355,14 @@ def build_milvus(local: Path, target: Path, n_chunks: int) -> dict[str, Any]:
         for did, top in docs:
             if have >= n_chunks:
                 break
-            doc = src.document(did)
-            rows = conn.execute(
-                'SELECT ordinal, start, "end", text, n_tokens, vector FROM chunks'
-                " WHERE doc_id=? ORDER BY ordinal",
-                (did,),
-            ).fetchall()
-            chunks = [Chunk(r[0], r[1], r[2], r[3], r[4]) for r in rows]
-            vecs = np.vstack([np.frombuffer(r[5], dtype=np.float32) for r in rows])
-            batch.append(DocumentWrite(doc, chunks, vecs, len(doc.text), 0.0))
-            have += len(rows)
+            write = stored_write(src, did, 0.0)
+            batch.append(write)
+            have += len(write.chunks)
             last_id = max(last_id, top)
             if len(batch) >= 64:
                 dst.write(batch)
                 batch = []
-            if have and have % 50_000 < len(rows):
+            if have and have % 50_000 < len(write.chunks):
                 print(f"milvus: {have} chunks, {time.perf_counter() - t0:.0f} s", flush=True)
         if batch:
             dst.write(batch)
