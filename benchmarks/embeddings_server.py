@@ -159,7 +159,7 @@ def main() -> None:
         action="append",
         default=[],
         metavar="RAG_X=V",
-        help="a setting for the server only (repeatable), e.g. RAG_EMBED_BATCH_FILL=0",
+        help="a setting for the server only (repeatable), e.g. RAG_EMBED_CALL_TOKENS=64",
     )
     ap.add_argument("--client", choices=["httpx", "wrk"], default="httpx")
     args = ap.parse_args()

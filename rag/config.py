@@ -80,12 +80,12 @@ class Settings(BaseSettings):
         description="Most tokens in one embedding batch, each text padded to the batch's "
         "longest (chosen by measurement, see BENCHMARKS.md).",
     )
-    embed_batch_fill: float = Field(
-        0.6,
-        ge=0.0,
-        le=1.0,
-        description="An embedding batch ends where texts get shorter than this share of its "
-        "longest text (less padding).",
+    embed_call_tokens: int | None = Field(
+        None,
+        ge=0,
+        description="What one more embedding call costs, in tokens of work: texts are cut into "
+        "the calls that cost least, padding included. Unset: the backend's measured figure "
+        "(16 for ONNX Runtime, 64 for PyTorch; BENCHMARKS.md).",
     )
     chunk_tokens: int = Field(
         200, ge=16, description="Largest chunk, in the embedding model's word-piece tokens."

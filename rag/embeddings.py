@@ -29,13 +29,15 @@ class Embedder(ABC):
     # Content tokens the model reads per text (special tokens excluded); longer text is truncated.
     max_tokens: int
     # A model call takes at most `batch_size` texts and `batch_tokens` tokens once padded to its
-    # longest text, and ends where texts get shorter than `batch_fill` of its longest: random
-    # mixes of lengths, as a server batches them, then waste little on padding. Measured
-    # against 32 texts per call (BENCHMARKS.md, "Embedding batches"): +22% texts/s on
-    # ingestion chunks, +24% on sentences, +91% on random mixes of 25 sentences.
+    # longest text. Within those bounds, texts sorted by length are cut into the calls that
+    # cost least, a call costing its padded tokens plus `call_tokens` (what one more call costs,
+    # in tokens of work): a random mix of lengths, as a server batches them, then wastes little
+    # on padding and pays few calls. Measured in BENCHMARKS.md ("Embedding batches"); None is
+    # the backend's own measured figure (`default_call_tokens`).
     batch_size: int = 64
     batch_tokens: int = 2048
-    batch_fill: float = 0.6
+    call_tokens: int | None = None
+    default_call_tokens: int = 64
 
     @property
     @abstractmethod
@@ -59,15 +61,10 @@ class Embedder(ABC):
         # lengths in a batch means less padding, and the padded size bounds the batch.
         width = [min(n, self.max_tokens) + 2 for n in self.count_tokens(texts)]
         order = sorted(range(len(texts)), key=lambda i: width[i], reverse=True)
-        lo = 0
-        while lo < len(order):
-            head = width[order[lo]]
-            end = min(len(order), lo + max(1, min(self.batch_size, self.batch_tokens // head)))
-            hi = lo + 1
-            while hi < end and width[order[hi]] >= self.batch_fill * head:
-                hi += 1
+        call = self.default_call_tokens if self.call_tokens is None else self.call_tokens
+        bounds = cheapest_calls([width[i] for i in order], call, self.batch_size, self.batch_tokens)
+        for lo, hi in bounds:
             idx = order[lo:hi]
-            lo = hi
             vecs = np.asarray(self._embed_batch([texts[i] for i in idx]), dtype=np.float32)
             if vecs.shape != (len(idx), self.dim):
                 raise EmbeddingError(
@@ -89,6 +86,33 @@ class Embedder(ABC):
             "max_tokens": self.max_tokens,
             "normalized": True,
         }
+
+
+def cheapest_calls(
+    widths: Sequence[int], call_tokens: int, max_texts: int, max_tokens: int
+) -> list[tuple[int, int]]:
+    """Cut texts, sorted longest first by `widths`, into model calls [lo, hi) that cost least in
+    total: a call costs its texts times its longest width (padding included) plus `call_tokens`.
+    A call holds at most `max_texts` texts and `max_tokens` padded tokens (a text longer than
+    that alone gets a call of its own). Dynamic programming over the cut points, O(n·max_texts)."""
+    n = len(widths)
+    best = [0.0] + [float("inf")] * n
+    cut = [0] * (n + 1)
+    for hi in range(1, n + 1):
+        # The call [lo, hi) is padded to widths[lo]: its first text is its longest.
+        for lo in range(hi - 1, max(-1, hi - 1 - max_texts), -1):
+            size = hi - lo
+            if size > 1 and size * widths[lo] > max_tokens:
+                break
+            cost = best[lo] + call_tokens + size * widths[lo]
+            if cost < best[hi]:
+                best[hi], cut[hi] = cost, lo
+    out: list[tuple[int, int]] = []
+    hi = n
+    while hi > 0:
+        out.append((cut[hi], hi))
+        hi = cut[hi]
+    return out[::-1]
 
 
 def normalize(vecs: np.ndarray) -> np.ndarray:
@@ -135,7 +159,7 @@ class LocalModelEmbedder(Embedder):
         path: Path | None = None,
         batch_size: int = 64,
         batch_tokens: int = 2048,
-        batch_fill: float = 0.6,
+        call_tokens: int | None = None,
     ):
         self.path = Path(path) if path is not None else packaged_model_path()
         if not (self.path / "config.json").exists() and not (self.path / "modules.json").exists():
@@ -145,7 +169,7 @@ class LocalModelEmbedder(Embedder):
             )
         self.batch_size = batch_size
         self.batch_tokens = batch_tokens
-        self.batch_fill = batch_fill
+        self.call_tokens = call_tokens
         self.name = _model_name(self.path)
         self.dim = _read_dim(self.path)
         self.max_tokens = _read_max_seq_length(self.path) - 2  # [CLS] and [SEP]
@@ -187,15 +211,18 @@ class LocalModelEmbedder(Embedder):
 class SentenceTransformerEmbedder(LocalModelEmbedder):
     """A sentence-transformers model from a local folder; loaded on first use, never downloaded."""
 
+    # encode() costs more per call than ONNX Runtime: fewer, fuller calls (BENCHMARKS.md).
+    default_call_tokens = 64
+
     def __init__(
         self,
         path: Path | None = None,
         device: str = "cpu",
         batch_size: int = 64,
         batch_tokens: int = 2048,
-        batch_fill: float = 0.6,
+        call_tokens: int | None = None,
     ):
-        super().__init__(path, batch_size, batch_tokens, batch_fill)
+        super().__init__(path, batch_size, batch_tokens, call_tokens)
         self.device = device
         self._model: Any = None
 
@@ -289,7 +316,7 @@ def make_embedder(settings: Settings) -> Embedder:
     batching: dict[str, Any] = {
         "batch_size": settings.embed_batch_size,
         "batch_tokens": settings.embed_batch_tokens,
-        "batch_fill": settings.embed_batch_fill,
+        "call_tokens": settings.embed_call_tokens,
     }
     if backend == "auto":
         onnx_ok = importlib.util.find_spec("onnxruntime") is not None

@@ -68,6 +68,10 @@ class OnnxEmbedder(LocalModelEmbedder):
     (same vectors, same fingerprint); int8 never falls back, as PyTorch cannot give its vectors.
     """
 
+    # A call costs ONNX Runtime little besides its tokens: tight, many calls win (BENCHMARKS.md,
+    # "Embedding batches": 16 best of 0-128 on sentences and chunks, 8 to 256 per embed call).
+    default_call_tokens = 16
+
     def __init__(
         self,
         path: Path | None = None,
@@ -78,9 +82,9 @@ class OnnxEmbedder(LocalModelEmbedder):
         fallback: bool = False,
         batch_size: int = 64,
         batch_tokens: int = 2048,
-        batch_fill: float = 0.6,
+        call_tokens: int | None = None,
     ):
-        super().__init__(path, batch_size, batch_tokens, batch_fill)
+        super().__init__(path, batch_size, batch_tokens, call_tokens)
         if precision not in PRECISIONS:
             raise EmbeddingError(f"unknown embedding precision {precision!r}: use fp32 or int8")
         self.precision = precision
