@@ -7,7 +7,8 @@ Two question sets:
 - the seed questions (../shared/eval/seed_questions.jsonl) over the two seed articles: an
   answerable question passes when the answer mentions every required fact and cites only the
   listed sources; an unanswerable one passes when it is refused;
-- a stratified sample of SQuAD 2.0 dev part1 questions (half answerable, half not) over all of
+- a stratified sample of SQuAD 2.0 dev part1 questions (half answerable, half not) of the
+  articles held out from the answer model's training (`rag.eval.data.is_heldout`), over all of
   its paragraphs, one file each: SQuAD EM/F1 (a refusal is the empty answer, right for an
   unanswerable question), whether the answer contains a gold answer, citation precision (cited
   spans that lie in the gold paragraph) and refusal precision/recall.
@@ -41,6 +42,7 @@ from rag.answer import Answer, make_answerer
 from rag.answer.llm import packaged_model_path
 from rag.api import RagIndex
 from rag.config import Settings
+from rag.eval.data import is_heldout
 from rag.eval.metrics import f1, normalize
 
 
@@ -102,6 +104,8 @@ def squad_items(work: Path, n: int, seed: int) -> tuple[Path, list[dict[str, Any
         for p, para in enumerate(article["paragraphs"]):
             name = f"{a:02d}_{p:03d}.txt"
             (files / name).write_text(para["context"])
+            if not is_heldout(str(article.get("title", a))):
+                continue  # the answer model was trained on this article's questions
             for qa in para["qas"]:
                 item = {
                     "question": qa["question"],
