@@ -16,6 +16,12 @@ from pydantic_settings import (
 )
 
 RetrievalMode = Literal["dense", "keyword", "hybrid"]
+# Settings that were removed, and what to do instead (rag.toml files outlive releases).
+REMOVED_SETTINGS = {
+    "embed_batch_fill": "embedding calls are now cut where they cost least; remove it, or set "
+    "embed_call_tokens (RAG_EMBED_CALL_TOKENS) instead (docs/configuration.md)",
+}
+
 AnswerBackend = Literal["extractive", "local", "openai"]
 
 
@@ -243,6 +249,16 @@ class Settings(BaseSettings):
         description="rag serve: browser origins (https://app.example) allowed to call the API "
         "with CORS; without api_keys, the only foreign origins allowed to change it.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed(cls, data: Any) -> Any:
+        """A setting that no longer exists says what replaced it, not only that it is unknown."""
+        if isinstance(data, dict):
+            for key, instead in REMOVED_SETTINGS.items():
+                if key in data:
+                    raise ValueError(f"{key} is no longer a setting: {instead}")
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

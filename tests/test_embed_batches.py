@@ -111,3 +111,18 @@ def test_no_texts_no_calls() -> None:
     emb = Recording()
     assert emb.embed([]).shape == (0, emb.dim)
     assert emb.calls == []
+
+
+def test_the_removed_fill_setting_says_what_replaced_it(tmp_path, monkeypatch) -> None:
+    from pydantic import ValidationError
+
+    from rag.config import Settings
+
+    with pytest.raises(ValidationError, match="embed_call_tokens"):
+        Settings(embed_batch_fill=0.6)  # type: ignore[call-arg]
+    monkeypatch.chdir(tmp_path)  # a rag.toml written for an older release
+    (tmp_path / "rag.toml").write_text("embed_batch_fill = 0.6\n")
+    with pytest.raises(ValidationError, match=r"no longer a setting.*embed_call_tokens"):
+        Settings()
+    (tmp_path / "rag.toml").write_text("embed_call_tokens = 32\n")
+    assert Settings().embed_call_tokens == 32
