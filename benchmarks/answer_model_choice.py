@@ -16,7 +16,6 @@ held-out articles are never read here.
 from __future__ import annotations
 
 import json
-import random
 import sys
 import time
 from typing import Any
@@ -28,9 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from rag.answer import train as T
 from rag.answer.evidence import apply_model
-from rag.config import Settings
-from rag.eval.answers import open_eval_index
-from rag.eval.data import is_heldout, load_qa
+from rag.answer.train_data import training_examples
 
 BINARY = {
     "objective": "binary",
@@ -51,34 +48,10 @@ TARGET = T.parse_targets("nq=0.05,squad=0.10")  # rag.answer.train's default
 
 def collect() -> list[T.Example]:
     """The training examples exactly as rag.answer.train collects them (default arguments)."""
-    rng = random.Random(0)
-    settings = Settings(**{})
-    sq_path = DATASETS / "squad2-dev" / "dev-v2.0-part1.json"
-    nq_path = DATASETS / "nq-open-oracle" / "nq-open-oracle-part1.jsonl"
-    squad, nq = load_qa(sq_path, "squad"), load_qa(nq_path, "nq")
-    sq_items = [i for i in squad.items if not is_heldout(i.group)]
-    nq_items = [i for i in nq.items if not is_heldout(i.group)]
-    sq_items = rng.sample(sq_items, min(3000, len(sq_items)))
-    nq_items = rng.sample(nq_items, len(nq_items))
-    answerable = [i for i in sq_items if i.answerable]
-    sq_idx, _, _ = open_eval_index(squad, sq_path, settings)
-    emb = T.CachedEmbedder(sq_idx.embedder)
-    try:
-        train = T.collect(sq_items, sq_idx, emb, "squad", None)
-        swapped = T.swap_names(answerable, rng)
-        train += T.collect(
-            rng.sample(swapped, min(400, len(swapped))), sq_idx, emb, "swapped", False
-        )
-        train += T.collect(rng.sample(nq_items, 400), sq_idx, emb, "wrong-corpus", False)
-        nq_idx, _, _ = open_eval_index(nq, nq_path, settings, embedder=sq_idx.embedder)
-        try:
-            train += T.collect(nq_items, nq_idx, emb, "nq", None)
-            train += T.collect(rng.sample(answerable, 400), nq_idx, emb, "wrong-corpus", False)
-        finally:
-            nq_idx.close()
-    finally:
-        sq_idx.close()
-    return train
+    return training_examples(
+        DATASETS / "squad2-dev" / "dev-v2.0-part1.json",
+        DATASETS / "nq-open-oracle" / "nq-open-oracle-part1.jsonl",
+    )[0]
 
 
 def sentence_probs(train: list[T.Example], kind: str, params: dict, rounds: int) -> list:

@@ -12,7 +12,8 @@ import pytest
 from rag.answer.features import GATE_FEATURES, SENTENCE_FEATURES, restates
 from rag.answer.model import DEFAULT_PATH, FORMAT, Trees, load_model
 from rag.answer.short import find_short
-from rag.answer.train import choose_threshold, fit_logistic, folds, parse_targets, swap_names
+from rag.answer.train import choose_threshold, fit_logistic, folds, parse_targets
+from rag.answer.train_data import swap_names
 from rag.config import Settings
 from rag.errors import ConfigError
 from rag.eval.answers import eval_answers, gate_curve

@@ -30,6 +30,10 @@ _READS = ("rag-answer-model v1", FORMAT)  # v1: a logistic regression for both p
 DEFAULT_PATH = Path(__file__).with_name("answer_model.json")
 
 
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+
 @dataclass(frozen=True)
 class Linear:
     """Logistic regression on standardised features."""
@@ -41,8 +45,7 @@ class Linear:
     bias: float
 
     def prob(self, x: np.ndarray) -> np.ndarray:
-        z = ((np.atleast_2d(x) - self.mean) / self.scale) @ self.coef + self.bias
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+        return sigmoid(((np.atleast_2d(x) - self.mean) / self.scale) @ self.coef + self.bias)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,8 +99,7 @@ class Trees:
         return self.value[node].sum(axis=1)
 
     def prob(self, x: np.ndarray) -> np.ndarray:
-        z = self.a * self.raw(x) + self.b
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+        return sigmoid(self.a * self.raw(x) + self.b)
 
     def to_json(self) -> dict[str, Any]:
         return {

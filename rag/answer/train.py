@@ -29,26 +29,22 @@ passage titles are held out); report figures with `rag eval answers --split held
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
-import re
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..config import Settings
-from ..documents import SearchHit
-from ..embeddings import Embedder
-from ..eval.data import QAItem, is_heldout, load_qa
 from ..eval.metrics import normalize
-from .evidence import Candidate, Evidence, apply_model, candidates, featurize
+from .evidence import apply_model
 from .extractive import ExtractiveAnswerer
 from .features import GATE_FEATURES, SENTENCE_FEATURES
-from .model import DEFAULT_PATH, AnswerModel, Linear, Scorer, Trees
+from .model import DEFAULT_PATH, AnswerModel, Linear, Scorer, Trees, sigmoid
+from .train_data import Example, training_examples
 
 # LambdaRank trees for the sentence model, chosen out of fold on the training articles among
 # (15 leaves, 300 rounds), (31 leaves, 200 rounds, bagging) and binary log-loss trees
@@ -77,58 +73,6 @@ GATE_PARAMS: dict[str, Any] = {
 GATE_ROUNDS = 200
 
 
-class CachedEmbedder(Embedder):
-    """Embeds each distinct text once: training meets the same sentences many times."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
-        self.name, self.dim, self.max_tokens = inner.name, inner.dim, inner.max_tokens
-        self.cache: dict[str, np.ndarray] = {}
-
-    @property
-    def fingerprint(self) -> str:
-        return self.inner.fingerprint
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return self.inner.count_tokens(texts)
-
-    def _embed_batch(self, texts: list[str]) -> np.ndarray:
-        return self.inner._embed_batch(texts)
-
-    def load(self, path: Path) -> None:
-        """Vectors saved by an earlier run with the same model (plain arrays, no pickle)."""
-        if path.is_file():
-            data = np.load(path, allow_pickle=False)
-            if str(data["fingerprint"]) == self.fingerprint:
-                self.cache.update(zip(data["texts"].tolist(), data["vectors"], strict=True))
-
-    def save(self, path: Path) -> None:
-        texts = list(self.cache)
-        vectors = np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, self.dim))
-        np.savez(path, texts=np.array(texts), vectors=vectors, fingerprint=self.fingerprint)
-
-    def embed(self, texts: Sequence[str], progress: Any = None) -> np.ndarray:
-        todo = list(dict.fromkeys(t for t in texts if t not in self.cache))
-        if todo:
-            for t, v in zip(todo, self.inner.embed(todo), strict=True):
-                self.cache[t] = v
-        return np.stack([self.cache[t] for t in texts])
-
-
-@dataclass
-class Example:
-    """One question with its candidates' features and labels."""
-
-    group: str
-    answerable: bool
-    kind: str  # squad, nq, wrong-corpus, swapped
-    cands: list[Candidate]
-    evidence: Evidence
-    labels: np.ndarray
-    question: str
-    answers: list[str]
-
-
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 30) -> Linear:
     """L2-regularised logistic regression on standardised features, by Newton's method."""
     mean = x.mean(axis=0)
@@ -139,7 +83,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 30)
     reg = np.full(z.shape[1], l2)
     reg[-1] = 0.0  # the bias is not shrunk
     for _ in range(iters):
-        p = 1 / (1 + np.exp(-np.clip(z @ w, -30, 30)))
+        p = sigmoid(z @ w)
         grad = z.T @ (p - y) + reg * w
         hess = (z * (p * (1 - p))[:, None]).T @ z + np.diag(reg + 1e-9)
         step = np.linalg.solve(hess, grad)
@@ -160,57 +104,6 @@ def folds(groups: list[str], k: int = 5) -> list[int]:
     random.Random(0).shuffle(names)
     fold = {g: i % k for i, g in enumerate(names)}
     return [fold[g] for g in groups]
-
-
-def collect(
-    items: list[QAItem], index: Any, embedder: CachedEmbedder, kind: str, label: bool | None
-) -> list[Example]:
-    out = []
-    t0 = time.perf_counter()
-    for n, item in enumerate(items):
-        hits: list[SearchHit] = index.search(item.question)
-        cands = candidates(hits)
-        if not cands:
-            continue
-        ev = featurize(item.question, cands, embedder, index.store.term_counts)
-        golds = [normalize(a) for a in item.answers if normalize(a)]
-        labels = np.array([any(g in normalize(c.text) for g in golds) for c in cands], float)
-        answerable = item.answerable if label is None else label
-        out.append(
-            Example(
-                item.group, answerable, kind, cands, ev, labels if answerable else labels * 0,
-                item.question, item.answers,
-            )
-        )  # fmt: skip
-        if (n + 1) % 200 == 0:
-            print(f"  {kind}: {n + 1}/{len(items)} ({time.perf_counter() - t0:.0f} s)", flush=True)
-    return out
-
-
-_NAME = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)*")
-
-
-def swap_names(items: list[QAItem], rng: random.Random) -> list[QAItem]:
-    """Answerable questions with a name (not the first word) replaced by a name from a question
-    about another article: what is asked is no longer in the documents."""
-    names_by_group: dict[str, list[str]] = {}
-    for it in items:
-        for m in _NAME.finditer(it.question[1:]):
-            names_by_group.setdefault(it.group, []).append(m.group())
-    groups = sorted(names_by_group)
-    out = []
-    for it in items:
-        found = [m for m in _NAME.finditer(it.question) if m.start() > 0]
-        others = [g for g in groups if g != it.group]
-        if not found or not others:
-            continue
-        m = rng.choice(found)
-        new = rng.choice(names_by_group[rng.choice(others)])
-        if new.lower() in it.question.lower():
-            continue
-        q = it.question[: m.start()] + new + it.question[m.end() :]
-        out.append(QAItem(it.id + "-swap", q, False, [], group=it.group))
-    return out
 
 
 def fit_sentence(examples: list[Example], kind: str, l2: float) -> Scorer:
@@ -238,7 +131,7 @@ def fit_gate(x: np.ndarray, ok: np.ndarray, kind: str, l2: float) -> Scorer:
 
 
 def calibrate(trees: Trees, a: float, b: float) -> Trees:
-    return Trees(**{**trees.__dict__, "a": a, "b": b})
+    return dataclasses.replace(trees, a=a, b=b)
 
 
 def oof_sentence_probs(
@@ -264,7 +157,7 @@ def oof_sentence_probs(
         )
         a = float(platt.coef[0] / platt.scale[0])
         b = float(platt.bias - a * platt.mean[0])
-        raw = [1.0 / (1.0 + np.exp(-np.clip(a * r + b, -30, 30))) for r in raw]
+        raw = [sigmoid(a * r + b) for r in raw]
     probs = [apply_model(e.cands, e.evidence, p) for e, p in zip(train, raw, strict=True)]
     return probs, (a, b)
 
@@ -360,43 +253,17 @@ def main(argv: list[str] | None = None) -> None:
         "--embed-cache", type=Path, default=None, help="an .npz of sentence vectors, reused"
     )
     args = ap.parse_args(argv)
-    from ..eval.answers import open_eval_index
-
-    rng = random.Random(0)
-    settings = Settings(**{})  # RAG_* environment and rag.toml, as the CLI reads them
-    squad, nq = load_qa(args.squad, "squad"), load_qa(args.nq, "nq")
-    sq_items = [i for i in squad.items if not is_heldout(i.group)]
-    nq_items = [i for i in nq.items if not is_heldout(i.group)]
-    sq_items = rng.sample(sq_items, min(args.squad_questions, len(sq_items)))
-    nq_items = rng.sample(nq_items, min(args.nq_questions or len(nq_items), len(nq_items)))
-    sq_idx, _, _ = open_eval_index(squad, args.squad, settings)
-    emb = CachedEmbedder(sq_idx.embedder)
-    if args.embed_cache:
-        emb.load(args.embed_cache)
     t0 = time.perf_counter()
-    n = args.synthetic
-    answerable = [i for i in sq_items if i.answerable]
-    try:
-        train = collect(sq_items, sq_idx, emb, "squad", None)
-        swapped = swap_names(answerable, rng)
-        train += collect(rng.sample(swapped, min(n, len(swapped))), sq_idx, emb, "swapped", False)
-        train += collect(rng.sample(nq_items, n), sq_idx, emb, "wrong-corpus", False)
-        nq_idx, _, _ = open_eval_index(nq, args.nq, settings, embedder=sq_idx.embedder)
-        try:
-            train += collect(nq_items, nq_idx, emb, "nq", None)
-            train += collect(rng.sample(answerable, n), nq_idx, emb, "wrong-corpus", False)
-        finally:
-            nq_idx.close()
-    finally:
-        sq_idx.close()
+    train, fingerprint = training_examples(
+        args.squad, args.nq, args.squad_questions, args.nq_questions, args.synthetic,
+        args.embed_cache,
+    )  # fmt: skip
     collect_s = time.perf_counter() - t0
-    if args.embed_cache:
-        emb.save(args.embed_cache)
     model = train_model(train, args.target_refused, args.l2, args.sentence, args.gate)
     model.meta.update(
         command="python -m rag.answer.train " + " ".join(sys.argv[1:] if argv is None else argv),
         collect_s=round(collect_s),
-        embedding_model=emb.fingerprint,
+        embedding_model=fingerprint,
     )
     model.save(args.out)
     print(f"wrote {args.out}: threshold {model.threshold}, keep_ratio {model.keep_ratio}")
