@@ -82,3 +82,18 @@ def scifact_sentences(n: int) -> list[str]:
         out += [s.strip() for s in re.split(r"(?<=[.!?])\s+", rec["text"]) if len(s.split()) >= 4]
     random.Random(0).shuffle(out)
     return out[:n]
+
+
+def take_documents(docs: list[tuple[str, int]], have: int, n_chunks: int) -> tuple[list[str], int]:
+    """The next copy's documents when an index is grown to `n_chunks` by copying a real one:
+    `docs` (id, chunk count) in order, taken until the count is reached (at least one); the
+    chunk count after taking them."""
+    take: list[str] = []
+    for did, n in docs:
+        if have + n > n_chunks and take:
+            break
+        take.append(did)
+        have += n
+        if have >= n_chunks:
+            break
+    return take, have

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import DATASETS, machine, save, write_corpus_files
+from common import DATASETS, machine, save, take_documents, write_corpus_files
 
 HERE = Path(__file__).resolve()
 
@@ -143,14 +143,7 @@ def build_local(source: Path, target: Path, n_chunks: int, noise: float) -> dict
     have, copy = 0, 0
     conn.execute("BEGIN")
     while have < n_chunks:
-        take: list[str] = []
-        for did, n in docs:
-            if have + n > n_chunks and take:
-                break
-            take.append(did)
-            have += n
-            if have >= n_chunks:
-                break
+        take, have = take_documents(docs, have, n_chunks)
         suffix = f"#{copy}"
         marks = ",".join("?" * len(take))
         conn.execute(

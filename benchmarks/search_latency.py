@@ -19,7 +19,7 @@ import statistics
 import time
 from pathlib import Path
 
-from common import load_beir, machine, save
+from common import load_beir, machine, save, take_documents
 
 from rag.api import RagIndex
 from rag.config import Settings
@@ -34,23 +34,16 @@ def build_sized(source: Path, target: Path, n_chunks: int, embedder) -> None:
     conn = store._conn
     conn.execute("ATTACH DATABASE ? AS src", (str(source / "rag.sqlite3"),))
     total = conn.execute("SELECT COUNT(*) FROM src.chunks").fetchone()[0]
+    docs = conn.execute(
+        "SELECT d.id, COUNT(c.id) FROM src.documents d JOIN src.chunks c ON c.doc_id=d.id"
+        " GROUP BY d.id ORDER BY MIN(c.id)"
+    ).fetchall()
     copy = 0
     have = 0
     conn.execute("BEGIN")
     while have < n_chunks:
         suffix = f"#{copy}"
-        docs = conn.execute(
-            "SELECT d.id, COUNT(c.id) FROM src.documents d JOIN src.chunks c ON c.doc_id=d.id"
-            " GROUP BY d.id ORDER BY MIN(c.id)"
-        ).fetchall()
-        take: list[str] = []
-        for did, n in docs:
-            if have + n > n_chunks and take:
-                break
-            take.append(did)
-            have += n
-            if have >= n_chunks:
-                break
+        take, have = take_documents(docs, have, n_chunks)
         marks = ",".join("?" * len(take))
         conn.execute(
             "INSERT INTO documents (id, source, file_type, title, content_hash, size, mtime, text,"
