@@ -117,7 +117,6 @@ def test_a_paragraph_end_that_looks_like_a_wrap_is_still_tried_first_on_a_pdf_pa
             continue  # a page is known to hold paragraphs by the ends that do show
         found += 1
         pieces = TokenSplitter(emb.count_tokens, 40, 0)
-        pieces.split(page)  # the cut points below are the splitter's own
         pieces._text = page
         pieces._sentence_starts()
         assert set(missed) <= set(pieces._starts[MAYBE_PARAGRAPHS])

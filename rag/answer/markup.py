@@ -8,7 +8,7 @@ import html
 import re
 from collections.abc import Sequence
 
-from ..lines import DASH_BREAK, HYPHEN_BREAK
+from ..lines import rejoin_words
 
 _LINE_BREAK = re.compile(r"[ \t]*\n[ \t]*(>[ \t]?)?")
 _LEAD = re.compile(
@@ -31,7 +31,7 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]#|~$])")
 
 def join_lines(source: str) -> str:
     """One line: line breaks inside a sentence become spaces, hyphenated line ends are joined."""
-    text = DASH_BREAK.sub("", HYPHEN_BREAK.sub("", source.replace("\r", "")))
+    text = rejoin_words(source.replace("\r", ""))
     return " ".join(_LINE_BREAK.sub(" ", text).replace("\u00ad", "").split())
 
 
