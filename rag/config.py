@@ -209,8 +209,15 @@ class Settings(BaseSettings):
     batch_max_tokens: int = Field(
         8192, ge=1, description="rag serve: most tokens in one dynamic embedding batch."
     )
+    embed_workers: int | None = Field(
+        None,
+        ge=1,
+        description="rag serve: model processes computing embedding batches side by side, each "
+        "on cores/workers threads; unset: 2 where there are 2 cores or more (measured, "
+        "BENCHMARKS.md).",
+    )
     batch_wait_ms: float = Field(
-        5.0, ge=0, description="rag serve: longest wait for more requests before a batch runs."
+        2.0, ge=0, description="rag serve: longest wait for more requests before a batch runs."
     )
     max_inputs: int = Field(2048, ge=1, description="rag serve: most texts in one request.")
     max_request_tokens: int = Field(

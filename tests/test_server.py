@@ -248,6 +248,77 @@ def test_batcher_wait_bound_sends_a_lone_request() -> None:
     assert 0.15 < asyncio.run(main()) < 2.0
 
 
+def test_batcher_shares_waiting_texts_between_idle_model_processes() -> None:
+    """Two model processes (in_flight=2): 8 requests waiting at once go 4 and 4, computed at the
+    same time, and each request gets its own vectors back."""
+    emb = FakeEmbedder()
+    calls: list[tuple[list[str], float, float]] = []
+
+    def embed_fn(texts: list[str]) -> np.ndarray:
+        t0 = time.perf_counter()
+        time.sleep(0.3)  # a model call, on its executor thread
+        calls.append((texts, t0, time.perf_counter()))
+        return emb.embed(texts)
+
+    async def main() -> list[np.ndarray]:
+        b = EmbeddingBatcher(emb, max_tokens=1000, max_wait_s=0.05, embed_fn=embed_fn, in_flight=2)
+        await b.start()
+        try:
+            return await asyncio.gather(*(b.embed([f"text {i}"], 2) for i in range(8)))
+        finally:
+            await b.stop()
+
+    results = asyncio.run(main())
+    for i, vecs in enumerate(results):
+        np.testing.assert_allclose(vecs, emb.embed([f"text {i}"]), atol=1e-6)
+    assert sorted(len(texts) for texts, _, _ in calls) == [4, 4]
+    (_, a0, a1), (_, b0, b1) = calls
+    assert max(a0, b0) < min(a1, b1)  # side by side, not one after the other
+
+
+def test_batcher_with_one_model_process_takes_everything_waiting() -> None:
+    emb = FakeEmbedder()
+    sizes: list[int] = []
+
+    def embed_fn(texts: list[str]) -> np.ndarray:
+        sizes.append(len(texts))
+        return emb.embed(texts)
+
+    async def main() -> None:
+        b = EmbeddingBatcher(emb, max_tokens=1000, max_wait_s=0.05, embed_fn=embed_fn)
+        await b.start()
+        try:
+            await asyncio.gather(*(b.embed([f"text {i}"], 2) for i in range(8)))
+        finally:
+            await b.stop()
+
+    asyncio.run(main())
+    assert sizes == [8]
+
+
+def test_stopping_the_batcher_fails_batches_in_flight() -> None:
+    emb = FakeEmbedder()
+
+    def embed_fn(texts: list[str]) -> np.ndarray:
+        time.sleep(0.3)
+        return emb.embed(texts)
+
+    async def main() -> BaseException | None:
+        b = EmbeddingBatcher(emb, max_tokens=1000, max_wait_s=0.0, embed_fn=embed_fn, in_flight=2)
+        await b.start()
+        pending = asyncio.ensure_future(b.embed(["x"], 1))
+        await asyncio.sleep(0.1)  # its batch is being computed
+        await b.stop()
+        try:
+            await asyncio.wait_for(pending, 2.0)
+        except RuntimeError as exc:
+            return exc
+        return None
+
+    exc = asyncio.run(main())
+    assert exc is not None and "shutting down" in str(exc)
+
+
 class SlowEmbedder(FakeEmbedder):
     def _embed_batch(self, texts):
         time.sleep(2.0)  # a blocking model call

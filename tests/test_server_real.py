@@ -226,3 +226,5 @@ def test_load_32_clients_for_60_seconds(server) -> None:
     assert lat.max() < 2000, f"/healthz took {lat.max():.0f} ms at worst"
     assert done["embed"] > 100 and done["search"] > 10
     assert batches < done["embed"]  # concurrent requests shared model batches
+    processes = re.search(r"^rag_embed_model_processes (\d+)$", metrics, re.M).group(1)
+    assert int(processes) == min(2, len(os.sched_getaffinity(0)))

@@ -67,7 +67,10 @@ def create_app(
             # Start the model and load the index's derived files now, not on the first request;
             # then freeze what is loaded out of the garbage collector's full passes, which
             # would otherwise stall the event loop now and then.
-            await loop.run_in_executor(None, server.batcher.embed_fn, ["warm up"])
+            if server.process is not None:
+                await loop.run_in_executor(None, server.process.warm_up)
+            else:
+                await loop.run_in_executor(None, server.batcher.embed_fn, ["warm up"])
             await run_in_threadpool(idx.search, "warm up", 1, mode="keyword")
             await run_in_threadpool(idx.store.vector_count)
             gc.collect()

@@ -69,6 +69,8 @@ class Metrics:
         self.texts_embedded = 0
         self.tokens_embedded = 0
         self.queue_depth = 0  # texts waiting for a batch
+        self.batches_running = 0  # batches being computed (at most one per model process)
+        self.model_processes = 0  # rag serve's model processes (0: the model runs in process)
         self.in_flight = 0  # requests being handled
         self.uploads_waiting = 0  # uploads waiting for the index writer
 
@@ -118,6 +120,12 @@ class Metrics:
                 "# HELP rag_embed_queue_depth Texts waiting for the next batch.",
                 "# TYPE rag_embed_queue_depth gauge",
                 f"rag_embed_queue_depth {self.queue_depth}",
+                "# HELP rag_embed_batches_running Batches being computed.",
+                "# TYPE rag_embed_batches_running gauge",
+                f"rag_embed_batches_running {self.batches_running}",
+                "# HELP rag_embed_model_processes Processes running the embedding model.",
+                "# TYPE rag_embed_model_processes gauge",
+                f"rag_embed_model_processes {self.model_processes}",
                 "# HELP rag_embed_texts_total Texts embedded (embeddings, search queries, answers, uploads).",
                 "# TYPE rag_embed_texts_total counter",
                 f"rag_embed_texts_total {self.texts_embedded}",

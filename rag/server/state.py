@@ -4,6 +4,7 @@ route reaches it, and the bearer-key check."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import secrets
 import time
 from typing import Annotated, Any
@@ -20,7 +21,7 @@ from .batcher import EmbeddingBatcher
 from .errors import APIError
 from .metrics import Metrics
 from .schemas import CHAT_MODEL
-from .worker import BatchedEmbedder, ProcessEmbedder
+from .worker import BatchedEmbedder, ProcessPool
 from .writer import WriterQueue
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from RAG_API_KEYS.")
@@ -33,13 +34,16 @@ class Server:
         self.settings = settings
         self.embedder: Embedder = index.embedder  # names, dimension, tokenizer; never the model
         self.metrics = Metrics()
-        self.process = ProcessEmbedder(settings) if model_process else None
+        workers = settings.embed_workers or min(2, len(os.sched_getaffinity(0)))
+        self.process = ProcessPool(settings, workers) if model_process else None
+        self.metrics.model_processes = workers if model_process else 0
         self.batcher = EmbeddingBatcher(
             self.embedder,
             max_tokens=settings.batch_max_tokens,
             max_wait_s=settings.batch_wait_ms / 1000,
             metrics=self.metrics,
             embed_fn=self.process.embed if self.process else None,
+            in_flight=len(self.process.workers) if self.process else 1,
         )
         # Searches, answers and uploads embed through the batcher too: the routes see the index
         # through a batched view of its own embedder (same model, same store).

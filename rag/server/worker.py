@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import multiprocessing as mp
 import os
+import queue
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -23,11 +25,15 @@ from ..config import Settings
 from ..embeddings import Embedder, ProgressFn
 from ..errors import EmbeddingError
 
+_ENVIRON = threading.Lock()  # os.environ is set around a child's start (see ProcessEmbedder.start)
 
-def _serve(conn: Connection, settings_json: str) -> None:  # pragma: no cover - child process
+
+def _serve(conn: Connection, settings_json: str, threads: int | None) -> None:  # pragma: no cover
     from ..api import make_embedder
 
     embedder = make_embedder(Settings.model_validate_json(settings_json))
+    if threads is not None and hasattr(embedder, "threads"):
+        embedder.threads = threads  # ONNX Runtime's intra-op threads (PyTorch: OMP_NUM_THREADS)
     while True:
         try:
             texts = conn.recv()
@@ -42,14 +48,16 @@ def _serve(conn: Connection, settings_json: str) -> None:  # pragma: no cover - 
 
 
 class ProcessEmbedder:
-    """`embed(texts)` computed by a child process running `make_embedder(settings)`.
+    """`embed(texts)` computed by a child process running `make_embedder(settings)`, on
+    `threads` CPU threads (default: the backend's own choice, every core).
 
     Calls are serialised (one batch at a time, as the batcher sends them); a child that dies is
     started again on the next call.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, threads: int | None = None) -> None:
         self._settings_json = settings.model_dump_json()
+        self.threads = threads
         self._ctx = mp.get_context("spawn")  # never fork a process that may hold torch threads
         self._proc: Any = None
         self._conn: Connection | None = None
@@ -58,19 +66,29 @@ class ProcessEmbedder:
     def start(self) -> None:
         parent, child = self._ctx.Pipe()
         self._proc = self._ctx.Process(
-            target=_serve, args=(child, self._settings_json), name="rag-embed", daemon=True
+            target=_serve,
+            args=(child, self._settings_json, self.threads),
+            name="rag-embed",
+            daemon=True,
         )
         # The model's OpenMP threads wait for each other by spinning by default. When the CPUs
         # are shared (with the server's own process and its clients, on a small machine) a
         # spinning thread burns the time its partner needs: measured, the model took 2-4x the
         # CPU per text of a bare encode. The child reads this when its OpenMP starts.
-        saved = os.environ.get("OMP_WAIT_POLICY")
-        os.environ["OMP_WAIT_POLICY"] = saved or "PASSIVE"
-        try:
-            self._proc.start()
-        finally:
-            if saved is None:
-                del os.environ["OMP_WAIT_POLICY"]
+        env = {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY") or "PASSIVE"}
+        if self.threads is not None:
+            env["OMP_NUM_THREADS"] = str(self.threads)  # PyTorch's threads, read at its import
+        with _ENVIRON:  # workers of one pool may be restarted from two threads at once
+            saved = {k: os.environ.get(k) for k in env}
+            os.environ.update(env)
+            try:
+                self._proc.start()
+            finally:
+                for k, v in saved.items():
+                    if v is None:
+                        del os.environ[k]
+                    else:
+                        os.environ[k] = v
         child.close()
         self._conn = parent
 
@@ -112,6 +130,42 @@ class ProcessEmbedder:
         finally:
             if got:
                 self._lock.release()
+
+
+class ProcessPool:
+    """`workers` model processes side by side, each on cores/workers threads; `embed` gives a
+    batch to a free one (the batcher keeps at most `workers` batches in flight).
+
+    Why several single-threaded processes rather than one process on every core: the threads of
+    one model call wait for each other at every operator, so when the server's own process takes
+    a core, the whole call stalls; separate processes only lose the core that was taken, and
+    one computes while the other's batch is being answered and the next one gathered
+    (BENCHMARKS.md, "HTTP embeddings").
+    """
+
+    def __init__(self, settings: Settings, workers: int) -> None:
+        cores = len(os.sched_getaffinity(0))
+        threads = None if workers == 1 else max(1, cores // workers)
+        self.workers = [ProcessEmbedder(settings, threads) for _ in range(workers)]
+        self._free: queue.SimpleQueue[ProcessEmbedder] = queue.SimpleQueue()
+        for w in self.workers:
+            self._free.put(w)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        worker = self._free.get()
+        try:
+            return worker.embed(texts)
+        finally:
+            self._free.put(worker)
+
+    def warm_up(self) -> None:
+        """Start every process and load its model now, not on the first requests."""
+        with ThreadPoolExecutor(len(self.workers)) as pool:
+            list(pool.map(lambda w: w.embed(["warm up"]), self.workers))
+
+    def close(self) -> None:
+        for w in self.workers:
+            w.close()
 
 
 class BatchedEmbedder(Embedder):
