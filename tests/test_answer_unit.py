@@ -191,6 +191,57 @@ def test_a_sentence_that_names_its_subject_by_surname_brings_the_full_name() -> 
     assert [c.text[:10] for c in chosen] == ["Boston has"]
 
 
+def test_what_someone_said_brings_their_own_words() -> None:
+    """A question about what X said: the runners-up that give X's words (a quote attributed to
+    X, a post X signed) join the answer before sentences that only mention X, and a best
+    sentence about X stays."""
+    from rag.answer.extractive import ExtractiveAnswerer
+
+    text = (
+        "Mayor Ana Ruiz on Monday discussed the flood plan with the council. "
+        "Council clerk Tom Bell said the meeting ran late. "
+        "Ruiz visited the river bank with engineers. "
+        "“We will rebuild the bridge by spring,” Ruiz told reporters."
+    )
+    answerer = ExtractiveAnswerer.__new__(ExtractiveAnswerer)
+    answerer.threshold, answerer.max_sentences, answerer.keep_ratio = 0.3, 2, 0.3
+    cands, _ = _scored(text, [0.9, 0.6, 0.5, 0.4])
+    chosen = answerer.select("What did Ruiz say?", cands, gate=0.8)
+    assert [c.text[:10] for c in chosen] == ["Mayor Ana ", "“We will r"]
+    # a question that does not ask what someone said does not take the quote
+    chosen = answerer.select("What did Ruiz discuss?", cands, gate=0.8)
+    assert [c.text[:10] for c in chosen] == ["Mayor Ana "]
+    # words below the runner-up floor stay out
+    cands, _ = _scored(text, [0.9, 0.6, 0.5, 0.1])
+    chosen = answerer.select("What did Ruiz say?", cands, gate=0.8)
+    assert "“We will r" not in [c.text[:10] for c in chosen]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "by"),
+    [
+        ("“We will rebuild,” Ruiz told reporters.", True),
+        ("Ruiz said the bridge would open in May.", True),
+        ("The bridge will open in May, said Mayor Ana Ruiz.", True),
+        ("According to Ruiz, the bridge will open in May.", True),
+        (
+            "Spoke with the council today. pic.twitter.com/x1 — Mayor Ana Ruiz (@AnaRuiz) "
+            "March 3, 2024",
+            True,
+        ),
+        ("Bell said Ruiz visited the bridge.", False),
+        ("Ruiz visited the bridge with engineers.", False),
+        ("Ruiz spoke with Bell, who said it was late.", False),
+    ],
+)
+def test_spoken_by(sentence: str, by: bool) -> None:
+    from rag.answer.evidence import speaker_names, spoken_by
+
+    assert speaker_names("What did Ruiz say?") == ["Ruiz"]
+    assert speaker_names("What did Ruiz discuss?") == []
+    assert spoken_by(sentence, ["Ruiz"]) is by
+
+
 def test_an_embedded_post_and_its_attribution_are_one_candidate() -> None:
     # As news sites print a tweet: its sentences, then "— Name (@handle) Date". Who said it and
     # what was said are one piece of evidence; the offsets stay the document's.

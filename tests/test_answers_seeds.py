@@ -44,11 +44,9 @@ def test_there_are_seed_questions() -> None:
 
 
 # Seed questions the learned answer model (issue 10, the default since it measured better on
-# held-out NQ and SQuAD: EVAL.md) answers with the wrong sentence: "What did Austin say?" gets
-# what Austin discussed, not the sentences quoting him; the two-part s10 leaves Austin's name
-# out. Strict: the day the model answers them, these fail and the marks must go.
+# held-out NQ and SQuAD: EVAL.md) answers with the wrong sentences: the two-part s10 leaves
+# Austin's name out. Strict: the day the model answers it, this fails and the mark must go.
 KNOWN_MISSES = {
-    "s01": "learned model picks what Austin discussed, not what he said (EVAL.md)",
     "s10": "learned model's two-part answer leaves out Austin's name (EVAL.md)",
 }
 

@@ -9,7 +9,17 @@ from collections.abc import Iterator, Sequence
 
 from ..documents import SearchHit
 from ..embeddings import Embedder
-from .evidence import Candidate, DocFreq, candidates, citation, content_terms, new_names, score
+from .evidence import (
+    Candidate,
+    DocFreq,
+    candidates,
+    citation,
+    content_terms,
+    new_names,
+    score,
+    speaker_names,
+    spoken_by,
+)
 from .markup import plain_text
 from .model import AnswerModel, load_model
 from .short import short_answer
@@ -107,15 +117,23 @@ class ExtractiveAnswerer:
         names = new_names(best.reading, question)
         docs = {best.hit.doc_id}
         wanted = set(content_terms(question))
-        for c in ranked[1:]:
+        # "What did Austin say?": the runners-up that give his own words (a post he signed,
+        # "Austin said ...") come before those that only mention him, from any document.
+        speakers = speaker_names(question)
+        said = [
+            c
+            for c in ranked[1:]
+            if speakers and c.score >= floor and spoken_by(plain_text(c.reading), speakers)
+        ]
+        for c in said + [c for c in ranked[1:] if c not in said]:
             if len(chosen) >= limit or c.score < floor:
                 break
             terms = set(content_terms(c.reading))
             found = new_names(c.reading, question)
-            adds = bool((terms & wanted) - covered)
+            adds = bool((terms & wanted) - covered) or c in said
             if multi:  # each part may be answered by another name, in another document
                 adds = adds or bool(found - names) or c.hit.doc_id not in docs
-            elif c.hit.doc_id != best.hit.doc_id:
+            elif c.hit.doc_id != best.hit.doc_id and c not in said:
                 continue  # a one-part question is answered in one place
             if adds or len(wanted) <= 1:
                 chosen.append(c)
