@@ -46,11 +46,11 @@ WHY = (
     "closed the gap, measured step by step with the same questions: (1) chunks are cut where "
     "sentences begin and the answer model reads a sentence's lines joined (the first table's "
     "change from before); (2) a line break that only wraps a paragraph is no paragraph start "
-    "(rag.answer.sentences.wrapped_breaks, next section), so a long Markdown paragraph is no "
+    "(rag.text.sentences.wrapped_breaks, next section), so a long Markdown paragraph is no "
     "longer cut where a sentence happens to begin a printed line; (3) on a PDF page, whose "
     "paragraphs are not apart, a sentence that begins a printed line is still tried as a cut "
     "before other sentences, since 13% of paragraph ends look like wraps; (4) chunks are "
-    "embedded and indexed as they read (rag.answer.markup.reading_text: a heading's '#' "
+    "embedded and indexed as they read (rag.text.markup.reading_text: a heading's '#' "
     "made the chunk 'Pharmacy' score 0.156 against the question where 'Pharmacy' scored 0.240; "
     "a PDF's 're-\\npaired' is 'repaired' for the model and for BM25), and the answer model "
     "reads a sentence without its Markdown bullet. Before (2)-(4), with the previous (logistic) "
@@ -201,7 +201,7 @@ def paragraphs_section() -> list[str]:
     out += [
         "    .venv/bin/python benchmarks/paragraph_ends.py",
         "",
-        "Which single line breaks end a paragraph (`rag.answer.sentences.wrapped_breaks`): a "
+        "Which single line breaks end a paragraph (`rag.text.sentences.wrapped_breaks`): a "
         "break wraps where the next line's first word would not have fit on the line, in a run "
         "of lines no wider than 200 characters with lines that end inside a sentence. The "
         "splitter cuts a long document first at sentences that begin a paragraph, so a break "

@@ -1,5 +1,5 @@
 """Paragraph ends in wrapped text: which line breaks of a PDF, hard-wrapped Markdown or e-mail
-end a paragraph, and which only wrap one (rag.answer.sentences.wrapped_breaks). The splitter
+end a paragraph, and which only wrap one (rag.text.sentences.wrapped_breaks). The splitter
 cuts a long document first at sentences that begin a paragraph, so a break read wrongly either
 way changes which sentences share a chunk, and with it retrieval and the answer gate: the same
 article then answers differently as .pdf or .md than as .txt (EVAL.md, "File formats").
@@ -27,10 +27,10 @@ from common import DATASETS, RESULTS, ROOT  # type: ignore[import-not-found]
 
 sys.path.insert(0, str(ROOT))
 
-from rag.answer.sentences import WRAP_FIT, split_sentences, wrapped_breaks
 from rag.eval.data import is_heldout
 from rag.eval.render import render
 from rag.ingest.loaders import load_file
+from rag.text.sentences import WRAP_FIT, split_sentences, wrapped_breaks
 
 FITS = [0.7, 0.75, 0.8, 0.82, 0.84, 0.86, 0.88, 0.9, 0.92, 0.94, 0.96, 1.0]
 FORMATS = ("pdf", "md", "txt", "lines")  # lines: .txt with one sentence a line

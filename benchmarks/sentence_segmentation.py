@@ -25,8 +25,8 @@ from common import DATASETS, RESULTS, ROOT  # type: ignore[import-not-found]
 
 sys.path.insert(0, str(ROOT))
 
-from rag.answer.markup import join_lines
-from rag.answer.sentences import blocks, split_sentences
+from rag.text.markup import join_lines
+from rag.text.sentences import blocks, split_sentences
 
 Segmenter = Callable[[str], list[tuple[int, int]]]
 

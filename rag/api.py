@@ -26,7 +26,7 @@ from .store import DocumentInfo, Store, open_store
 # pieces (long runs of one character, a divider line, a base64 blob) at the wrong occurrence and
 # left parts of such text in no chunk; an index it built may hold documents nobody can search in
 # full, and unchanged files are never cut again, so it must be rebuilt (the error says how).
-# v3: below paragraphs, chunks are cut where sentences begin (rag.answer.sentences), not at
+# v3: below paragraphs, chunks are cut where sentences begin (rag.text.sentences), not at
 # every line break, so a PDF's or hard-wrapped file's chunks no longer begin or end inside a
 # sentence. Unchanged files are never cut again, so an older index is rebuilt (the error says how).
 SPLITTER_VERSION = "sentences-tokens-v5"

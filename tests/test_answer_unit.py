@@ -8,8 +8,8 @@ import pytest
 
 from rag.answer import REFUSAL
 from rag.answer.evidence import candidates, expected_type, new_names, type_matches
-from rag.answer.sentences import split_sentences
 from rag.documents import SearchHit
+from rag.text.sentences import split_sentences
 
 from .conftest import write
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from rag.answer.markup import plain_text
-from rag.answer.sentences import split_sentences
 from rag.config import Settings
 from rag.eval.data import is_heldout
 from rag.eval.formats import eval_formats
 from rag.eval.render import FORMATS, render
 from rag.ingest.loaders import load_file
+from rag.text.markup import plain_text
+from rag.text.sentences import split_sentences
 
 from .conftest import FakeEmbedder
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer.markup import join_lines, markup_html, plain_text, source_of
-from rag.answer.sentences import blocks, split_sentences
+from rag.text.markup import join_lines, markup_html, plain_text, source_of
+from rag.text.sentences import blocks, split_sentences
 
 from .conftest import ROOT
 

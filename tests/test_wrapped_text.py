@@ -12,11 +12,11 @@ import time
 import numpy as np
 
 from rag.answer.evidence import candidates, featurize
-from rag.answer.markup import reading_text
-from rag.answer.sentences import split_sentences, wrapped_breaks
 from rag.documents import SearchHit
 from rag.ingest.splitter import MAYBE_PARAGRAPHS, TokenSplitter
 from rag.store.keyword import stems
+from rag.text.markup import reading_text
+from rag.text.sentences import split_sentences, wrapped_breaks
 
 from .conftest import FakeEmbedder
 

@@ -12,11 +12,11 @@ from ..documents import SearchHit, low_ocr_confidence
 from ..embeddings import Embedder
 from ..ingest.tables import TableSpan, find_tables, header_length, labelled_row, table_at
 from ..store.keyword import IGNORED
+from ..text.markup import join_lines, plain_text
+from ..text.sentences import Span, split_sentences
 from .features import SENTENCE_FEATURES, QuestionTerms, gate_vector, sentence_matrix, stem_word
 from .instructions import looks_like_instruction
-from .markup import join_lines, plain_text
 from .model import AnswerModel, load_model
-from .sentences import Span, split_sentences
 from .types import Citation
 
 _WORD = re.compile(r"\w+", re.UNICODE)

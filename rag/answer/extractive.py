@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 
 from ..documents import SearchHit
 from ..embeddings import Embedder
+from ..text.markup import plain_text
 from .evidence import (
     Candidate,
     DocFreq,
@@ -20,7 +21,6 @@ from .evidence import (
     speaker_names,
     spoken_by,
 )
-from .markup import plain_text
 from .model import AnswerModel, load_model
 from .short import short_answer
 from .types import REFUSAL, Answer, AnswerSentence, Checked, Citation, Delta, StreamEvent

@@ -25,13 +25,13 @@ from typing import Literal
 from ..documents import SearchHit
 from ..embeddings import Embedder
 from ..prompts import Completion, Messages, Prompt, PromptTemplate
+from ..text.markup import plain_text
+from ..text.sentences import split_sentences
 from .align import Aligner, Alignment, is_refusal
 from .evidence import Candidate, DocFreq, candidates, citation, score
 from .extractive import ExtractiveAnswerer
 from .llm import LLM
-from .markup import plain_text
 from .model import AnswerModel, load_model
-from .sentences import split_sentences
 from .short import short_answer
 from .types import REFUSAL, Answer, AnswerSentence, Checked, Citation, Delta, StreamEvent
 

@@ -21,7 +21,7 @@ import re
 from collections.abc import Sequence
 
 from ..documents import SearchHit
-from .sentences import split_sentences
+from ..text.sentences import split_sentences
 
 _F = re.IGNORECASE | re.MULTILINE
 

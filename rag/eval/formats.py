@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from ..answer import Answer, make_answerer
-from ..answer.markup import plain_text
 from ..api import SPLITTER_VERSION, RagIndex
 from ..config import Settings
 from ..embeddings import Embedder
 from ..errors import ConfigError
+from ..text.markup import plain_text
 from .data import QAItem, is_heldout
 from .metrics import score_answer, summarise
 from .render import FORMATS, render

@@ -20,8 +20,8 @@ from typing import Any
 
 from ..answer.evidence import content_terms
 from ..answer.instructions import looks_like_instruction
-from ..answer.sentences import split_sentences
 from ..store import Store
+from ..text.sentences import split_sentences
 
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?![\w])")
 _NAME = re.compile(r"(?<=[a-z,;:] )([A-Z][a-z]+(?:\s+[A-Z][a-z]+)+)")

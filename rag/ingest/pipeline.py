@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from ..answer.markup import reading_text
 from ..documents import Chunk, Document, content_hash
 from ..embeddings import Embedder
 from ..errors import DocumentNotFoundError, LoadError, RagError
 from ..store import DocumentInfo, DocumentWrite, Store
+from ..text.markup import reading_text
 from .loaders import SUPPORTED_SUFFIXES, Limits, load_file
 from .splitter import TokenSplitter
 

@@ -3,7 +3,7 @@
 The cuts are LangChain's RecursiveCharacterTextSplitter's (separators kept at the end of each
 piece, whitespace stripped, overlap counted in tokens), made on (start, end) spans of the text
 rather than on strings, so a chunk's offsets are where it was cut. Below paragraphs, the cuts
-are where rag's sentences begin (rag.answer.sentences): a PDF, hard-wrapped Markdown or e-mail
+are where rag's sentences begin (rag.text.sentences): a PDF, hard-wrapped Markdown or e-mail
 has a line break at the end of every printed line, and a chunk cut there would begin or end
 inside a sentence, which then reads as two fragments in two chunks. Finding each piece again with
 `str.find` placed repeated pieces (the parts of a long run of "!" or "=", a base64 blob) at the
@@ -17,13 +17,13 @@ import itertools
 import re
 from collections.abc import Callable
 
-from ..answer.sentences import split_sentences, wrapped_breaks
 from ..documents import Chunk
+from ..text.sentences import split_sentences, wrapped_breaks
 from .tables import TableSpan, find_tables, table_at
 
 # Not strings: cut where a sentence begins after a line break that ends a paragraph (one-
 # paragraph-a-line text, a list item, a heading, a table row, the short last line of a wrapped
-# paragraph; not a line break that only wraps a paragraph, rag.answer.sentences.wrapped_breaks,
+# paragraph; not a line break that only wraps a paragraph, rag.text.sentences.wrapped_breaks,
 # where a sentence begins a printed line by chance), or where any sentence begins.
 LINE_SENTENCES = "<sentence after a line break>"
 # Where a run of lines holds several paragraphs with no blank line between them (a PDF page),

@@ -22,7 +22,7 @@ from typing import BinaryIO
 import numpy as np
 import Stemmer
 
-from ..lines import rejoin_words
+from ..text.lines import rejoin_words
 from .derived import generation_file, read_generation, write_generation_file
 
 K1 = 1.2

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..answer import Answer, Answerer, Checked, Delta, Retrieved
-from ..answer.sentences import split_sentences
 from ..api import RagIndex
 from ..chat import Turn
 from ..conversation import Conversation, Rewritten
 from ..errors import RagError
+from ..text.sentences import split_sentences
 from .render import backend_error, citation_cards, format_answer, md, sentence_html, sources_panel
 
 log = logging.getLogger("rag.ui")

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ..answer import Answer
-from ..answer.markup import markup_html, source_of
 from ..ingest.tables import find_tables, header_length, split_row
+from ..text.markup import markup_html, source_of
 
 CLOSEST = 3  # passages shown with a refusal
 

@@ -8,7 +8,7 @@ import html
 import re
 from collections.abc import Sequence
 
-from ..lines import rejoin_words
+from .lines import rejoin_words
 
 _LINE_BREAK = re.compile(r"[ \t]*\n[ \t]*(>[ \t]?)?")
 _LEAD = re.compile(

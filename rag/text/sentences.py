@@ -6,7 +6,7 @@ does where the text's structure says so: a blank line (paragraphs, PDF pages), a
 start of a list item, a table row, a line ending in terminal punctuation, a short line (a title
 or caption above the text), a form feed. Otherwise lines join, and the sentence's span covers
 them with their line breaks: `text[start:end]` is always the exact source, so citations and
-highlighting stay exact; `rag.answer.markup.plain_text` turns a span into readable text
+highlighting stay exact; `rag.text.markup.plain_text` turns a span into readable text
 (lines joined, "manage-\\nment" de-hyphenated, Markdown stripped).
 
 Measured against pysbd (EVAL.md, "Sentence segmentation"): these rules split the same
