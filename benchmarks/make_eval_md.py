@@ -307,8 +307,12 @@ SEEDS_SECTION = [
     "said takes, among the runners-up, the sentences that give that person's own words (a post "
     'they signed, "Austin said ...": `extractive.select`; held-out SQuAD 2.0 and NQ-open '
     "answers are unchanged by it, to the third decimal); s10 (which defence secretaries, and "
-    "whom each spoke with) leaves Austin's name out. Both unanswerable seed questions are "
-    "refused. The 20 natural questions about the same "
+    "whom each spoke with) leaves Austin's name out. Tried and not kept: asking a question "
+    "in two parts part by part as well (each candidate's score the best over the whole and its "
+    "parts): s10 then names both secretaries and Onodera but still not Kishi, and on held-out "
+    "NQ-open two of the 300 answers changed, both gaining an unrelated sentence (the second part's "
+    '"its speed" scores sentences about any speed): contains gold 0.713 either way, citation '
+    "precision 0.907 to 0.903. Both unanswerable seed questions are refused. The 20 natural questions about the same "
     "articles in `tests/data/seed_questions_natural.jsonl` (written before the model was trained, "
     "never used to tune it; 16 answerable, 4 not) pass 18 of 20 (target 19): n02 (the date Austin "
     "posted) is refused (the gate at 0.15: the post that gives the date, now read with its "
