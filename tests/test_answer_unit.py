@@ -242,6 +242,34 @@ def test_spoken_by(sentence: str, by: bool) -> None:
     assert spoken_by(sentence, ["Ruiz"]) is by
 
 
+def test_a_quotation_that_runs_on_comes_whole_with_its_speaker() -> None:
+    from rag.answer.extractive import ExtractiveAnswerer
+
+    text = (
+        "Mattis also spoke to Song Young-moo. "
+        "“Mattis assured minister Song that the US remains ironclad. "
+        "He emphasised that any threat will be met with a response,” White said. "
+        "The call lasted an hour."
+    )
+    answerer = ExtractiveAnswerer.__new__(ExtractiveAnswerer)
+    answerer.threshold, answerer.max_sentences, answerer.keep_ratio = 0.3, 3, 0.9
+    cands, _ = _scored(text, [0.1, 0.9, 0.2, 0.1])
+    chosen = answerer.select("What did Mattis assure Song?", cands, gate=0.8)
+    assert [c.text[:10] for c in chosen] == ["“Mattis as", "He emphasi"]
+    # straight quotes too; a quotation closed in its own sentence brings nothing
+    straight = text.replace("“", '"').replace("”", '"')
+    cands, _ = _scored(straight, [0.1, 0.9, 0.2, 0.1])
+    chosen = answerer.select("What did Mattis assure Song?", cands, gate=0.8)
+    assert [c.text[:10] for c in chosen] == ['"Mattis as', "He emphasi"]
+    cands, _ = _scored('He said "the US is ironclad" today. The call lasted an hour.', [0.9, 0.1])
+    chosen = answerer.select("What did he say?", cands, gate=0.8)
+    assert [c.text[:10] for c in chosen] == ['He said "t']
+    # a quotation that never closes in the passage brings nothing either
+    cands, _ = _scored("“It is ironclad. It will stay so. It always was.", [0.9, 0.1, 0.1])
+    chosen = answerer.select("What is ironclad?", cands, gate=0.8)
+    assert [c.text[:10] for c in chosen] == ["“It is iro"]
+
+
 def test_an_embedded_post_and_its_attribution_are_one_candidate() -> None:
     # As news sites print a tweet: its sentences, then "— Name (@handle) Date". Who said it and
     # what was said are one piece of evidence; the offsets stay the document's.

@@ -149,6 +149,11 @@ class ExtractiveAnswerer:
             prev = _antecedent(cands, c) if _PRONOUN_LED.match(text) else _introduction(cands, c)
             if prev is not None and prev not in chosen:
                 chosen.append(prev)
+        # A quotation that runs on past the chosen sentence ("“Mattis assured minister Song
+        # that ... ROK. He emphasised ...,” White said.") comes whole: cut at the sentence end,
+        # it would show a quote without saying whose it is.
+        for c in list(chosen):
+            chosen += [n for n in _rest_of_quote(cands, c) if n not in chosen]
         order = {h: i for i, h in enumerate(dict.fromkeys(c.hit.doc_id for c in chosen))}
         return sorted(chosen, key=lambda c: (order[c.hit.doc_id], c.start))
 
@@ -160,6 +165,36 @@ def _earlier(cands: list[Candidate], c: Candidate) -> list[Candidate]:
         for p in cands
         if p.hit.chunk_id == c.hit.chunk_id and p.end <= c.start and not p.row and p.score > 0
     ]
+
+
+def _rest_of_quote(cands: list[Candidate], c: Candidate) -> list[Candidate]:
+    """The sentences after `c` in its passage up to the one that closes a quotation `c` opens
+    and leaves open; none if the quotation does not close within two sentences (or the
+    passage ends first)."""
+    if not _opens_quote(plain_text(c.reading)):
+        return []
+    later = sorted(
+        (n for n in cands if n.hit.chunk_id == c.hit.chunk_id and n.start >= c.end and not n.row),
+        key=lambda n: n.start,
+    )
+    out: list[Candidate] = []
+    for n in later[:_QUOTE_RUN]:
+        out.append(n)
+        if _closes_quote(plain_text(n.reading)):
+            return out
+    return []
+
+
+def _opens_quote(text: str) -> bool:
+    """A curly quotation opened and not closed, or an odd number of straight double quotes."""
+    return text.count("“") > text.count("”") or text.count('"') % 2 == 1
+
+
+def _closes_quote(text: str) -> bool:
+    return text.count("”") > text.count("“") or text.count('"') % 2 == 1
+
+
+_QUOTE_RUN = 2  # sentences a quotation may run on past the chosen one
 
 
 def _antecedent(cands: list[Candidate], c: Candidate) -> Candidate | None:
