@@ -400,11 +400,12 @@ def antecedent_section() -> list[str]:
     out += [
         "",
         "Likewise whose words a quotation gives, and what they say about whom: a chosen sentence "
-        "that opens a quotation and leaves it open (\u201cMattis assured minister Song that ... "
-        "ROK.\u201d, then \u201cHe emphasised ...,\u201d White said.\u201d) brings the next "
-        "sentences of its passage up to the one that closes it, at most two; a question about "
+        "that opens a quotation and leaves it open brings the next sentences of its passage up "
+        "to the one that closes it, at most two (the sentence that opens with the quote mark of "
+        "'Mattis assured minister Song that ...' comes with the next, which ends 'response, White "
+        "said', so the answer says whose words they are); a question about "
         "what someone said takes, among the runners-up, the sentences that give that person's "
-        "own words (a post they signed, \u201cX said\u201d) before those that only mention them. "
+        "own words (a post they signed, 'X said') before those that only mention them. "
         "On the held-out questions of the sections above (commit e09b604 and after) neither "
         "changes a figure to the third decimal but SQuAD 2.0's F1 (0.1434 to 0.1432: two answers, "
         "neither containing gold before or after, now end their quotation); seed s01 passes.",
