@@ -18,37 +18,17 @@ import sys
 from typing import Any
 
 import numpy as np
-from common import DATASETS, ROOT, machine, save  # type: ignore[import-not-found]
+from answer_encoder import Question, squad_sentences  # type: ignore[import-not-found]
+from common import ROOT, machine, save  # type: ignore[import-not-found]
 
 sys.path.insert(0, str(ROOT))
 
 from rag.config import Settings
 from rag.embeddings import make_embedder
-from rag.eval.data import is_heldout
-from rag.text.sentences import split_sentences
-
-Question = tuple[int, list[int], list[int], bool]  # row in Q, its sentences, gold ones, held out
 
 
 def collect() -> tuple[np.ndarray, np.ndarray, list[Question]]:
-    data = json.loads((DATASETS / "squad2-dev" / "dev-v2.0-part1.json").read_text())
-    sentences: list[str] = []
-    asked: list[str] = []
-    rows: list[Question] = []
-    for article in data["data"]:
-        held = is_heldout(article["title"])
-        for p in article["paragraphs"]:
-            spans = split_sentences(p["context"])
-            ids = list(range(len(sentences), len(sentences) + len(spans)))
-            sentences += [p["context"][s.start : s.end] for s in spans]
-            for q in p["qas"]:
-                starts = [a["answer_start"] for a in q["answers"]]
-                gold = sorted(
-                    {k for k, s in enumerate(spans) for a in starts if s.start <= a < s.end}
-                )
-                if gold and len(spans) > 1:
-                    rows.append((len(asked), ids, gold, held))
-                    asked.append(q["question"])
+    sentences, asked, rows = squad_sentences()
     emb = make_embedder(Settings())
     return emb.embed(sentences), emb.embed(asked), rows
 
