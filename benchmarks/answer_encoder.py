@@ -82,7 +82,7 @@ def main() -> None:
         )
 
     def encode(texts: list[str]) -> Any:
-        out = model(model.tokenize(texts))["sentence_embedding"]
+        out = model(model.preprocess(texts))["sentence_embedding"]
         return torch.nn.functional.normalize(out, dim=-1)
 
     result: dict[str, Any] = {"args": vars(args), "before": {"heldout": top1(True)}}
