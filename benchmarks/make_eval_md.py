@@ -630,9 +630,13 @@ def answer_model_section(squad: dict[str, Any] | None, nq: dict[str, Any] | None
             "training articles, each scoring the other half); and the file rules: the learnt "
             "layers in float16 are 7 MB (top two) or 21 MB (all six) of safetensors, within the "
             "25 MB bound, assembled with the packaged word embeddings and exported to ONNX at "
-            "first use as the embedding model is. Within the gold paragraph is not "
-            "the whole task (the retrieved passages hold more wrong sentences), so the gain on "
-            "held-out answers is still to be measured.",
+            "first use as the embedding model is. Among all the sentences of the 5 "
+            "passages retrieved for each held-out answerable question (`--retrieved`; 791 whose "
+            "sentences hold a gold answer), the top sentence holds one for 0.646 by the packaged "
+            "cosine, 0.717 by the tuned cosine (all 6 layers), and 0.742 by the shipped answer "
+            "model, whose trees read the packaged cosine with the other features: the tuned "
+            "cosine alone does not beat the trees; its gain as one of their features is what the "
+            "next step measures.",
         ]
     curve = (squad or {}).get("gate_curve", {}).get("extractive", [])
     if curve:
