@@ -147,17 +147,23 @@ def _scored(text: str, scores: list[float]) -> tuple[list, object]:
     return cands, hit
 
 
-def test_a_sentence_led_by_a_pronoun_brings_the_sentence_that_names_its_subject() -> None:
+def _selector(max_sentences: int, keep_ratio: float):
+    """The extractive answerer's sentence choice alone (no model or embedder loaded)."""
     from rag.answer.extractive import ExtractiveAnswerer
 
+    answerer = ExtractiveAnswerer.__new__(ExtractiveAnswerer)
+    answerer.threshold, answerer.max_sentences, answerer.keep_ratio = 0.3, max_sentences, keep_ratio
+    return answerer
+
+
+def test_a_sentence_led_by_a_pronoun_brings_the_sentence_that_names_its_subject() -> None:
     text = (
         "Tessa Peake-Jones is an English actress born in Harrow. "
         "She is known for her role as Raquel in a long-running BBC sitcom. "
         "The sitcom ended in 2003 after many series."
     )
     cands, _ = _scored(text, [0.2, 0.9, 0.1])
-    answerer = ExtractiveAnswerer.__new__(ExtractiveAnswerer)
-    answerer.threshold, answerer.max_sentences, answerer.keep_ratio = 0.3, 3, 0.9
+    answerer = _selector(3, 0.9)
     chosen = answerer.select("Who played Raquel in the sitcom?", cands, gate=0.8)
     assert [c.text[:10] for c in chosen] == ["Tessa Peak", "She is kno"]  # in document order
     # a sentence that names its subject stands alone
@@ -171,15 +177,12 @@ def test_a_sentence_led_by_a_pronoun_brings_the_sentence_that_names_its_subject(
 
 
 def test_a_sentence_that_names_its_subject_by_surname_brings_the_full_name() -> None:
-    from rag.answer.extractive import ExtractiveAnswerer
-
     text = (
         "In Boston, James P. Flynn worked as a union organiser for many years. "
         "He later acted in several films made in Boston. "
         "In 1997, Flynn was cast as a judge in a film about a young genius."
     )
-    answerer = ExtractiveAnswerer.__new__(ExtractiveAnswerer)
-    answerer.threshold, answerer.max_sentences, answerer.keep_ratio = 0.3, 3, 0.9
+    answerer = _selector(3, 0.9)
     cands, _ = _scored(text, [0.1, 0.2, 0.9])
     chosen = answerer.select("Who played the judge in the film?", cands, gate=0.8)
     assert [c.text[:10] for c in chosen] == ["In Boston,", "In 1997, F"]
@@ -195,16 +198,13 @@ def test_what_someone_said_brings_their_own_words() -> None:
     """A question about what X said: the runners-up that give X's words (a quote attributed to
     X, a post X signed) join the answer before sentences that only mention X, and a best
     sentence about X stays."""
-    from rag.answer.extractive import ExtractiveAnswerer
-
     text = (
         "Mayor Ana Ruiz on Monday discussed the flood plan with the council. "
         "Council clerk Tom Bell said the meeting ran late. "
         "Ruiz visited the river bank with engineers. "
         "“We will rebuild the bridge by spring,” Ruiz told reporters."
     )
-    answerer = ExtractiveAnswerer.__new__(ExtractiveAnswerer)
-    answerer.threshold, answerer.max_sentences, answerer.keep_ratio = 0.3, 2, 0.3
+    answerer = _selector(2, 0.3)
     cands, _ = _scored(text, [0.9, 0.6, 0.5, 0.4])
     chosen = answerer.select("What did Ruiz say?", cands, gate=0.8)
     assert [c.text[:10] for c in chosen] == ["Mayor Ana ", "“We will r"]
@@ -235,7 +235,7 @@ def test_what_someone_said_brings_their_own_words() -> None:
     ],
 )
 def test_spoken_by(sentence: str, by: bool) -> None:
-    from rag.answer.evidence import speaker_names, spoken_by
+    from rag.answer.speakers import speaker_names, spoken_by
 
     assert speaker_names("What did Ruiz say?") == ["Ruiz"]
     assert speaker_names("What did Ruiz discuss?") == []
@@ -243,16 +243,13 @@ def test_spoken_by(sentence: str, by: bool) -> None:
 
 
 def test_a_quotation_that_runs_on_comes_whole_with_its_speaker() -> None:
-    from rag.answer.extractive import ExtractiveAnswerer
-
     text = (
         "Mattis also spoke to Song Young-moo. "
         "“Mattis assured minister Song that the US remains ironclad. "
         "He emphasised that any threat will be met with a response,” White said. "
         "The call lasted an hour."
     )
-    answerer = ExtractiveAnswerer.__new__(ExtractiveAnswerer)
-    answerer.threshold, answerer.max_sentences, answerer.keep_ratio = 0.3, 3, 0.9
+    answerer = _selector(3, 0.9)
     cands, _ = _scored(text, [0.1, 0.9, 0.2, 0.1])
     chosen = answerer.select("What did Mattis assure Song?", cands, gate=0.8)
     assert [c.text[:10] for c in chosen] == ["“Mattis as", "He emphasi"]

@@ -18,11 +18,10 @@ from .evidence import (
     content_terms,
     new_names,
     score,
-    speaker_names,
-    spoken_by,
 )
 from .model import AnswerModel, load_model
 from .short import short_answer
+from .speakers import speaker_names, spoken_by
 from .types import REFUSAL, Answer, AnswerSentence, Checked, Citation, Delta, StreamEvent
 
 
