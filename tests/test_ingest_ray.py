@@ -365,3 +365,53 @@ def test_an_ingest_without_ray_never_imports_it(tmp_path) -> None:
         check=True,
     ).stdout
     assert out.split() == ["False", "False"]
+
+
+class _SlowRay:
+    """A stand-in for the ray module whose node misses Ray's 30 s start-up deadline
+    `misses` times (as a loaded 2-core machine did once in CI)."""
+
+    def __init__(self, misses: int) -> None:
+        self.misses = misses
+        self.inits = 0
+        self.shutdowns = 0
+
+    def init(self, **kwargs: Any) -> None:
+        self.inits += 1
+        if self.inits <= self.misses:
+            raise Exception("The current node timed out during startup. This could happen ...")
+
+    def shutdown(self) -> None:
+        self.shutdowns += 1
+
+
+def test_a_local_ray_that_misses_its_start_deadline_is_stopped_and_started_again(
+    monkeypatch,
+) -> None:
+    from rag.ingest import on_ray
+
+    slow = _SlowRay(misses=2)
+    monkeypatch.setattr(on_ray, "import_ray", lambda loopback=True: slow)
+    on_ray.start_local_ray(2)
+    assert (slow.inits, slow.shutdowns) == (3, 2)
+
+    hopeless = _SlowRay(misses=on_ray.START_ATTEMPTS)
+    monkeypatch.setattr(on_ray, "import_ray", lambda loopback=True: hopeless)
+    with pytest.raises(Exception, match="timed out during startup"):
+        on_ray.start_local_ray(2)
+    assert hopeless.inits == on_ray.START_ATTEMPTS
+
+
+def test_other_ray_start_errors_are_not_retried(monkeypatch) -> None:
+    from rag.ingest import on_ray
+
+    class Broken(_SlowRay):
+        def init(self, **kwargs: Any) -> None:
+            self.inits += 1
+            raise ValueError("num_cpus must be positive")
+
+    broken = Broken(0)
+    monkeypatch.setattr(on_ray, "import_ray", lambda loopback=True: broken)
+    with pytest.raises(ValueError, match="num_cpus"):
+        on_ray.start_local_ray(0)
+    assert (broken.inits, broken.shutdowns) == (1, 0)

@@ -53,6 +53,10 @@ TASK_BYTES = 1 << 20
 IN_FLIGHT = 3
 # Starting the workers includes loading (the first time on a node: exporting) the model.
 START_TIMEOUT_S = 900.0
+# Tries to start a local Ray whose node misses Ray's own start-up deadline.
+START_ATTEMPTS = 3
+
+log = logging.getLogger(__name__)
 
 
 def import_ray(loopback: bool = True) -> Any:
@@ -72,13 +76,24 @@ def start_local_ray(num_cpus: int) -> None:
     """A Ray on this machine only: its processes bound to 127.0.0.1, `num_cpus` CPUs, no
     dashboard, no usage statistics sent anywhere, and quiet."""
     ray = import_ray()
-    ray.init(
-        num_cpus=num_cpus,
-        include_dashboard=False,
-        _node_ip_address="127.0.0.1",
-        logging_level=logging.ERROR,
-        log_to_driver=False,
-    )
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            ray.init(
+                num_cpus=num_cpus,
+                include_dashboard=False,
+                _node_ip_address="127.0.0.1",
+                logging_level=logging.ERROR,
+                log_to_driver=False,
+            )
+            return
+        except Exception as exc:
+            # Ray gives its raylet a fixed 30 s to register (ray/_private/node.py), which a
+            # loaded 2-core machine can miss: seen once in CI, where the same start passed on
+            # the next try. Whatever half-started is stopped before trying again.
+            if "timed out during startup" not in str(exc) or attempt == START_ATTEMPTS:
+                raise
+            log.warning("Ray's node did not start in time (try %d), starting it again", attempt)
+            ray.shutdown()
 
 
 def _host_port(address: str) -> tuple[str, int] | None:
