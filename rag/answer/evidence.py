@@ -316,15 +316,21 @@ class Evidence:
 
 
 def featurize(
-    question: str, cands: list[Candidate], embedder: Embedder, doc_freq: DocFreq
+    question: str,
+    cands: list[Candidate],
+    embedder: Embedder,
+    doc_freq: DocFreq,
+    encoder: Embedder | None = None,
 ) -> Evidence:
     """Embed the question and the candidates and compute each candidate's features (in place:
     semantic, lexical, type_ok, novel, vec, features). Every feature reads a sentence's text
     as one line (join_lines: a PDF's or wrapped Markdown's line breaks as spaces, "manage-\nment"
     as "management"), so a wrapped file scores as its one-line text does; offsets and quotes
-    stay the source's."""
+    stay the source's. The similarities come from `encoder` (the answer model's own, tuned to
+    find answers: encoder.py) when there is one, else from the retrieval `embedder`; `vec` is
+    kept only in the second case (citation alignment compares the embedder's vectors)."""
     texts = [plain_text(c.reading) for c in cands]
-    vecs = embedder.embed([question, *texts])
+    vecs = (encoder or embedder).embed([question, *texts])
     sims = vecs[1:] @ vecs[0]
     terms = QuestionTerms.of(question, doc_freq)
     kind = expected_type(question)
@@ -337,7 +343,7 @@ def featurize(
     )  # fmt: skip
     col = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
     for i, (c, vec) in enumerate(zip(cands, vecs[1:], strict=True)):
-        c.vec = vec
+        c.vec = vec if encoder is None else None
         c.semantic = float(np.clip(sims[i], 0.0, 1.0))
         c.lexical = float(rows[i, col["lex"]])
         c.type_ok = type_ok[i]
@@ -363,6 +369,7 @@ def score(
     embedder: Embedder,
     doc_freq: DocFreq,
     model: AnswerModel | None = None,
+    encoder: Embedder | None = None,
 ) -> float:
     """Fill in each candidate's probability of answering the question (`score`, in place) and
     return the probability that the best of them answers it (the gate: refuse below the
@@ -371,6 +378,6 @@ def score(
     if not cands:
         return 0.0
     model = model or load_model()
-    evidence = featurize(question, cands, embedder, doc_freq)
+    evidence = featurize(question, cands, embedder, doc_freq, encoder)
     scores = apply_model(cands, evidence, model.sentence.prob(evidence.rows))
     return float(model.gate.prob(evidence.gate_x(scores))[0])

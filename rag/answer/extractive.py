@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from ..documents import SearchHit
 from ..embeddings import Embedder
 from ..text.markup import plain_text
+from .encoder import encoder_of
 from .evidence import (
     Candidate,
     DocFreq,
@@ -37,10 +39,14 @@ class ExtractiveAnswerer:
         max_sentences: int = 3,
         keep_ratio: float | None = None,
         model: AnswerModel | None = None,
+        encoder: Embedder | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         self.embedder = embedder
         self.doc_freq = doc_freq
         self.model = model or load_model()
+        # The model's own similarity encoder (encoder.py), loaded on the first question.
+        self.encoder = encoder or encoder_of(self.model, cache_dir)
         # Both default to what the model file records, measured when it was trained (EVAL.md).
         self.threshold = self.model.threshold if threshold is None else threshold
         self.max_sentences = max_sentences
@@ -49,7 +55,7 @@ class ExtractiveAnswerer:
     def answer(self, question: str, hits: Sequence[SearchHit]) -> Answer:
         t0 = time.perf_counter()
         cands = candidates(hits)
-        best = score(question, cands, self.embedder, self.doc_freq, self.model)
+        best = score(question, cands, self.embedder, self.doc_freq, self.model, self.encoder)
         chosen = self.select(question, cands, best)
         ms = {"answer": round((time.perf_counter() - t0) * 1000, 1)}
         if not chosen:

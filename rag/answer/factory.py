@@ -69,6 +69,7 @@ def make_answerer(
             threshold=settings.answer_threshold,
             max_sentences=settings.answer_sentences,
             model=model,
+            cache_dir=settings.cache_dir,
         )
     return GenerativeAnswerer(
         settings.backend,
@@ -84,4 +85,5 @@ def make_answerer(
         max_sentences=settings.answer_sentences,
         trust_refusal=settings.trust_model_refusal,
         model=model,
+        cache_dir=settings.cache_dir,
     )

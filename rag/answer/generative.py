@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Literal
 
 from ..documents import SearchHit
@@ -55,6 +56,8 @@ class GenerativeAnswerer:
         max_sentences: int = 3,
         trust_refusal: bool = False,
         model: AnswerModel | None = None,
+        encoder: Embedder | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         self.name = name
         self.trust_refusal = trust_refusal
@@ -69,8 +72,15 @@ class GenerativeAnswerer:
         self.evidence_sentences = evidence_sentences
         self.max_tokens = max_tokens
         self.extractive = ExtractiveAnswerer(
-            embedder, doc_freq, threshold=threshold, max_sentences=max_sentences, model=self.model
+            embedder,
+            doc_freq,
+            threshold=threshold,
+            max_sentences=max_sentences,
+            model=self.model,
+            encoder=encoder,
+            cache_dir=cache_dir,
         )
+        self.encoder = self.extractive.encoder
 
     def answer(self, question: str, hits: Sequence[SearchHit]) -> Answer:
         for event in self.stream(question, hits):
@@ -82,7 +92,7 @@ class GenerativeAnswerer:
         t0 = time.perf_counter()
         cands = candidates(hits)
         # The same learned gate and evidence ranking as the extractive backend.
-        best = score(question, cands, self.embedder, self.doc_freq, self.model)
+        best = score(question, cands, self.embedder, self.doc_freq, self.model, self.encoder)
         timings: dict[str, float] = {}
         if best < self.threshold or max((c.score for c in cands), default=0.0) <= 0.0:
             timings["answer"] = _ms(t0)

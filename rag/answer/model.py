@@ -202,19 +202,33 @@ class AnswerModel:
     threshold: float  # gate probability below which the answer is a refusal
     keep_ratio: float  # runners-up kept when their probability is at least this share of the best
     meta: dict[str, Any]
+    # The tuned layers whose similarities the sentence model was trained on (encoder.py), and
+    # their SHA-256; None: the similarities are the retrieval embedder's.
+    encoder: Path | None = None
+    encoder_sha256: str = ""
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self, folder: Path | None = None) -> dict[str, Any]:
+        """The file's content; `folder`: where it is written (the encoder is named from there)."""
+        out: dict[str, Any] = {
             "format": FORMAT,
             "sentence": self.sentence.to_json(),
             "gate": self.gate.to_json(),
             "threshold": round(self.threshold, 4),
             "keep_ratio": round(self.keep_ratio, 4),
-            "meta": self.meta,
         }
+        if self.encoder is not None:
+            file = self.encoder.resolve()
+            if folder is not None and file.parent == folder.resolve():
+                name = file.name
+            else:
+                name = str(file)
+            out["encoder"] = {"file": name, "sha256": self.encoder_sha256}
+        out["meta"] = self.meta
+        return out
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_json(), indent=1) + "\n", encoding="utf-8")
+        text = json.dumps(self.to_json(path.parent), indent=1) + "\n"
+        path.write_text(text, encoding="utf-8")
 
 
 def load_model(path: Path | None = None) -> AnswerModel:
@@ -230,10 +244,13 @@ def _load(path: str) -> AnswerModel:
         raise ConfigError(f"cannot read the answer model {path}: {exc}") from exc
     if data.get("format") not in _READS:
         raise ConfigError(f"{path} is not a {FORMAT!r} file (format: {data.get('format')!r})")
+    enc = data.get("encoder")
     return AnswerModel(
         scorer_from_json(data["sentence"], SENTENCE_FEATURES),
         scorer_from_json(data["gate"], GATE_FEATURES),
         float(data["threshold"]),
         float(data["keep_ratio"]),
         dict(data.get("meta", {})),
+        (Path(path).parent / enc["file"]).resolve() if enc else None,
+        str(enc["sha256"]) if enc else "",
     )

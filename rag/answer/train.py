@@ -252,11 +252,34 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--embed-cache", type=Path, default=None, help="an .npz of sentence vectors, reused"
     )
+    ap.add_argument(
+        "--encoder",
+        type=Path,
+        default=None,
+        help="the answer encoder's tuned layers (rag.answer.train_encoder's --out): the model's "
+        "similarities come from it; default: the retrieval embedder's",
+    )
+    ap.add_argument(
+        "--encoder-folds",
+        type=Path,
+        default=None,
+        help="the folder of half-0/half-1.safetensors (train_encoder's --folds-dir), needed "
+        "with --encoder: training questions are scored by the half that never saw them",
+    )
     args = ap.parse_args(argv)
+    encoders = None
+    if args.encoder is not None:
+        if args.encoder_folds is None:
+            ap.error("--encoder needs --encoder-folds (the trees must not learn on similarities "
+                     "the encoder was tuned on)")  # fmt: skip
+        from ..config import Settings
+        from .train_data import Encoders
+
+        encoders = Encoders.load(args.encoder, args.encoder_folds, Settings(**{}).cache_dir)
     t0 = time.perf_counter()
     train, fingerprint = training_examples(
         args.squad, args.nq, args.squad_questions, args.nq_questions, args.synthetic,
-        args.embed_cache,
+        args.embed_cache, encoders,
     )  # fmt: skip
     collect_s = time.perf_counter() - t0
     model = train_model(train, args.target_refused, args.l2, args.sentence, args.gate)
@@ -265,6 +288,17 @@ def main(argv: list[str] | None = None) -> None:
         collect_s=round(collect_s),
         embedding_model=fingerprint,
     )
+    if args.encoder is not None:
+        from ..onnx_embed import file_sha256
+
+        model = dataclasses.replace(
+            model, encoder=args.encoder.resolve(), encoder_sha256=file_sha256(args.encoder)
+        )
+        model.meta["answer_encoder"] = {
+            "file": args.encoder.name,
+            "folds": "half-0/half-1: each SQuAD training question scored by the encoder tuned "
+            "without its article",
+        }
     model.save(args.out)
     print(f"wrote {args.out}: threshold {model.threshold}, keep_ratio {model.keep_ratio}")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,8 +75,49 @@ class Example:
     answers: list[str]
 
 
+@dataclass
+class Encoders:
+    """The answer encoder being shipped (tuned on all training articles) and one tuned on each
+    half's complement (rag.answer.train_encoder): a SQuAD question's similarities come from the
+    encoder that never saw its article, as new questions will meet the shipped one; questions
+    of other sets (never tuned on) from the shipped one."""
+
+    full: CachedEmbedder
+    halves: tuple[CachedEmbedder, CachedEmbedder]
+
+    @classmethod
+    def load(cls, full: Path, folds: Path, cache_dir: Path) -> Encoders:
+        from ..onnx_embed import file_sha256
+        from .encoder import answer_encoder
+
+        def one(path: Path) -> CachedEmbedder:
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: train it with python -m rag.answer.train_encoder")
+            return CachedEmbedder(answer_encoder(path, file_sha256(path), cache_dir))
+
+        return cls(
+            one(full), (one(folds / "half-0.safetensors"), one(folds / "half-1.safetensors"))
+        )
+
+    def all(self) -> list[CachedEmbedder]:
+        return [self.full, *self.halves]
+
+    def squad(self, item: QAItem) -> Embedder:
+        from .train_encoder import encoder_half
+
+        return self.halves[encoder_half(item.group)]
+
+    def other(self, item: QAItem) -> Embedder:
+        return self.full
+
+
 def collect(
-    items: list[QAItem], index: Any, embedder: CachedEmbedder, kind: str, label: bool | None
+    items: list[QAItem],
+    index: Any,
+    embedder: CachedEmbedder,
+    kind: str,
+    label: bool | None,
+    encoder: Callable[[QAItem], Embedder] | None = None,
 ) -> list[Example]:
     out = []
     t0 = time.perf_counter()
@@ -85,7 +126,8 @@ def collect(
         cands = candidates(hits)
         if not cands:
             continue
-        ev = featurize(item.question, cands, embedder, index.store.term_counts)
+        enc = encoder(item) if encoder else None
+        ev = featurize(item.question, cands, embedder, index.store.term_counts, enc)
         golds = [normalize(a) for a in item.answers if normalize(a)]
         labels = np.array([any(g in normalize(c.text) for g in golds) for c in cands], float)
         answerable = item.answerable if label is None else label
@@ -133,6 +175,7 @@ def training_examples(
     nq_questions: int | None = None,
     synthetic: int = 400,
     embed_cache: Path | None = None,
+    encoders: Encoders | None = None,
 ) -> tuple[list[Example], str]:
     """The training examples (and the embedding model's fingerprint): a sample of the SQuAD 2.0
     and NQ-open training questions, and `synthetic` of each made-up unanswerable kind (names
@@ -149,23 +192,37 @@ def training_examples(
     nq_items = rng.sample(nq_items, min(nq_questions or len(nq_items), len(nq_items)))
     sq_idx, _, _ = open_eval_index(squad, squad_path, settings)
     emb = CachedEmbedder(sq_idx.embedder)
+    caches = [emb, *(encoders.all() if encoders else [])]
     if embed_cache:
-        emb.load(embed_cache)
+        for c in caches:
+            c.load(_cache_file(embed_cache, c, emb))
     n = synthetic
     answerable = [i for i in sq_items if i.answerable]
+    by_squad = encoders.squad if encoders else None
+    by_other = encoders.other if encoders else None
     try:
-        train = collect(sq_items, sq_idx, emb, "squad", None)
+        train = collect(sq_items, sq_idx, emb, "squad", None, by_squad)
         swapped = swap_names(answerable, rng)
-        train += collect(rng.sample(swapped, min(n, len(swapped))), sq_idx, emb, "swapped", False)
-        train += collect(rng.sample(nq_items, n), sq_idx, emb, "wrong-corpus", False)
+        some = rng.sample(swapped, min(n, len(swapped)))
+        train += collect(some, sq_idx, emb, "swapped", False, by_squad)
+        train += collect(rng.sample(nq_items, n), sq_idx, emb, "wrong-corpus", False, by_other)
         nq_idx, _, _ = open_eval_index(nq, nq_path, settings, embedder=sq_idx.embedder)
         try:
-            train += collect(nq_items, nq_idx, emb, "nq", None)
-            train += collect(rng.sample(answerable, n), nq_idx, emb, "wrong-corpus", False)
+            train += collect(nq_items, nq_idx, emb, "nq", None, by_other)
+            some = rng.sample(answerable, n)
+            train += collect(some, nq_idx, emb, "wrong-corpus", False, by_squad)
         finally:
             nq_idx.close()
     finally:
         sq_idx.close()
     if embed_cache:
-        emb.save(embed_cache)
+        for c in caches:
+            c.save(_cache_file(embed_cache, c, emb))
     return train, emb.fingerprint
+
+
+def _cache_file(path: Path, cache: CachedEmbedder, retrieval: CachedEmbedder) -> Path:
+    """`path` for the retrieval embedder's vectors, a sibling named by fingerprint for others."""
+    if cache is retrieval:
+        return path
+    return path.with_name(f"{path.stem}-{cache.fingerprint}{path.suffix}")

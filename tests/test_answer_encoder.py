@@ -1,0 +1,112 @@
+"""The answer encoder (rag/answer/encoder.py): tuned layers shipped as float16 safetensors,
+assembled with the packaged model's embeddings in the cache, run from ONNX; the answer model file
+names it with its SHA-256, and a missing, changed or foreign file is refused with what to do."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.answer.encoder import ENCODER_FORMAT, assemble, encoder_of
+from rag.answer.model import load_model
+from rag.embeddings import packaged_model_path
+from rag.errors import ConfigError
+from rag.onnx_embed import file_sha256
+
+
+def _layers(
+    path: Path, shift: float = 0.01, fmt: str = ENCODER_FORMAT, extra: dict | None = None
+) -> Path:
+    """Layers like train_encoder writes: two tensors of the packaged model, shifted."""
+    from safetensors.numpy import load_file, save_file
+
+    base = load_file(str(packaged_model_path() / "model.safetensors"))
+    names = ["encoder.layer.5.output.dense.bias", "encoder.layer.0.attention.self.query.weight"]
+    tensors = {n: (base[n] + shift).astype(np.float16) for n in names}
+    save_file({**tensors, **(extra or {})}, str(path), metadata={"format": fmt})
+    return path
+
+
+def test_assembly_replaces_exactly_the_tuned_tensors(tmp_path: Path) -> None:
+    from safetensors.numpy import load_file
+
+    layers = _layers(tmp_path / "layers.safetensors")
+    folder = assemble(layers, file_sha256(layers), tmp_path / "cache")
+    assert folder.parent == tmp_path / "cache" / "answer-encoder"
+    base = load_file(str(packaged_model_path() / "model.safetensors"))
+    got = load_file(str(folder / "model.safetensors"))
+    tuned = load_file(str(layers))
+    assert set(got) == set(base)
+    for name in base:
+        want = tuned[name].astype(np.float32) if name in tuned else base[name]
+        assert got[name].dtype == base[name].dtype and np.array_equal(got[name], want), name
+    # The tokenizer and configuration are the packaged model's.
+    for name in ("tokenizer.json", "config.json", "modules.json"):
+        assert (folder / name).read_bytes() == (packaged_model_path() / name).read_bytes()
+    # Built once: a second call reuses the folder.
+    mtime = (folder / "model.safetensors").stat().st_mtime_ns
+    assert assemble(layers, file_sha256(layers), tmp_path / "cache") == folder
+    assert (folder / "model.safetensors").stat().st_mtime_ns == mtime
+
+
+def test_a_missing_changed_or_foreign_encoder_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    with pytest.raises(ConfigError, match="missing: restore it"):
+        assemble(tmp_path / "nowhere.safetensors", "0" * 64, cache)
+    layers = _layers(tmp_path / "layers.safetensors")
+    with pytest.raises(ConfigError, match="not the one the answer model was trained with"):
+        assemble(layers, "0" * 64, cache)
+    other = _layers(tmp_path / "other.safetensors", fmt="something else")
+    with pytest.raises(ConfigError, match=ENCODER_FORMAT):
+        assemble(other, file_sha256(other), cache)
+    odd = _layers(tmp_path / "odd.safetensors", extra={"head.weight": np.zeros(3, np.float16)})
+    with pytest.raises(ConfigError, match="packaged model lacks"):
+        assemble(odd, file_sha256(odd), cache)
+    # Nothing half-built is left to be mistaken for an encoder.
+    assert not any((cache / "answer-encoder").glob("*/assembled.json"))
+
+
+def test_the_model_file_names_its_encoder_relative_to_itself(tmp_path: Path) -> None:
+    import dataclasses
+
+    layers = _layers(tmp_path / "layers.safetensors")
+    model = dataclasses.replace(
+        load_model(), encoder=layers, encoder_sha256=file_sha256(layers), meta={}
+    )
+    model.save(tmp_path / "model.json")
+    data = json.loads((tmp_path / "model.json").read_text())
+    assert data["encoder"] == {"file": "layers.safetensors", "sha256": file_sha256(layers)}
+    again = load_model(tmp_path / "model.json")
+    assert again.encoder == layers.resolve() and again.encoder_sha256 == file_sha256(layers)
+    plain = dataclasses.replace(model, encoder=None, encoder_sha256="")
+    assert "encoder" not in plain.to_json() and encoder_of(plain) is None
+
+
+def test_similarities_come_from_the_encoder_and_alignment_vectors_from_the_embedder() -> None:
+    """With an answer encoder, the candidates' features read its similarities and no vector of
+    the retrieval embedder is computed; the generative check (Aligner) embeds the candidates
+    with the embedder it compares the written sentences with, when it needs them."""
+    from rag.answer.align import Aligner
+    from rag.answer.evidence import candidates, featurize
+    from rag.documents import SearchHit
+
+    from .conftest import FakeEmbedder
+
+    text = "Ruiz visited the port in May. The port handles grain. Bell praised the harbour."
+    hit = SearchHit(1, "doc", "port.txt", "txt", 0, len(text), text, 1.0, rank=1)
+    embedder, encoder = FakeEmbedder(), FakeEmbedder(dim=32)
+    cands = candidates([hit])
+    question = "When did Ruiz visit the port?"
+    ev = featurize(question, cands, embedder, lambda terms: ({}, 10), encoder)
+    assert embedder.embedded == [] and encoder.embedded[0] == question
+    vecs = encoder.embed([question, *(c.text for c in cands)])
+    sims = vecs[1:] @ vecs[0]
+    col = ev.rows[:, 0]  # "sim"
+    assert np.allclose(col, np.clip(sims, -1, 1)) and all(c.vec is None for c in cands)
+    aligner = Aligner(embedder, cands, question)
+    assert embedder.embedded == [c.text for c in cands]
+    assert all(c.vec is not None and c.vec.shape == (64,) for c in cands)
+    assert aligner.vecs.shape == (len(cands), 64)
