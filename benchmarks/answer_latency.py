@@ -4,7 +4,8 @@
 
 Each question is retrieved first (not timed), then answered; the script reports the median and
 p95 of the answer step and, within it, of the embedding call (the question and the candidate
-sentences, which every version of the answerer makes). Run it from another checkout of rag (cd
+sentences, which every version of the answerer makes: by the embedding model, or by the answer
+model's own encoder where it has one). Run it from another checkout of rag (cd
 there; it imports the rag it finds first) with another --label to compare versions on the same
 questions: the difference of the medians is the latency a change adds. Results go to
 benchmarks/results/answer_latency-<label>.json.
@@ -67,14 +68,21 @@ def main() -> None:
         from rag.answer import make_answerer
 
         answerer = make_answerer(idx.settings, timed, idx.store.term_counts)  # type: ignore[arg-type]
+        # The answer model's own encoder (absent in older checkouts and models) embeds instead.
+        encoder = getattr(answerer, "encoder", None)
+        tuned = TimedEmbedder(encoder) if encoder is not None else None
+        if tuned is not None:
+            answerer.encoder = tuned  # type: ignore[attr-defined]
         answerer.answer(items[0].question, hits[0])  # loads the model file, warms the caches
         total, embed = [], []
         for item, h in zip(items, hits, strict=True):
             timed.spent = 0.0
+            if tuned is not None:
+                tuned.spent = 0.0
             t = time.perf_counter()
             answerer.answer(item.question, h)
             total.append((time.perf_counter() - t) * 1000)
-            embed.append(timed.spent * 1000)
+            embed.append((timed.spent + (tuned.spent if tuned else 0.0)) * 1000)
     finally:
         idx.close()
     rest = [t - e for t, e in zip(total, embed, strict=True)]

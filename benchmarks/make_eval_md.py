@@ -47,6 +47,9 @@ RUNS = {
 # /tmp/linear.json, then each RUNS command with RAG_ANSWER_MODEL=/tmp/linear.json and --out
 # benchmarks/results/eval/linear (kept by hand: a rerun does not remake them).
 LINEAR = OUT / "linear"
+# The same held-out runs with the answer model trained on the packaged model's similarities
+# (the one shipped before the answer encoder), same code, same session.
+PACKAGED_SIM = OUT / "packaged-sim"
 
 
 def run_eval(name: str, rerun: bool, work: str | None = None) -> dict[str, Any] | None:
@@ -301,23 +304,26 @@ SEEDS_SECTION = [
     "",
     "    .venv/bin/python -m pytest tests/test_answers_seeds.py tests/test_answers_natural.py",
     "",
-    "With the learned answer model (trees), 9 of the ten questions in "
-    "`../shared/eval/seed_questions.jsonl` pass (the hand-set weights passed all ten: they were "
-    'tuned on them). s01 ("What did Austin say?") passes since a question about what someone '
+    "With the learned answer model (trees reading the answer encoder's similarity), all ten "
+    "questions in `../shared/eval/seed_questions.jsonl` pass, the two unanswerable ones refused. "
+    "s10 (which defence secretaries, and whom each spoke with) passes since the answer encoder: "
+    "with the packaged model's cosine it left Austin's name out, and its strict expected-failure "
+    'mark is gone. s01 ("What did Austin say?") passes since a question about what someone '
     "said takes, among the runners-up, the sentences that give that person's own words (a post "
-    'they signed, "Austin said ...": `extractive.select`; held-out SQuAD 2.0 and NQ-open '
-    "answers are unchanged by it, to the third decimal); s10 (which defence secretaries, and "
-    "whom each spoke with) leaves Austin's name out. Tried and not kept: asking a question "
+    'they signed, "Austin said ...": `extractive.select`). Tried and not kept: asking a question '
     "in two parts part by part as well (each candidate's score the best over the whole and its "
-    "parts): s10 then names both secretaries and Onodera but still not Kishi, and on held-out "
-    "NQ-open two of the 300 answers changed, both gaining an unrelated sentence (the second part's "
-    '"its speed" scores sentences about any speed): contains gold 0.713 either way, citation '
-    "precision 0.907 to 0.903. Both unanswerable seed questions are refused. The 20 natural questions about the same "
-    "articles in `tests/data/seed_questions_natural.jsonl` (written before the model was trained, "
-    "never used to tune it; 16 answerable, 4 not) pass 18 of 20 (target 19): n02 (the date Austin "
-    "posted) is refused (the gate at 0.15: the post that gives the date, now read with its "
-    "attribution as one piece of evidence, is the second-best sentence) and n07 (what only a few "
-    "countries have) answers with a neighbouring sentence; all four unanswerable ones are refused.",
+    "parts): on held-out NQ-open two of the 300 answers gained an unrelated sentence "
+    '(the second part\'s "its speed" scores sentences about any speed): citation precision '
+    "0.907 to 0.903. The 20 natural questions about the same articles in "
+    "`tests/data/seed_questions_natural.jsonl` (written before the model was trained, never used "
+    "to tune it; 16 answerable, 4 not) pass 18 of 20 (target 19), two other ones than before the "
+    "encoder: n02 (the date Austin posted) and n07 (what only a few countries have) now pass; "
+    "n01 (which Pentagon spokesperson was quoted on Mattis's calls) is refused (gate 0.19 against "
+    "the threshold 0.28: the best sentence is the other article's press release by Pentagon Press "
+    "Secretary John Kirby, which does not name Mattis) and n04 (the South Korean minister Mattis "
+    "talked to) answers with that other article's sentence naming Suh Wook, not Song Young-moo: "
+    "the tuned similarity matches the roles asked about and lets the missing name (Mattis) "
+    "pass. All four unanswerable ones are refused.",
 ]
 SQUAD_NOTE = (
     "A random sample (seed 0) of {questions} questions ({answerable} answerable) from the 5 of 20 "
@@ -521,8 +527,11 @@ def answer_model_section(squad: dict[str, Any] | None, nq: dict[str, Any] | None
         "Same held-out questions, same evaluation code; hand-set is the answer code with hand-set "
         "weights and the 0.45 threshold (rag/answer/ as at bda0e2c, on that commit's index), "
         "logistic is the same features and training with logistic regressions in place of the "
-        "trees (same tree, same index, same run as trees), trees is the shipped model; all with "
-        "the rules of the section after next that name whom an answer is about."
+        "trees (packaged cosine; an earlier run on the same index); trees, packaged cosine is "
+        "the model shipped before the answer encoder (its similarity feature from the packaged "
+        "all-MiniLM-L6-v2), run in the same session and code as the shipped one, **trees, "
+        "answer encoder** (the similarity from the encoder fine-tuned to find answers, below); "
+        "all with the rules of the section after next that name whom an answer is about."
         + (
             ""
             if BEFORE
@@ -541,10 +550,18 @@ def answer_model_section(squad: dict[str, Any] | None, nq: dict[str, Any] | None
             LINEAR
             / f"{'answers-dev-v2.0-part1' if 'SQuAD' in name else 'answers-nq-open-oracle-part1'}.json"
         )
+        packaged = PACKAGED_SIM / linear.name
         rows = [("hand-set", BEFORE.get(name))]
         if linear.exists():
             rows.append(("logistic", json.loads(linear.read_text())["results"]["extractive"]))
-        rows.append(("trees", r["results"]["extractive"] if r else None))
+        if packaged.exists():
+            rows.append(
+                (
+                    "trees, packaged cosine",
+                    json.loads(packaged.read_text())["results"]["extractive"],
+                )
+            )
+        rows.append(("**trees, answer encoder**", r["results"]["extractive"] if r else None))
         for code, x in rows:
             if x is None:
                 continue
@@ -612,12 +629,13 @@ def answer_model_section(squad: dict[str, Any] | None, nq: dict[str, Any] | None
             "The frozen sentence vectors hold no more about which sentence answers than their "
             "cosine already gives the answer model: the encoder itself has to learn.",
             "",
-            "**Fine-tuning the encoder: the measured next step, not yet in the answer path** "
-            "(`benchmarks/answer_encoder.py`). The same task, the packaged all-MiniLM-L6-v2 "
-            "fine-tuned on the 2,161 training-article questions (one pass, batches of 8, a "
-            "softmax over each question's paragraph sentences, AdamW at 3e-5), held out in the "
-            "same run. Unlike the CPU cross-encoder above it starts from what the packaged model "
-            "already knows, and one pass on the 2-core machine already gains 8 points:",
+            "**The answer encoder: fine-tuning the embedding model to find answers (shipped).** "
+            "The same task, the packaged all-MiniLM-L6-v2 fine-tuned on the 2,161 "
+            "training-article questions (one pass, batches of 8, a softmax over each question's "
+            "paragraph sentences at scale 20, AdamW at 3e-5; `benchmarks/answer_encoder.py` "
+            "measures it alone, `python -m rag.answer.train_encoder` trains the shipped file), "
+            "held out in the same run. Unlike the CPU cross-encoder above it starts from what the "
+            "packaged model already knows, and one pass on the 2-core machine gains 8 points:",
             "",
             "| layers that learn | parameters | training | held out (844) | training questions |",
             "|---|---|---|---|---|",
@@ -625,18 +643,33 @@ def answer_model_section(squad: dict[str, Any] | None, nq: dict[str, Any] | None
             "| top 2 of 6 | 3.7 M | 6 min | 0.797 | 0.898 |",
             "| all 6 (word embeddings as packaged) | 10.8 M | 10 min | 0.823 | 0.956 |",
             "",
-            "What it takes to use it: the answer model's trees must learn its similarity as a "
-            "feature on questions the encoder was not trained on (an encoder per half of the "
-            "training articles, each scoring the other half); and the file rules: the learnt "
-            "layers in float16 are 7 MB (top two) or 21 MB (all six) of safetensors, within the "
-            "25 MB bound, assembled with the packaged word embeddings and exported to ONNX at "
-            "first use as the embedding model is. Among all the sentences of the 5 "
-            "passages retrieved for each held-out answerable question (`--retrieved`; 791 whose "
-            "sentences hold a gold answer), the top sentence holds one for 0.646 by the packaged "
-            "cosine, 0.717 by the tuned cosine (all 6 layers), and 0.742 by the shipped answer "
-            "model, whose trees read the packaged cosine with the other features: the tuned "
-            "cosine alone does not beat the trees; its gain as one of their features is what the "
-            "next step measures.",
+            "The shipped encoder is the all-6 one (`rag/answer/answer_encoder.safetensors`: the "
+            "six layers in float16, 21 MB; held-out top-1 0.824 on this task when it was trained). "
+            "It is assembled with the packaged word embeddings and tokenizer in `RAG_CACHE_DIR` on "
+            "the first question, exported to ONNX and checked against PyTorch as the embedding "
+            "model is (about 20 s, once), and its SHA-256 is recorded in the answer model file. "
+            "Its cosine replaces the packaged model's in every similarity feature of the trees "
+            "(`sim`, `sim_gap`, `sim_rank`, `sim_ctx`); the retrieval embedder still retrieves "
+            "and its vectors still check generated sentences. So that the trees learn the "
+            "similarity as it behaves on questions the encoder never saw, each SQuAD training "
+            "question's features come from an encoder tuned without its article (two more "
+            "encoders, each on half of the training articles: held-out top-1 0.812 and 0.794; "
+            "NQ-open questions, never tuned on, from the shipped one). Out of fold on the "
+            "training questions, the trees' top sentence then contains gold for 0.782 of the "
+            "answerable questions whose passages hold it, against 0.735 with the packaged cosine "
+            "(model meta). Held out, end to end (the table above, same run): SQuAD 2.0 contains "
+            "gold 0.682 to 0.734 and citation precision 0.638 to 0.696, NQ-open contains gold "
+            "0.713 to 0.743 at 0.950 answered (0.970 before; the gate's threshold is re-chosen "
+            "for at most 5% of NQ training questions refused out of fold, and meets the 0.95 "
+            "target with nothing to spare). The answer step costs the same (BENCHMARKS.md: the "
+            "encoder embeds the question and the candidates in place of the embedding model). "
+            "Among all the sentences of the 5 passages retrieved for each held-out answerable "
+            "question (`benchmarks/answer_encoder.py --retrieved`; 791 whose sentences hold a "
+            "gold answer), the top sentence held one for 0.646 by the packaged cosine, 0.717 by "
+            "the tuned cosine, and 0.742 by the trees on the packaged cosine. Weak: the encoder "
+            "was tuned on SQuAD alone (Wikipedia paragraphs, questions written against them); "
+            "on the seed news articles it matches the role a question asks about and can let a "
+            "missing name pass (natural questions n01 and n04, next section).",
         ]
     curve = (squad or {}).get("gate_curve", {}).get("extractive", [])
     if curve:

@@ -43,12 +43,10 @@ def test_there_are_seed_questions() -> None:
     assert len(qs) >= 10 and any(not q["answerable"] for q in qs)
 
 
-# Seed questions the learned answer model (issue 10, the default since it measured better on
-# held-out NQ and SQuAD: EVAL.md) answers with the wrong sentences: the two-part s10 leaves
-# Austin's name out. Strict: the day the model answers it, this fails and the mark must go.
-KNOWN_MISSES = {
-    "s10": "learned model's two-part answer leaves out Austin's name (EVAL.md)",
-}
+# Seed questions the answer model is known to get wrong, each marked strict (the day it answers
+# one, the test fails and the mark must go). None since the answer encoder (issue 10): s10, the
+# two-part question, left Austin's name out before it.
+KNOWN_MISSES: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("case", _cases(), ids=lambda c: c["id"] if c else "missing")
