@@ -226,3 +226,29 @@ def test_eval_with_a_corpus_never_touches_the_users_index(tmp_path: Path) -> Non
     assert not (tmp_path / "user-index").exists()
     assert result["questions"] == 1
     assert list((tmp_path / "cache" / "eval").glob("corpus-corpus-*"))
+
+
+def test_passage_features_read_the_whole_chunk_of_a_sentence() -> None:
+    """chunk_lex and chunk_names: how much of the question's weight, and which of its names,
+    the sentence's whole passage holds (a sentence about another person's call, in a passage
+    that never names the one asked about, scores lower than the same words where it is named)."""
+    from rag.answer.features import QuestionTerms, sentence_matrix
+
+    question = "Who did Mattis call in Seoul?"
+    terms = QuestionTerms.of(question, lambda words: ({}, 100))
+    sentence = "The minister spoke with his counterpart by phone."
+    chunks = [f"Mattis visited Seoul in May. {sentence}", f"Austin visited Tokyo. {sentence}"]
+    rows, _ = sentence_matrix(
+        question, terms, [sentence, sentence], np.array([0.5, 0.5]), [1, 2],
+        [(1, 1, False), (1, 2, False)], "name", [True, True], [0, 0], chunks,
+    )  # fmt: skip
+    col = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
+    assert rows[0, col["chunk_names"]] == 1.0 and rows[1, col["chunk_names"]] == 0.0
+    assert rows[0, col["chunk_lex"]] > rows[1, col["chunk_lex"]] == rows[1, col["lex"]]
+    # Without chunks, the sentence is its own passage.
+    alone, _ = sentence_matrix(
+        question, terms, [sentence], np.array([0.5]), [1], [(0, 1, False)], "name", [True], [0]
+    )
+    assert (
+        alone[0, col["chunk_names"]] == 0.0 and alone[0, col["chunk_lex"]] == alone[0, col["lex"]]
+    )

@@ -337,9 +337,11 @@ def featurize(
     type_ok = [type_matches(kind, t, question) for t in texts]
     names = [len(new_names(t, question)) for t in texts]
     positions = [(c.pos, c.hit.chunk_id, c.start == 0) for c in cands]
+    joined = {t: join_lines(t) for t in dict.fromkeys(c.hit.text for c in cands)}
+    chunks = [joined[c.hit.text] for c in cands]
     rows, _ = sentence_matrix(
         question, terms, texts, sims, [c.hit.rank for c in cands],
-        positions, kind, type_ok, names,
+        positions, kind, type_ok, names, chunks,
     )  # fmt: skip
     col = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
     for i, (c, vec) in enumerate(zip(cands, vecs[1:], strict=True)):
@@ -350,9 +352,8 @@ def featurize(
         # Echoing the question never answers it: a hard rule, whatever the model says.
         c.novel = not (rows[i, col["echo"]] or rows[i, col["restates"]])
         c.features = rows[i]
-    joined = {t: join_lines(t) for t in dict.fromkeys(c.hit.text for c in cands)}
     context = " ".join(joined.values())
-    return Evidence(rows, terms, kind, context, [joined[c.hit.text] for c in cands])
+    return Evidence(rows, terms, kind, context, chunks)
 
 
 def apply_model(cands: list[Candidate], evidence: Evidence, probs: np.ndarray) -> np.ndarray:

@@ -37,6 +37,7 @@ SENTENCE_FEATURES = (
     "bigrams", "hit_rr", "hit_first", "sent_pos", "doc_start", "new_terms", "new_frac",
     "echo", "restates", "words", "new_names", "has_digit",
     "match_number", "match_time", "match_name", "match_speech", "kind_other",
+    "chunk_lex", "chunk_names",
 )  # fmt: skip
 GATE_FEATURES = (
     "p1", "p2", "p_gap", "p_top3", "lex1", "lex_best", "missing_weight",
@@ -177,10 +178,19 @@ def sentence_matrix(
     kind: str | None,
     type_ok: Sequence[bool],
     new_names: Sequence[int],
+    chunks: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, list[set[str]]]:
-    """One row of SENTENCE_FEATURES per candidate; also each candidate's stems (reused later)."""
+    """One row of SENTENCE_FEATURES per candidate; also each candidate's stems (reused later).
+    `chunks`: each candidate's chunk text, for what its passage says of the question's words
+    and names (a sentence about another person's call, in a passage that never names the one
+    asked about); default: the sentence alone."""
     n = len(texts)
     words = [stems(t) for t in texts]
+    chunk_stems: dict[str, set[str]] = {}
+    in_chunk = [
+        chunk_stems.setdefault(c, stems(c)) | words[i]
+        for i, c in enumerate(chunks if chunks is not None else texts)
+    ]
     seqs = [[s for s in stem_list(t) if s not in _IGNORED_STEMS] for t in texts]
     qset = set(terms.weights)
     lex = np.array([terms.coverage(w) for w in words])
@@ -230,6 +240,8 @@ def sentence_matrix(
             "match_name": kinds["kind_name"] * type_ok[i],
             "match_speech": kinds["kind_speech"] * type_ok[i],
             "kind_other": kinds["kind_other"],
+            "chunk_lex": terms.coverage(in_chunk[i]),
+            "chunk_names": (len(terms.caps & in_chunk[i]) / len(terms.caps) if terms.caps else 1.0),
         }
         rows[i] = [f[name] for name in SENTENCE_FEATURES]
     return rows, words
