@@ -69,20 +69,19 @@ def main() -> None:
 
         answerer = make_answerer(idx.settings, timed, idx.store.term_counts)  # type: ignore[arg-type]
         # The answer model's own encoder (absent in older checkouts and models) embeds instead.
-        encoder = getattr(answerer, "encoder", None)
-        tuned = TimedEmbedder(encoder) if encoder is not None else None
-        if tuned is not None:
-            answerer.encoder = tuned  # type: ignore[attr-defined]
+        timers = [timed]
+        if getattr(answerer, "encoder", None) is not None:
+            answerer.encoder = TimedEmbedder(answerer.encoder)  # type: ignore[attr-defined]
+            timers.append(answerer.encoder)  # type: ignore[attr-defined]
         answerer.answer(items[0].question, hits[0])  # loads the model file, warms the caches
         total, embed = [], []
         for item, h in zip(items, hits, strict=True):
-            timed.spent = 0.0
-            if tuned is not None:
-                tuned.spent = 0.0
+            for timer in timers:
+                timer.spent = 0.0
             t = time.perf_counter()
             answerer.answer(item.question, h)
             total.append((time.perf_counter() - t) * 1000)
-            embed.append((timed.spent + (tuned.spent if tuned else 0.0)) * 1000)
+            embed.append(sum(timer.spent for timer in timers) * 1000)
     finally:
         idx.close()
     rest = [t - e for t, e in zip(total, embed, strict=True)]

@@ -135,6 +135,7 @@ def test_similarities_come_from_the_encoder_and_alignment_vectors_from_the_embed
     with the embedder it compares the written sentences with, when it needs them."""
     from rag.answer.align import Aligner
     from rag.answer.evidence import candidates, featurize
+    from rag.answer.features import SENTENCE_FEATURES
     from rag.documents import SearchHit
 
     from .conftest import FakeEmbedder
@@ -148,7 +149,7 @@ def test_similarities_come_from_the_encoder_and_alignment_vectors_from_the_embed
     assert embedder.embedded == [] and encoder.embedded[0] == question
     vecs = encoder.embed([question, *(c.text for c in cands)])
     sims = vecs[1:] @ vecs[0]
-    col = ev.rows[:, 0]  # "sim"
+    col = ev.rows[:, SENTENCE_FEATURES.index("sim")]
     assert np.allclose(col, np.clip(sims, -1, 1)) and all(c.vec is None for c in cands)
     aligner = Aligner(embedder, cands, question)
     assert embedder.embedded == [c.text for c in cands]

@@ -107,10 +107,12 @@ def _merge(base: Path, layers: Path, out: Path) -> dict[str, object]:
 
 def encoder_of(model: AnswerModel, cache_dir: Path | None = None) -> Embedder | None:
     """The answer model's own encoder, or None when it reads the retrieval embedder's
-    similarities. `cache_dir`: where it is assembled and exported (default: RAG_CACHE_DIR or
-    ~/.cache/rag, as Settings has it)."""
+    similarities. `cache_dir`: where it is assembled and exported (default: the settings'
+    cache_dir, from RAG_CACHE_DIR or rag.toml as the CLI reads them)."""
     if model.encoder is None:
         return None
     if cache_dir is None:
-        cache_dir = Path(os.environ.get("RAG_CACHE_DIR") or Path.home() / ".cache" / "rag")
+        from ..config import Settings
+
+        cache_dir = Settings(**{}).cache_dir
     return answer_encoder(model.encoder, model.encoder_sha256, cache_dir)
