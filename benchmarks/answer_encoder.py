@@ -86,6 +86,11 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=3e-5)
     ap.add_argument(
+        "--by-article",
+        action="store_true",
+        help="batches of one article's questions, the softmax over all their paragraphs' sentences",
+    )
+    ap.add_argument(
         "--retrieved",
         action="store_true",
         help="also compare, among the sentences of the passages retrieved for each held-out "
@@ -113,6 +118,7 @@ def main() -> None:
         train_layers=args.train_layers,
         batch=args.batch,
         lr=args.lr,
+        by_article=args.by_article,
     )
     result["train_s"] = round(time.perf_counter() - t0)
     result["after"] = {
@@ -134,7 +140,8 @@ def main() -> None:
         result["retrieved"] = retrieved(model)
         print("retrieved", result["retrieved"], flush=True)
     result["machine"] = machine()
-    print("wrote", save(f"answer_encoder-top{args.train_layers}", result))
+    name = f"answer_encoder-top{args.train_layers}" + ("-by-article" if args.by_article else "")
+    print("wrote", save(name, result))
 
 
 if __name__ == "__main__":

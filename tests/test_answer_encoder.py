@@ -155,3 +155,31 @@ def test_similarities_come_from_the_encoder_and_alignment_vectors_from_the_embed
     assert embedder.embedded == [c.text for c in cands]
     assert all(c.vec is not None and c.vec.shape == (64,) for c in cands)
     assert aligner.vecs.shape == (len(cands), 64)
+
+
+def test_article_batches_keep_each_batch_in_one_article_and_every_question_once() -> None:
+    from rag.answer.train_encoder import Asked, batches
+
+    asked = [Asked(f"q{i}", [i], [0], f"article {i % 3}") for i in range(20)]
+    plan = batches(asked, 4, seed=0, by_article=True)
+    assert sorted(a.question for b in plan for a in b) == sorted(a.question for a in asked)
+    assert all(len({a.group for a in b}) == 1 and 1 <= len(b) <= 4 for b in plan)
+    assert plan == batches(asked, 4, seed=0, by_article=True)  # the same seed, the same plan
+    mixed = batches(asked, 4, seed=0, by_article=False)
+    assert any(len({a.group for a in b}) > 1 for b in mixed)
+
+
+def test_targets_are_the_own_gold_and_other_paragraphs_sentences_holding_the_answer() -> None:
+    from rag.answer.train_encoder import Asked, targets
+
+    sentences = [
+        "Paris is the capital.",  # 0: own paragraph, the gold one
+        "It has many museums.",  # 1: own paragraph, mentions no answer
+        "The capital, Paris, hosts the assembly.",  # 2: another paragraph, holds the answer
+        "Lyon is further south.",  # 3: another paragraph
+        "Paris appears here as well but is not gold.",  # 4: own paragraph, not gold
+    ]
+    a = Asked("What is the capital?", [0, 1, 4], [0], "France", ("Paris",))
+    # Within its own paragraph only the answer-start sentences count, as SQuAD marks them.
+    assert targets(a, [0, 1, 2, 3, 4], sentences) == [0, 2]
+    assert targets(a, [3, 1, 0], sentences) == [2]

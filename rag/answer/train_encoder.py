@@ -10,6 +10,8 @@ ones holding an answer start are the targets of a softmax over cosine similariti
 One pass in batches of 8 questions, AdamW at 3e-5, all six layers learning and the word, position
 and type embeddings frozen as packaged (so the file holds the layers only: about 21 MB). Measured
 within the gold paragraph on the held-out articles: top-1 0.741 packaged, 0.823 tuned (EVAL.md).
+(`fine_tune(by_article=True)`, the softmax over the sentences of a batch of one article's
+paragraphs, was measured and not kept: EVAL.md.)
 
 `--folds-dir` also trains one encoder per half of the training articles (`encoder_half`): the
 answer model's trees learn the tuned similarity of each training question from the encoder that
@@ -49,6 +51,7 @@ class Asked:
     sentences: list[int]  # its paragraph's sentences, as rows of Paragraphs.sentences
     gold: list[int]  # positions in `sentences` holding an answer start
     group: str  # the article
+    answers: tuple[str, ...] = ()  # the gold answer texts
 
 
 @dataclass
@@ -74,7 +77,8 @@ def squad_paragraphs(path: Path) -> Paragraphs:
                     {k for k, s in enumerate(spans) for a in starts if s.start <= a < s.end}
                 )
                 if gold and len(spans) > 1:
-                    asked.append(Asked(q["question"], ids, gold, article["title"]))
+                    texts = tuple({a["text"] for a in q["answers"] if a["text"].strip()})
+                    asked.append(Asked(q["question"], ids, gold, article["title"], texts))
     return Paragraphs(sentences, asked)
 
 
@@ -94,6 +98,38 @@ def top1(model: Any, data: Paragraphs, keep: Callable[[Asked], bool]) -> float:
     return float(np.mean(hits))
 
 
+def batches(train: list[Asked], batch: int, seed: int, by_article: bool) -> list[list[Asked]]:
+    """The training questions in batches, shuffled; `by_article`: each batch's questions come
+    from one article, so its other paragraphs are the negatives that retrieval will put next to
+    the right one."""
+    rng = random.Random(seed)
+    if not by_article:
+        rows = list(train)
+        rng.shuffle(rows)
+        return [rows[b : b + batch] for b in range(0, len(rows), batch)]
+    groups: dict[str, list[Asked]] = {}
+    for a in train:
+        groups.setdefault(a.group, []).append(a)
+    out: list[list[Asked]] = []
+    for rows in groups.values():
+        rng.shuffle(rows)
+        out += [rows[b : b + batch] for b in range(0, len(rows), batch)]
+    rng.shuffle(out)
+    return out
+
+
+def targets(a: Asked, pool: list[int], sentences: list[str]) -> list[int]:
+    """Positions in `pool` (sentence rows) that answer `a`: its gold sentences in its own
+    paragraph, and any other paragraph's sentence that holds one of its answers' text."""
+    own = {a.sentences[g] for g in a.gold}
+    texts = [t.lower() for t in a.answers]
+    return [
+        j
+        for j, k in enumerate(pool)
+        if k in own or (k not in a.sentences and any(t in sentences[k].lower() for t in texts))
+    ]
+
+
 def fine_tune(
     data: Paragraphs,
     keep: Callable[[Asked], bool],
@@ -102,8 +138,11 @@ def fine_tune(
     batch: int = 8,
     lr: float = 3e-5,
     seed: int = 0,
+    by_article: bool = False,
 ) -> Any:
-    """The packaged model, fine-tuned on the kept questions (one pass); a SentenceTransformer."""
+    """The packaged model, fine-tuned on the kept questions (one pass); a SentenceTransformer.
+    `by_article`: batches of one article's questions, each question's softmax over every
+    sentence of the batch's paragraphs (not its own paragraph's alone)."""
     import torch
     from sentence_transformers import SentenceTransformer
 
@@ -117,7 +156,7 @@ def fine_tune(
         for p in part.parameters():
             p.requires_grad_(False)
     train = [a for a in data.asked if keep(a)]
-    random.Random(seed).shuffle(train)
+    plan = batches(train, batch, seed, by_article)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr)
 
@@ -127,21 +166,27 @@ def fine_tune(
 
     model.train()
     t0 = time.perf_counter()
-    for b in range(0, len(train), batch):
-        part = train[b : b + batch]
+    done = 0
+    for step, part in enumerate(plan):
         qv = encode([a.question for a in part])
         needed = sorted({k for a in part for k in a.sentences})
         at = {k: j for j, k in enumerate(needed)}
         sv = encode([data.sentences[k] for k in needed])
         loss = torch.zeros(())
         for n, a in enumerate(part):
-            logits = SCALE * (sv[[at[k] for k in a.sentences]] @ qv[n])
-            loss = loss + torch.logsumexp(logits, 0) - torch.logsumexp(logits[a.gold], 0)
+            if by_article:
+                logits = SCALE * (sv @ qv[n])
+                gold = targets(a, needed, data.sentences)
+            else:
+                logits = SCALE * (sv[[at[k] for k in a.sentences]] @ qv[n])
+                gold = a.gold
+            loss = loss + torch.logsumexp(logits, 0) - torch.logsumexp(logits[gold], 0)
         opt.zero_grad()
         (loss / len(part)).backward()
         opt.step()
-        if (b // batch) % 100 == 0:
-            print(f"  {b}/{len(train)} questions ({time.perf_counter() - t0:.0f} s)", flush=True)
+        if step % 100 == 0:
+            print(f"  {done}/{len(train)} questions ({time.perf_counter() - t0:.0f} s)", flush=True)
+        done += len(part)
     model.eval()
     return model
 
