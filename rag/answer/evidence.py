@@ -45,9 +45,9 @@ _ASKS_SPEECH = re.compile(
     r"state|stated|warn|warned|write|wrote|tweet|tweeted|pledge|pledged|assure|assured)\b",
     re.IGNORECASE,
 )
-_CAPITALISED = re.compile(r"\b[A-Z][\w'-]+")
+CAPITALISED = re.compile(r"\b[A-Z][\w'-]+")
 # Capitalised words that are titles or institutions, not names.
-_TITLES = frozenset(
+TITLES = frozenset(
     [
         "the",
         "a",
@@ -169,7 +169,7 @@ def citation(c: Candidate, number: int) -> Citation:
 # The attribution that ends a post embedded in an article, as news sites print a tweet:
 # "... is ironclad. pic.twitter.com/x — Secretary of Defense Lloyd J. Austin III (@SecDef)
 # February 9, 2022".
-_ATTRIBUTION = re.compile(
+ATTRIBUTION = re.compile(
     r"(?:(?:pic\.twitter\.com/|https?://)\S*\s*)?\s[—–]\s*[^()\n]{2,100}\(@\w{1,30}\)"
     r"(?:\s*[A-Z][a-z]{2,8}\.? \d{1,2}, \d{4})?\s*$"
 )
@@ -183,7 +183,7 @@ def _posts(text: str, offset: int, spans: list[Span]) -> list[Span]:
     `text`, their offsets shifted by `offset`."""
     out: list[Span] = []
     for span in spans:
-        if out and _ATTRIBUTION.search(span.text):
+        if out and ATTRIBUTION.search(span.text):
             first = len(out)  # the post's first sentence: earlier ones on the same line
             while (
                 first > 0
@@ -284,9 +284,9 @@ def new_names(sentence: str, question: str) -> set[str]:
     names: set[str] = set()
     run: list[str] = []
     prev_end = 0
-    for m in _CAPITALISED.finditer(sentence):
+    for m in CAPITALISED.finditer(sentence):
         word = m.group()
-        fresh = word.lower() not in asked and word.lower() not in _TITLES and not word.isupper()
+        fresh = word.lower() not in asked and word.lower() not in TITLES and not word.isupper()
         adjacent = sentence[prev_end : m.start()] == " "
         prev_end = m.end()
         if fresh and run and adjacent:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from .evidence import _ATTRIBUTION, _CAPITALISED, _TITLES, expected_type
+from .evidence import ATTRIBUTION, CAPITALISED, TITLES, expected_type
 
 _SPEECH_VERBS = (
     r"said|says|told|tells|stated|states|wrote|writes|tweeted|posted|added|noted|warned|"
@@ -22,8 +22,8 @@ def speaker_names(question: str) -> list[str]:
     question asks what someone said (expected_type 'speech'); else none."""
     if expected_type(question) != "speech":
         return []
-    words = _CAPITALISED.findall(question)[1:]
-    return [w for w in words if w.lower() not in _TITLES and not w.isupper()]
+    words = CAPITALISED.findall(question)[1:]
+    return [w for w in words if w.lower() not in TITLES and not w.isupper()]
 
 
 def spoken_by(sentence: str, names: Sequence[str]) -> bool:
@@ -31,7 +31,7 @@ def spoken_by(sentence: str, names: Sequence[str]) -> bool:
     attribution names them), "Austin said ...", "... said Austin", or "according to Austin"."""
     for name in names:
         n = re.escape(name)
-        post = _ATTRIBUTION.search(sentence)
+        post = ATTRIBUTION.search(sentence)
         if post and re.search(rf"\b{n}\b", post.group()):
             return True
         if re.search(rf"\b{n}\b{_NAME_TAIL}\s+(?:{_SPEECH_VERBS})\b", sentence):
