@@ -85,6 +85,7 @@ def main() -> None:
     ap.add_argument("--train-layers", type=int, default=6, help="top layers that learn (of 6)")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=3e-5)
+    ap.add_argument("--epochs", type=int, default=1, help="passes over the training questions")
     ap.add_argument(
         "--by-article",
         action="store_true",
@@ -119,6 +120,7 @@ def main() -> None:
         batch=args.batch,
         lr=args.lr,
         by_article=args.by_article,
+        epochs=args.epochs,
     )
     result["train_s"] = round(time.perf_counter() - t0)
     result["after"] = {
@@ -141,6 +143,7 @@ def main() -> None:
         print("retrieved", result["retrieved"], flush=True)
     result["machine"] = machine()
     name = f"answer_encoder-top{args.train_layers}" + ("-by-article" if args.by_article else "")
+    name += f"-{args.epochs}-epochs" if args.epochs > 1 else ""
     print("wrote", save(name, result))
 
 

@@ -710,7 +710,10 @@ def answer_model_section(squad: dict[str, Any] | None, nq: dict[str, Any] | None
             "unanswerable refused 0.128 to 0.132, NQ-open 0.770 to 0.757 at 0.973 to 0.960. The "
             "trees already pick between passages by their retrieval rank and overlap; what they "
             "take from the encoder is its choice within a paragraph, which this recipe made "
-            "worse. Weak: the encoder "
+            "worse. A second pass of the shipped recipe (`benchmarks/answer_encoder.py --epochs "
+            "2`, 21 min) was not kept either: top-1 within the paragraph 0.956 to 0.988 on the "
+            "training questions and 0.823 to 0.814 held out, so it learns those questions, not "
+            "the task. Weak: the encoder "
             "was tuned on SQuAD alone (Wikipedia paragraphs, questions written against them); "
             "on the seed news articles it matches the role a question asks about and can let a "
             "missing name pass (natural questions n01 and n04, next section).",

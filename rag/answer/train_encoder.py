@@ -139,10 +139,12 @@ def fine_tune(
     lr: float = 3e-5,
     seed: int = 0,
     by_article: bool = False,
+    epochs: int = 1,
 ) -> Any:
-    """The packaged model, fine-tuned on the kept questions (one pass); a SentenceTransformer.
-    `by_article`: batches of one article's questions, each question's softmax over every
-    sentence of the batch's paragraphs (not its own paragraph's alone)."""
+    """The packaged model, fine-tuned on the kept questions (`epochs` passes, each shuffled
+    anew); a SentenceTransformer. `by_article`: batches of one article's questions, each
+    question's softmax over every sentence of the batch's paragraphs (not its own paragraph's
+    alone)."""
     import torch
     from sentence_transformers import SentenceTransformer
 
@@ -156,7 +158,7 @@ def fine_tune(
         for p in part.parameters():
             p.requires_grad_(False)
     train = [a for a in data.asked if keep(a)]
-    plan = batches(train, batch, seed, by_article)
+    plan = [b for e in range(epochs) for b in batches(train, batch, seed + e, by_article)]
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr)
 
@@ -185,7 +187,7 @@ def fine_tune(
         (loss / len(part)).backward()
         opt.step()
         if step % 100 == 0:
-            print(f"  {done}/{len(train)} questions ({time.perf_counter() - t0:.0f} s)", flush=True)
+            print(f"  {done}/{len(train) * epochs} ({time.perf_counter() - t0:.0f} s)", flush=True)
         done += len(part)
     model.eval()
     return model
