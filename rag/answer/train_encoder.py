@@ -77,7 +77,7 @@ def squad_paragraphs(path: Path) -> Paragraphs:
                     {k for k, s in enumerate(spans) for a in starts if s.start <= a < s.end}
                 )
                 if gold and len(spans) > 1:
-                    texts = tuple({a["text"] for a in q["answers"] if a["text"].strip()})
+                    texts = tuple(sorted({a["text"] for a in q["answers"] if a["text"].strip()}))
                     asked.append(Asked(q["question"], ids, gold, article["title"], texts))
     return Paragraphs(sentences, asked)
 
