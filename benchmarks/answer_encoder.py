@@ -24,7 +24,7 @@ from common import DATASETS, ROOT, machine, save  # type: ignore[import-not-foun
 
 sys.path.insert(0, str(ROOT))
 
-from rag.answer.train_encoder import Asked, fine_tune, squad_paragraphs, top1
+from rag.answer.train_encoder import Asked, fine_tune, squad_paragraphs, st_embed, top1
 from rag.eval.data import is_heldout
 
 Question = tuple[int, list[int], list[int], bool]  # row in asked, its sentences, gold, held out
@@ -110,7 +110,10 @@ def main() -> None:
     from rag.embeddings import packaged_model_path
 
     packaged = SentenceTransformer(str(packaged_model_path()), device="cpu")
-    result: dict[str, Any] = {"args": vars(args), "before": {"heldout": top1(packaged, data, held)}}
+    result: dict[str, Any] = {
+        "args": vars(args),
+        "before": {"heldout": top1(st_embed(packaged), data, held)},
+    }
     print("before", result["before"], flush=True)
     t0 = time.perf_counter()
     model = fine_tune(
@@ -124,8 +127,8 @@ def main() -> None:
     )
     result["train_s"] = round(time.perf_counter() - t0)
     result["after"] = {
-        "heldout": top1(model, data, held),
-        "train": top1(model, data, lambda a: not held(a)),
+        "heldout": top1(st_embed(model), data, held),
+        "train": top1(st_embed(model), data, lambda a: not held(a)),
     }
     result["questions"] = {
         "train": sum(not held(a) for a in data.asked),

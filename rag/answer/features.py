@@ -186,11 +186,9 @@ def sentence_matrix(
     asked about); default: the sentence alone."""
     n = len(texts)
     words = [stems(t) for t in texts]
-    chunk_stems: dict[str, set[str]] = {}
-    in_chunk = [
-        chunk_stems.setdefault(c, stems(c)) | words[i]
-        for i, c in enumerate(chunks if chunks is not None else texts)
-    ]
+    passages = list(chunks) if chunks is not None else texts
+    chunk_stems = {c: stems(c) for c in dict.fromkeys(passages)}  # each chunk once
+    in_chunk = [chunk_stems[c] | words[i] for i, c in enumerate(passages)]
     seqs = [[s for s in stem_list(t) if s not in _IGNORED_STEMS] for t in texts]
     qset = set(terms.weights)
     lex = np.array([terms.coverage(w) for w in words])

@@ -82,16 +82,25 @@ def squad_paragraphs(path: Path) -> Paragraphs:
     return Paragraphs(sentences, asked)
 
 
-def top1(model: Any, data: Paragraphs, keep: Callable[[Asked], bool]) -> float:
-    """The share of the kept questions whose most similar paragraph sentence holds an answer."""
+Embed = Callable[[list[str]], np.ndarray]  # texts -> normalised vectors
+
+
+def st_embed(model: Any) -> Embed:
+    """A SentenceTransformer as an `Embed` (in eval mode)."""
+    model.eval()
+    return lambda texts: model.encode(texts, batch_size=64, normalize_embeddings=True)
+
+
+def top1(embed: Embed, data: Paragraphs, keep: Callable[[Asked], bool]) -> float:
+    """The share of the kept questions whose most similar paragraph sentence holds an answer;
+    `embed`: st_embed(a SentenceTransformer), or an Embedder's embed."""
     rows = [a for a in data.asked if keep(a)]
     if not rows:
         return float("nan")
-    model.eval()
     needed = sorted({k for a in rows for k in a.sentences})
-    s = model.encode([data.sentences[k] for k in needed], batch_size=64, normalize_embeddings=True)
+    s = embed([data.sentences[k] for k in needed])
     at = {k: j for j, k in enumerate(needed)}
-    q = model.encode([a.question for a in rows], batch_size=64, normalize_embeddings=True)
+    q = embed([a.question for a in rows])
     hits = [
         int(np.argmax(s[[at[k] for k in a.sentences]] @ q[i])) in a.gold for i, a in enumerate(rows)
     ]
@@ -243,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"training on {what} -> {out}", flush=True)
         model = fine_tune(data, keep)
         seconds = round(time.perf_counter() - t0)
-        figures = {"heldout_top1": round(top1(model, data, heldout), 4)}
+        figures = {"heldout_top1": round(top1(st_embed(model), data, heldout), 4)}
         print(f"  {seconds} s; held-out top-1 within the paragraph {figures}", flush=True)
         meta = {
             "trained_on": what,
