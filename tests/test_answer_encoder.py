@@ -168,3 +168,75 @@ def test_targets_are_the_own_gold_and_other_paragraphs_sentences_holding_the_ans
     # Within its own paragraph only the answer-start sentences count, as SQuAD marks them.
     assert targets(a, [0, 1, 2, 3, 4], sentences) == [0, 2]
     assert targets(a, [3, 1, 0], sentences) == [2]
+
+
+def test_nq_paragraphs_target_the_sentences_holding_the_answer_text(tmp_path: Path) -> None:
+    from rag.answer.train_encoder import merged, nq_paragraphs, squad_paragraphs
+
+    shared_passage = "Ada Lovelace wrote notes. The notes describe an algorithm. She died in 1852."
+    rows = [
+        {
+            "question": "who wrote the notes",
+            "answers": ["Ada  Lovelace"],  # compared normalised: spacing and case do not matter
+            "ctxs": [{"title": "Notes", "text": shared_passage}],
+        },
+        {
+            "question": "when did she die",
+            "answers": ["1852"],
+            "ctxs": [{"title": "Notes", "text": shared_passage}],
+        },
+        {"question": "no answer in its passage", "answers": ["Babbage"], "ctxs": [
+            {"title": "Other", "text": "A first sentence. A second one."}
+        ]},
+        {"question": "one sentence only", "answers": ["x"], "ctxs": [
+            {"title": "Short", "text": "x marks it"}
+        ]},
+    ]  # fmt: skip
+    path = tmp_path / "nq.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    data = nq_paragraphs(path)
+    assert [a.question for a in data.asked] == ["who wrote the notes", "when did she die"]
+    assert len(data.sentences) == 3 + 2 + 1  # the shared passage is split once
+    first, second = data.asked
+    assert first.sentences == second.sentences == [0, 1, 2]
+    assert (first.gold, second.gold) == ([0], [2]) and first.group == "Notes"
+    # Merged behind another set, its rows move and still point at the same sentences.
+    squad = {"data": [{"title": "T", "paragraphs": [{"context": "One. Two.", "qas": [
+        {"id": "1", "question": "q?", "answers": [{"text": "Two", "answer_start": 5}]}
+    ]}]}]}  # fmt: skip
+    (tmp_path / "squad.json").write_text(json.dumps(squad))
+    both = merged(squad_paragraphs(tmp_path / "squad.json"), data)
+    assert [both.sentences[k] for k in both.asked[0].sentences] == ["One.", "Two."]
+    moved = both.asked[2]
+    assert [both.sentences[k] for k in moved.sentences] == data.sentences[:3]
+    assert both.sentences[moved.sentences[moved.gold[0]]] == "She died in 1852."
+
+
+def test_questions_of_a_set_the_encoders_learnt_from_are_scored_by_the_other_half(
+    tmp_path: Path,
+) -> None:
+    """Training the trees: a question whose set (and so whose article or title) an encoder
+    was tuned on must get its similarities from the half encoder that never saw it; the
+    encoder files say which sets they learnt from."""
+    from rag.answer.train_data import Encoders
+    from rag.answer.train_encoder import encoder_half, tuned_sets
+    from rag.eval.data import QAItem
+
+    from .conftest import FakeEmbedder
+
+    old = _layers(tmp_path / "old.safetensors")  # written before files named their sets
+    assert tuned_sets(old) == ["squad"]
+    new = tmp_path / "new.safetensors"
+    from safetensors.numpy import load_file, save_file
+
+    save_file(load_file(str(old)), str(new), metadata={"sets": json.dumps(["nq", "squad"])})
+    assert tuned_sets(new) == ["nq", "squad"]
+    full, h0, h1 = FakeEmbedder(), FakeEmbedder(), FakeEmbedder()
+    groups = [f"title {i}" for i in range(40)]
+    item = {h: QAItem("q", "q?", True, group=next(g for g in groups if encoder_half(g) == h))
+            for h in (0, 1)}  # fmt: skip
+    squad_only = Encoders(full, (h0, h1))  # type: ignore[arg-type]
+    assert squad_only.of("squad")(item[0]) is h0 and squad_only.of("squad")(item[1]) is h1
+    assert squad_only.of("nq")(item[0]) is full  # never tuned on NQ: the shipped one
+    both = Encoders(full, (h0, h1), frozenset({"squad", "nq"}))  # type: ignore[arg-type]
+    assert both.of("nq")(item[0]) is h0 and both.of("nq")(item[1]) is h1

@@ -294,10 +294,12 @@ def main(argv: list[str] | None = None) -> None:
         model = dataclasses.replace(
             model, encoder=args.encoder.resolve(), encoder_sha256=file_sha256(args.encoder)
         )
+        sets = sorted(encoders.tuned_on) if encoders else []
         model.meta["answer_encoder"] = {
             "file": args.encoder.name,
-            "folds": "half-0/half-1: each SQuAD training question scored by the encoder tuned "
-            "without its article",
+            "tuned_on": sets,
+            "folds": f"half-0/half-1: each training question of {' and '.join(sets)} scored by "
+            "the encoder tuned without its article or title",
         }
     model.save(args.out)
     print(f"wrote {args.out}: threshold {model.threshold}, keep_ratio {model.keep_ratio}")

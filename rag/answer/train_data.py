@@ -78,37 +78,42 @@ class Example:
 @dataclass
 class Encoders:
     """The answer encoder being shipped (tuned on all training articles) and one tuned on each
-    half's complement (rag.answer.train_encoder): a SQuAD question's similarities come from the
-    encoder that never saw its article, as new questions will meet the shipped one; questions
-    of other sets (never tuned on) from the shipped one."""
+    half's complement (rag.answer.train_encoder): a question of a set the encoders were tuned
+    on gets its similarities from the encoder that never saw its article or title, as new
+    questions will meet the shipped one; questions of other sets from the shipped one."""
 
     full: CachedEmbedder
     halves: tuple[CachedEmbedder, CachedEmbedder]
+    tuned_on: frozenset[str] = frozenset({"squad"})  # the sets in the encoders' training data
 
     @classmethod
     def load(cls, full: Path, folds: Path, cache_dir: Path) -> Encoders:
         from ..onnx_embed import file_sha256
         from .encoder import answer_encoder
+        from .train_encoder import tuned_sets
 
         def one(path: Path) -> CachedEmbedder:
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: train it with python -m rag.answer.train_encoder")
             return CachedEmbedder(answer_encoder(path, file_sha256(path), cache_dir))
 
-        return cls(
-            one(full), (one(folds / "half-0.safetensors"), one(folds / "half-1.safetensors"))
-        )
+        paths = [full, folds / "half-0.safetensors", folds / "half-1.safetensors"]
+        encoders = [one(p) for p in paths]
+        sets = {frozenset(tuned_sets(p)) for p in paths}
+        if len(sets) != 1:
+            raise ValueError(f"{full} and the folds in {folds} were tuned on different sets")
+        return cls(encoders[0], (encoders[1], encoders[2]), sets.pop())
 
     def all(self) -> list[CachedEmbedder]:
         return [self.full, *self.halves]
 
-    def squad(self, item: QAItem) -> Embedder:
+    def of(self, kind: str) -> Callable[[QAItem], Embedder]:
+        """The encoder for a question of set `kind` (squad, nq)."""
         from .train_encoder import encoder_half
 
-        return self.halves[encoder_half(item.group)]
-
-    def other(self, item: QAItem) -> Embedder:
-        return self.full
+        if kind in self.tuned_on:
+            return lambda item: self.halves[encoder_half(item.group)]
+        return lambda item: self.full
 
 
 def collect(
@@ -198,17 +203,17 @@ def training_examples(
             c.load(_cache_file(embed_cache, c, emb))
     n = synthetic
     answerable = [i for i in sq_items if i.answerable]
-    by_squad = encoders.squad if encoders else None
-    by_other = encoders.other if encoders else None
+    by_squad = encoders.of("squad") if encoders else None
+    by_nq = encoders.of("nq") if encoders else None
     try:
         train = collect(sq_items, sq_idx, emb, "squad", None, by_squad)
         swapped = swap_names(answerable, rng)
         some = rng.sample(swapped, min(n, len(swapped)))
         train += collect(some, sq_idx, emb, "swapped", False, by_squad)
-        train += collect(rng.sample(nq_items, n), sq_idx, emb, "wrong-corpus", False, by_other)
+        train += collect(rng.sample(nq_items, n), sq_idx, emb, "wrong-corpus", False, by_nq)
         nq_idx, _, _ = open_eval_index(nq, nq_path, settings, embedder=sq_idx.embedder)
         try:
-            train += collect(nq_items, nq_idx, emb, "nq", None, by_other)
+            train += collect(nq_items, nq_idx, emb, "nq", None, by_nq)
             some = rng.sample(answerable, n)
             train += collect(some, nq_idx, emb, "wrong-corpus", False, by_squad)
         finally:

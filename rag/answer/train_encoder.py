@@ -82,6 +82,53 @@ def squad_paragraphs(path: Path) -> Paragraphs:
     return Paragraphs(sentences, asked)
 
 
+def nq_paragraphs(path: Path) -> Paragraphs:
+    """NQ-open's questions (jsonl with `ctxs`) in the same form: each gold passage of two
+    sentences or more is a paragraph, and its sentences holding an answer's text (compared as
+    `rag.eval.metrics.normalize` leaves them) are the targets; a question whose passages hold
+    no answer is left out. The group is the first passage's title, as rag.eval.data splits NQ."""
+    from ..eval.metrics import normalize
+
+    sentences: list[str] = []
+    asked: list[Asked] = []
+    seen: dict[str, list[int]] = {}  # a passage shared by two questions is split once
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        rec = json.loads(line)
+        ctxs = rec.get("ctxs", [])
+        golds = [g for g in (normalize(a) for a in rec["answers"]) if g]
+        texts = tuple(sorted({a for a in rec["answers"] if a.strip()}))
+        group = next((c.get("title", "") for c in ctxs), "")
+        for ctx in ctxs:
+            text = ctx["text"]
+            if text not in seen:
+                spans = split_sentences(text)
+                seen[text] = list(range(len(sentences), len(sentences) + len(spans)))
+                sentences += [text[s.start : s.end] for s in spans]
+            ids = seen[text]
+            gold = [
+                k for k, i in enumerate(ids) if any(g in normalize(sentences[i]) for g in golds)
+            ]
+            if gold and len(ids) > 1:
+                asked.append(Asked(rec["question"], ids, gold, group, texts))
+    return Paragraphs(sentences, asked)
+
+
+def merged(*parts: Paragraphs) -> Paragraphs:
+    """Several question sets as one (sentence rows renumbered)."""
+    sentences: list[str] = []
+    asked: list[Asked] = []
+    for part in parts:
+        base = len(sentences)
+        sentences += part.sentences
+        asked += [
+            Asked(a.question, [base + k for k in a.sentences], a.gold, a.group, a.answers)
+            for a in part.asked
+        ]
+    return Paragraphs(sentences, asked)
+
+
 Embed = Callable[[list[str]], np.ndarray]  # texts -> normalised vectors
 
 
@@ -202,6 +249,16 @@ def fine_tune(
     return model
 
 
+def tuned_sets(path: Path) -> list[str]:
+    """The question sets an encoder file was tuned on (its metadata; SQuAD alone before NQ
+    could join)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        meta = f.metadata() or {}
+    return sorted(json.loads(meta.get("sets", '["squad"]')))
+
+
 def save_layers(model: Any, path: Path, meta: dict[str, Any]) -> None:
     """The transformer layers as float16 safetensors, with what made them in the metadata."""
     from safetensors.numpy import save_file
@@ -231,11 +288,24 @@ def main(argv: list[str] | None = None) -> None:
         "--folds-dir", type=Path, default=None, help="also train half-0.safetensors, half-1..."
     )
     ap.add_argument("--no-full", action="store_true", help="only the two halves")
+    ap.add_argument(
+        "--nq",
+        type=Path,
+        default=None,
+        help="NQ-open (jsonl with ctxs): its training questions join SQuAD's (nq_paragraphs)",
+    )
     args = ap.parse_args(argv)
-    data = squad_paragraphs(args.squad)
+    squad = squad_paragraphs(args.squad)
+    nq = nq_paragraphs(args.nq) if args.nq else Paragraphs([], [])
+    data = merged(squad, nq)
+    from_nq = {a.question for a in nq.asked}
+    sets = ["nq", "squad"] if args.nq else ["squad"]
 
     def heldout(a: Asked) -> bool:
         return is_heldout(a.group)
+
+    def held_in(name: str) -> Callable[[Asked], bool]:
+        return lambda a: heldout(a) and (a.question in from_nq) == (name == "nq")
 
     def outside(h: int) -> Callable[[Asked], bool]:
         return lambda a: not is_heldout(a.group) and encoder_half(a.group) != h
@@ -252,7 +322,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"training on {what} -> {out}", flush=True)
         model = fine_tune(data, keep)
         seconds = round(time.perf_counter() - t0)
-        figures = {"heldout_top1": round(top1(st_embed(model), data, heldout), 4)}
+        embed = st_embed(model)
+        figures = {
+            f"heldout_top1{'' if name == 'squad' else '_' + name}": round(
+                top1(embed, data, held_in(name)), 4
+            )
+            for name in sets
+        }
         print(f"  {seconds} s; held-out top-1 within the paragraph {figures}", flush=True)
         meta = {
             "trained_on": what,
@@ -260,7 +336,9 @@ def main(argv: list[str] | None = None) -> None:
             "train_s": seconds,
             "recipe": {"train_layers": 6, "batch": 8, "lr": 3e-5, "scale": SCALE, "seed": 0},
             "figures": figures,
-            "command": "python -m rag.answer.train_encoder --squad <squad2-dev part 1>",
+            "command": "python -m rag.answer.train_encoder --squad <squad2-dev part 1>"
+            + (" --nq <nq-open-oracle part 1>" if args.nq else ""),
+            "sets": sets,
         }
         save_layers(model, out, meta)
 
