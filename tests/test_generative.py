@@ -138,6 +138,37 @@ def test_invented_quotes_and_restated_questions_are_not_supported(kiln_index) ->
     assert len(answer.dropped) == 2
 
 
+def test_a_restated_question_in_another_spelling_is_not_an_answer(index, tmp_path) -> None:
+    """A small model echoing the question with one word spelt the American way ("defense" for
+    the question's "defence") adds nothing; it is dropped, not cited to whatever it resembles
+    (a heading that also restates the question). A sentence that adds a word is kept."""
+    from rag.answer.align import _one_edit
+
+    write(
+        tmp_path / "d" / "calls.txt",
+        "Japanese Defence Minister Itsunori Onodera spoke with Mattis on the call. "
+        "Clouds drift slowly over the quiet hills at dusk.",
+    )
+    index.ingest([tmp_path / "d"])
+    q = "Who was Japan's defence minister on the call with Mattis?"
+    echo = "Japan's defense minister on the call with Mattis."
+    reply = f"{echo} Japan's defense minister Onodera was on the call with Mattis."
+    _, answer = _ask(index, _answerer(index, ScriptedLLM(reply)), q)
+    assert [d.text for d in answer.dropped] == [echo]
+    assert [s.text for s in answer.sentences] == [
+        "Japan's defense minister Onodera was on the call with Mattis."
+    ]
+    # One edit, Damerau's kinds, nothing more.
+    same = [
+        ("defens", "defenc"),
+        ("organis", "organiz"),
+        ("recieve", "receive"),
+        ("color", "colour"),
+    ]
+    assert all(_one_edit(a, b) and _one_edit(b, a) for a, b in same)
+    assert not any(_one_edit(a, b) for a, b in [("defens", "offens"), ("minist", "ministri")])
+
+
 def test_checked_sentences_stream_before_the_reply_ends(kiln_index) -> None:
     reply = (
         "The kiln controller runs firmware version 4.2. "
