@@ -120,9 +120,13 @@ def main() -> None:
     args = ap.parse_args()
 
     squad = squad_paragraphs(DATASETS / "squad2-dev" / "dev-v2.0-part1.json")
-    nq = nq_paragraphs(DATASETS / "nq-open-oracle" / "nq-open-oracle-part1.jsonl")
-    data = merged(squad, nq) if args.nq else squad
-    from_nq = {a.question for a in nq.asked} if args.nq else set()
+    nq = (
+        nq_paragraphs(DATASETS / "nq-open-oracle" / "nq-open-oracle-part1.jsonl")
+        if args.nq
+        else None
+    )
+    data = merged(squad, nq) if nq else squad
+    from_nq = {a.question for a in nq.asked} if nq else set()
 
     def held(a: Asked) -> bool:
         return is_heldout(a.group)

@@ -158,13 +158,8 @@ def test_a_restated_question_in_another_spelling_is_not_an_answer(index, tmp_pat
     assert [s.text for s in answer.sentences] == [
         "Japan's defense minister Onodera was on the call with Mattis."
     ]
-    # One edit, Damerau's kinds, nothing more.
-    same = [
-        ("defens", "defenc"),
-        ("organis", "organiz"),
-        ("recieve", "receive"),
-        ("color", "colour"),
-    ]
+    # One letter changed, added or dropped, nothing more.
+    same = [("defens", "defenc"), ("organis", "organiz"), ("color", "colour")]
     assert all(_one_edit(a, b) and _one_edit(b, a) for a, b in same)
     assert not any(_one_edit(a, b) for a, b in [("defens", "offens"), ("minist", "ministri")])
 

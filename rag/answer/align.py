@@ -222,26 +222,8 @@ class Aligner:
 
 def _asked(term: str, question_terms: set[str]) -> bool:
     """`term` is one of the question's, or the same word spelt another way ("defense" for
-    "defence", "organize" for "organise", a typo): one letter changed, added, dropped or two
-    swapped, in words of five letters or more. Only for "does this sentence add anything to
-    the question", never for what supports a sentence."""
+    "defence", "organize" for "organise", a typo): one letter changed, added or dropped, in
+    words of five letters or more, as `_named_in` allows for names."""
     if term in question_terms:
         return True
     return len(term) >= 5 and any(len(q) >= 5 and _one_edit(term, q) for q in question_terms)
-
-
-def _one_edit(a: str, b: str) -> bool:
-    """a and b differ by one substitution, insertion, deletion or adjacent transposition."""
-    if abs(len(a) - len(b)) > 1:
-        return False
-    i = 0
-    while i < min(len(a), len(b)) and a[i] == b[i]:
-        i += 1
-    if len(a) == len(b):
-        rest_a, rest_b = a[i + 1 :], b[i + 1 :]
-        swapped = (
-            i + 1 < len(a) and a[i] == b[i + 1] and a[i + 1] == b[i] and a[i + 2 :] == b[i + 2 :]
-        )
-        return rest_a == rest_b or swapped
-    longer, shorter = (a, b) if len(a) > len(b) else (b, a)
-    return longer[i + 1 :] == shorter[i:]
