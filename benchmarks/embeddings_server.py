@@ -114,11 +114,15 @@ def _wrk_ms(text: str) -> float:
     return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[re.sub(r"[\d.]+", "", text)]
 
 
-def wrk_load(url: str, texts: list[str], concurrency: int, seconds: float) -> dict:
+def wrk_load(
+    url: str, texts: list[str], concurrency: int, seconds: float, fmt: str = "float"
+) -> dict:
     """The same load from Debian's `wrk` (C, one thread, a Lua script cycling through the
     texts): its clients cost far less CPU per request than Python's, so the server and the
     model get the cores. Its CPU time is added to CPU_CLIENT (it is a child process)."""
-    bodies = ",\n".join(f"[==[{json.dumps({'input': t})}]==]" for t in texts)
+    bodies = ",\n".join(
+        f"[==[{json.dumps({'input': t, 'encoding_format': fmt})}]==]" for t in texts
+    )
     script = Path(tempfile.mkdtemp(prefix="rag-wrk-")) / "post.lua"
     script.write_text(
         'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
@@ -162,6 +166,12 @@ def main() -> None:
         help="a setting for the server only (repeatable), e.g. RAG_EMBED_CALL_TOKENS=64",
     )
     ap.add_argument("--client", choices=["httpx", "wrk"], default="httpx")
+    ap.add_argument(
+        "--encoding-format",
+        choices=["float", "base64"],
+        default="float",
+        help="what the wrk clients ask for: base64 is what OpenAI's Python client requests",
+    )
     args = ap.parse_args()
     texts = scifact_sentences(args.texts)
     sizes = [int(b) for b in args.batch_sizes.split(",")]
@@ -204,7 +214,7 @@ def main() -> None:
 
             cpu0 = (sum(map(cpu_seconds, kids)), cpu_seconds(proc.pid), client_cpu())
             if args.client == "wrk":
-                res = wrk_load(url, texts, c, args.seconds)
+                res = wrk_load(url, texts, c, args.seconds, args.encoding_format)
             else:
                 res = asyncio.run(load(url, texts, c, args.seconds))
             cpu1 = (sum(map(cpu_seconds, kids)), cpu_seconds(proc.pid), client_cpu())
@@ -237,6 +247,8 @@ def main() -> None:
         "load_average_at_end": os.getloadavg(),
         "texts": len(texts),
         "server_env": args.server_env,
+        "client": args.client,
+        "encoding_format": args.encoding_format,
         "mean_tokens_per_text": round(
             sum(SentenceTransformerEmbedder().count_tokens(texts)) / len(texts), 1
         ),
