@@ -200,6 +200,7 @@ def test_nq_paragraphs_target_the_sentences_holding_the_answer_text(tmp_path: Pa
     first, second = data.asked
     assert first.sentences == second.sentences == [0, 1, 2]
     assert (first.gold, second.gold) == ([0], [2]) and first.group == "Notes"
+    assert first.kind == "nq" and first.answers == ("Ada  Lovelace",)
     # Merged behind another set, its rows move and still point at the same sentences.
     squad = {"data": [{"title": "T", "paragraphs": [{"context": "One. Two.", "qas": [
         {"id": "1", "question": "q?", "answers": [{"text": "Two", "answer_start": 5}]}
@@ -207,6 +208,7 @@ def test_nq_paragraphs_target_the_sentences_holding_the_answer_text(tmp_path: Pa
     (tmp_path / "squad.json").write_text(json.dumps(squad))
     both = merged(squad_paragraphs(tmp_path / "squad.json"), data)
     assert [both.sentences[k] for k in both.asked[0].sentences] == ["One.", "Two."]
+    assert [a.kind for a in both.asked] == ["squad", "nq", "nq"]
     moved = both.asked[2]
     assert [both.sentences[k] for k in moved.sentences] == data.sentences[:3]
     assert both.sentences[moved.sentences[moved.gold[0]]] == "She died in 1852."

@@ -26,6 +26,7 @@ never saw its article, as the shipped encoder will meet new questions (rag.answe
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import random
@@ -57,6 +58,7 @@ class Asked:
     gold: list[int]  # positions in `sentences` holding an answer start
     group: str  # the article
     answers: tuple[str, ...] = ()  # the gold answer texts
+    kind: str = "squad"  # the question set: squad, nq
 
 
 @dataclass
@@ -116,7 +118,7 @@ def nq_paragraphs(path: Path) -> Paragraphs:
                 k for k, i in enumerate(ids) if any(g in normalize(sentences[i]) for g in golds)
             ]
             if gold and len(ids) > 1:
-                asked.append(Asked(rec["question"], ids, gold, group, texts))
+                asked.append(Asked(rec["question"], ids, gold, group, texts, "nq"))
     return Paragraphs(sentences, asked)
 
 
@@ -128,8 +130,7 @@ def merged(*parts: Paragraphs) -> Paragraphs:
         base = len(sentences)
         sentences += part.sentences
         asked += [
-            Asked(a.question, [base + k for k in a.sentences], a.gold, a.group, a.answers)
-            for a in part.asked
+            dataclasses.replace(a, sentences=[base + k for k in a.sentences]) for a in part.asked
         ]
     return Paragraphs(sentences, asked)
 
@@ -303,14 +304,13 @@ def main(argv: list[str] | None = None) -> None:
     squad = squad_paragraphs(args.squad)
     nq = nq_paragraphs(args.nq) if args.nq else Paragraphs([], [])
     data = merged(squad, nq)
-    from_nq = {a.question for a in nq.asked}
     sets = ["nq", "squad"] if args.nq else ["squad"]
 
     def heldout(a: Asked) -> bool:
         return is_heldout(a.group)
 
     def held_in(name: str) -> Callable[[Asked], bool]:
-        return lambda a: heldout(a) and (a.question in from_nq) == (name == "nq")
+        return lambda a: heldout(a) and a.kind == name
 
     def outside(h: int) -> Callable[[Asked], bool]:
         return lambda a: not is_heldout(a.group) and encoder_half(a.group) != h
