@@ -458,6 +458,27 @@ def test_upload_rejects_unsupported_and_unreadable_files(client) -> None:
     assert src.name == "evil.txt" and "uploads" in src.parts
 
 
+def test_two_files_of_one_name_in_one_upload_are_both_kept(client) -> None:
+    """Two folders' notes.txt sent together: the second is kept as notes (2).txt, as the app
+    does (it used to be written over the first, which was lost without a word)."""
+    files = [
+        ("files", ("a/notes.txt", b"Zebras graze on the budget meadow.", "text/plain")),
+        ("files", ("b/notes.txt", b"Giraffes were cancelled from the parade.", "text/plain")),
+    ]
+    r = client.post("/v1/documents", files=files)
+    assert r.status_code == 201, r.text
+    names = sorted(Path(d["source"]).name for d in r.json()["documents"])
+    assert names == ["notes (2).txt", "notes.txt"]
+    texts = {
+        Path(d["source"]).name: Path(d["source"]).read_bytes()
+        for d in client.get("/v1/documents").json()["data"]
+    }
+    assert texts == {
+        "notes.txt": b"Zebras graze on the budget meadow.",
+        "notes (2).txt": b"Giraffes were cancelled from the parade.",
+    }
+
+
 # ------------------------------------------------------------------------------ metrics
 def test_metrics_are_prometheus_text(client) -> None:
     client.post("/v1/embeddings", json={"input": ["a b c", "d e"]})

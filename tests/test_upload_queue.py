@@ -134,3 +134,46 @@ def test_a_full_queue_and_a_long_wait_are_503_with_retry_after(tmp_path: Path) -
         assert out["waits.txt"].status_code == 201, out["waits.txt"].text
     finally:
         stop(proc)
+
+
+def test_a_delete_waits_for_an_upload_of_the_same_name(tmp_path: Path) -> None:
+    """A delete sent while an upload of the same name waits its turn takes its turn after it
+    (before, it ran at once: it unlinked the file the upload had just stored, the upload failed
+    with "cannot read" and put the deleted version back on disk, a file the index no longer
+    held). Index and disk agree at the end, and the old text is gone from both."""
+    proc, url, _ = start_server(tmp_path)
+    try:
+        out: dict[str, httpx.Response] = {}
+        upload(url, "keeper.txt", b"Old fact: the keeper is Gustavo.", out)
+        assert out["keeper.txt"].status_code == 201, out["keeper.txt"].text
+        old_id = out["keeper.txt"].json()["documents"][0]["id"]
+        first = threading.Thread(target=upload, args=(url, "long.txt", text(4, 600), out))
+        first.start()
+        time.sleep(1.0)  # the long upload has its turn
+        again: dict[str, httpx.Response] = {}
+        second = threading.Thread(
+            target=upload, args=(url, "keeper.txt", b"New fact: the keeper is Rosalind.", again)
+        )
+        second.start()
+        waiting_for(url, 1)
+        deleted: list[httpx.Response] = []
+        third = threading.Thread(
+            target=lambda: deleted.append(httpx.delete(f"{url}/v1/documents/{old_id}", timeout=900))
+        )
+        third.start()
+        waiting_for(url, 2)  # the delete waits behind the upload, it does not run beside it
+        assert first.is_alive()
+        for t in (first, second, third):
+            t.join()
+        assert out["long.txt"].status_code == 201, out["long.txt"].text
+        assert again["keeper.txt"].status_code == 201, again["keeper.txt"].text
+        assert deleted[0].status_code in (200, 404), deleted[0].text
+        docs = httpx.get(f"{url}/v1/documents").json()["data"]
+        in_index = {Path(d["source"]).name for d in docs}
+        assert stored(tmp_path) == in_index  # no stored file the index lacks, and none missing
+        files = [p for p in (tmp_path / "index" / "uploads").rglob("keeper.txt")]
+        assert all(b"Gustavo" not in p.read_bytes() for p in files)
+        hits = httpx.post(f"{url}/v1/search", json={"query": "keeper Gustavo"}).json()["hits"]
+        assert all("Gustavo" not in h["text"] for h in hits)
+    finally:
+        stop(proc)

@@ -1,4 +1,6 @@
-"""Uploads take turns at the index's one writer: a bounded queue, waited on in the event loop.
+"""Uploads and deletes take turns at the index's one writer: a bounded queue, waited on in the
+event loop (a delete that ran beside an upload of the same name would unlink the file it had
+just stored).
 
 The index has one writer at a time. An upload that arrives while another is being indexed
 waits for its turn (without holding a thread, so `/healthz` and searches are served meanwhile)
@@ -28,7 +30,7 @@ class WriterQueue:
 
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
-        """Hold the writer for one upload, after the uploads ahead of it."""
+        """Hold the writer for one upload or delete, after those ahead of it."""
         if self._lock is None:
             self._lock = asyncio.Lock()
         lock = self._lock

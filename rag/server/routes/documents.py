@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ...api import RagIndex
 from ...ingest.loaders import SUPPORTED_SUFFIXES
-from ...uploads import Batch, Uploads, safe_name
+from ...uploads import Batch, Uploads, distinct_names
 from ..errors import APIError
 from ..state import AUTH, ServerDep
 
@@ -29,10 +29,11 @@ async def upload(
     files: Annotated[list[UploadFile], File(description="Files to ingest.")],
     server: ServerDep,
 ) -> Any:
-    """Upload files and ingest them; a file with the name of an earlier upload replaces it."""
+    """Upload files and ingest them; a file with the name of an earlier upload replaces it.
+    Two files of one name in the same request (two folders' `notes.txt`) are both kept, the
+    second as `notes (2).txt`, as the app does: never one silently written over the other."""
     names = []
-    for f in files:
-        name = safe_name(f.filename or "")
+    for f, name in zip(files, distinct_names(f.filename or "" for f in files), strict=True):
         if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
             shown = Path(name).suffix or "(no extension)"
             raise APIError(
@@ -64,7 +65,16 @@ async def upload(
 
 @router.delete("/v1/documents/{doc_id}", tags=["documents"], dependencies=AUTH)
 async def delete(doc_id: str, server: ServerDep) -> dict[str, Any]:
-    doc = next((d for d in await run_in_threadpool(server.index.documents) if d.id == doc_id), None)
+    # A delete takes its turn at the writer like an upload: run beside an upload of the same
+    # name, it would unlink the file that upload had just stored (the upload then fails and
+    # puts the deleted version back on disk, a file the index no longer holds).
+    async with server.writer.turn():
+        removed = await run_in_threadpool(_remove, server.index, server.uploads, doc_id)
+    return {"deleted": True, "documents": [d.to_dict() for d in removed]}
+
+
+def _remove(idx: RagIndex, uploads: Uploads, doc_id: str) -> list[Any]:
+    doc = next((d for d in idx.documents() if d.id == doc_id), None)
     if doc is None:
         raise APIError(
             404,
@@ -72,9 +82,10 @@ async def delete(doc_id: str, server: ServerDep) -> dict[str, Any]:
             type="not_found_error",
             code="document_not_found",
         )
-    removed = await run_in_threadpool(server.index.remove, [doc.id])
-    server.uploads.delete(doc.source)  # our own copy only; a user's own file is kept
-    return {"deleted": True, "documents": [d.to_dict() for d in removed]}
+    removed = idx.remove([doc.id])
+    for d in removed:
+        uploads.delete(d.source)  # our own copy only; a user's own file is kept
+    return removed
 
 
 def _ingest_uploads(
