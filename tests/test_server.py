@@ -118,8 +118,9 @@ def test_models_list_both_models(client) -> None:
     [
         ({"input": "x", "model": "text-embedding-3-small"}, 404, "model_not_found"),
         ({"input": "x", "dimensions": 32}, 400, "unsupported_dimensions"),
-        ({"input": []}, 400, None),
+        ({"input": []}, 400, "invalid_value"),
         ({"input": [1, 2, 3]}, 400, "unsupported_input"),
+        ({"input": 5}, 422, "invalid_value"),
         ({"input": "x", "encoding_format": "int8"}, 422, "invalid_value"),
         ({"model": "fake-hash-64"}, 422, "invalid_value"),
     ],
@@ -131,6 +132,53 @@ def test_embedding_errors_are_clear_4xx(client, payload, status, code) -> None:
     assert err["message"] and err["type"]
     if code:
         assert err["code"] == code
+
+
+# A lone UTF-16 surrogate ("\ud800" in JSON) parses but is not text: it was a 500 from the
+# tokenizer (embeddings), the response encoder (chat) or the filter query (file_types).
+SURROGATE = "abc \\ud800 def"
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "param"),
+    [
+        ("/v1/embeddings", '{"input": "%s"}', "input"),
+        ("/v1/embeddings", '{"input": ["ok", "%s"]}', "input.1"),
+        ("/v1/search", '{"query": "%s"}', "query"),
+        ("/v1/search", '{"query": "kiln", "file_types": ["%s"]}', "file_types.0"),
+        ("/v1/ask", '{"question": "%s"}', "question"),
+        ("/v1/chat/completions", '{"messages": [{"role": "user", "content": "%s"}]}', None),
+        (
+            "/v1/chat/completions",
+            '{"stream": true, "messages": [{"role": "user", "content": "%s"}]}',
+            "messages.0.content",
+        ),
+    ],
+)
+def test_text_that_is_not_unicode_is_a_422_naming_the_field(client, route, body, param) -> None:
+    r = client.post(route, content=body % SURROGATE, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    err = r.json()["error"]
+    assert err["param"] == (param or "messages.0.content")
+    assert "surrogate" in err["message"] and err["message"].startswith(err["param"] + ": ")
+
+
+def test_filters_with_control_characters_are_refused(client) -> None:
+    """SQLite's GLOB stops at a NUL: "\\0zzz" became "*" and matched every document."""
+    r = client.post("/v1/search", json={"query": "kiln", "path": "\x00zzz"})
+    assert r.status_code == 422 and r.json()["error"]["param"] == "path"
+    assert "control characters" in r.json()["error"]["message"]
+    r = client.post("/v1/search", json={"query": "kiln", "file_types": ["md\n"]})
+    assert r.status_code == 422 and r.json()["error"]["param"] == "file_types"
+
+
+def test_union_fields_say_which_types_they_take(client) -> None:
+    r = client.post("/v1/embeddings", json={"input": ["a", 1]})
+    assert r.json()["error"]["message"] == "input: expected a string or a list of strings"
+    r = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": 5}]})
+    assert r.json()["error"]["message"] == (
+        "messages.0.content: expected a string or a list of content parts"
+    )
 
 
 def test_own_dimension_is_accepted(client) -> None:
@@ -407,6 +455,32 @@ def test_chat_refuses_what_the_documents_do_not_say(loaded) -> None:
     assert body["refused"] is True and body["choices"][0]["message"]["content"]
     r = loaded.post("/v1/chat/completions", json={"messages": [{"role": "system", "content": "x"}]})
     assert r.status_code == 400
+
+
+def test_chat_refuses_other_models_and_pasted_books(client) -> None:
+    """A reply must not claim to come from a model it did not (it said "model": "gpt-4o"), and
+    a user message is a question, limited as /v1/ask's is (190 KB took 7 s of CPU)."""
+    msgs = [{"role": "user", "content": "Which firmware does the kiln run?"}]
+    r = client.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": msgs})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
+    assert "'rag'" in r.json()["error"]["message"]
+    long = [{"role": "user", "content": "kiln " * 2001}]
+    r = client.post("/v1/chat/completions", json={"messages": long})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "question_too_long"
+
+
+def test_a_server_setting_that_is_wrong_is_a_500_not_the_clients_fault(client, monkeypatch) -> None:
+    from rag.conversation import Conversation
+    from rag.errors import ConfigError
+
+    def broken(*args, **kwargs):
+        raise ConfigError("the answer model was trained on other features; retrain it")
+
+    monkeypatch.setattr(Conversation, "ask", broken)
+    r = client.post("/v1/ask", json={"question": "Which firmware?"})
+    assert r.status_code == 500, r.text
+    assert r.json()["error"]["type"] == "server_error"
+    assert r.json()["error"]["code"] == "invalid_setting"
 
 
 # ------------------------------------------------------------------------------ documents

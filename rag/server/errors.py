@@ -64,11 +64,24 @@ _RAG_STATUS: list[tuple[type[RagError], int, str]] = [
     (DocumentNotFoundError, 404, "not_found_error"),
     (UnsupportedFileError, 415, "unsupported_file"),
     (LoadError, 422, "load_error"),
-    (ConfigError, 400, "invalid_request_error"),
+    # A setting of the server's own (its prompts, answer model, store): nothing the client can
+    # fix (client input is checked by the request schemas before it reaches a ConfigError).
+    (ConfigError, 500, "server_error"),
     (IndexLockedError, 409, "index_locked"),
     (EmbeddingError, 503, "model_error"),
     (GenerationError, 503, "model_error"),
 ]
+
+
+# Pydantic's names for the members of the request schemas' union fields, as a client reads them
+# (token arrays are refused later with their own message).
+_UNION_TAGS = {
+    "str": "a string",
+    "list[str]": "a list of strings",
+    "list[int]": None,
+    "list[list[int]]": None,
+    "list[dict[str,any]]": "a list of content parts",
+}
 
 
 def rag_status(exc: RagError) -> tuple[int, str]:
@@ -95,7 +108,8 @@ def install_error_handlers(app: FastAPI) -> None:
         status, kind = rag_status(exc)
         if status >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc)
-        code = {"invalid_request_error": "invalid_setting", "server_error": None}.get(kind, kind)
+        code = "invalid_setting" if isinstance(exc, ConfigError) else kind
+        code = None if code == "server_error" else code
         return json_error(status, str(exc), kind, code=code)
 
     @app.exception_handler(RequestValidationError)
@@ -109,12 +123,25 @@ def install_error_handlers(app: FastAPI) -> None:
                 code="json_invalid",
             )
         first = errors[0] if errors else {}
-        loc = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        msg = (
-            f"{loc}: {first.get('msg', 'invalid')}"
-            if loc
-            else str(first.get("msg", "invalid request"))
-        )
+        parts = [p for p in first.get("loc", ()) if p != "body"]
+        union = next((i for i, p in enumerate(parts) if p in _UNION_TAGS), None)
+        if union is not None:
+            # A field that takes one of several types: say which, not pydantic's member tags
+            # ("input.str: Input should be a valid string").
+            parts = parts[:union]
+            loc = ".".join(str(p) for p in parts)
+            tags = []
+            for e in errors:
+                at = [p for p in e.get("loc", ()) if p != "body"]
+                if len(at) > union and at[:union] == parts:
+                    tags.append(at[union])
+            kinds = [_UNION_TAGS[t] for t in dict.fromkeys(tags) if _UNION_TAGS.get(t)]
+            msg = f"{loc}: expected {' or '.join(kinds)}"
+        else:
+            loc = ".".join(str(p) for p in parts)
+            loc = loc or str((first.get("ctx") or {}).get("param") or "")
+            text = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
+            msg = f"{loc}: {text}" if loc else text
         body = error_body(msg, "invalid_request_error", loc or None, "invalid_value")
         body["detail"] = [{k: e[k] for k in ("loc", "msg", "type") if k in e} for e in errors]
         return JSONResponse(json.loads(json.dumps(body, default=str)), status_code=422)

@@ -4,12 +4,63 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 CHAT_MODEL = "rag"
+MAX_QUESTION_CHARS = 10000
 
 
-class EmbeddingsRequest(BaseModel):
+def _bad_text(value: Any, where: str) -> tuple[str, str] | None:
+    """Where the first string in a JSON value that is not text is, and what is wrong with it: a
+    lone UTF-16 surrogate ("\\ud800") parses from JSON but cannot be encoded, tokenised or
+    written back (it was a 500 deep in the tokenizer or the response)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return where, (
+                f"character {exc.start} is a lone UTF-16 surrogate ({value[exc.start]!a}), "
+                "not text; send valid Unicode"
+            )
+        return None
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _bad_text(item, f"{where}.{key}" if where else str(key))
+        if found:
+            return found
+    return None
+
+
+class Body(BaseModel):
+    """A request body whose strings are all text (see _bad_text)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text_only(cls, data: Any) -> Any:
+        found = _bad_text(data, "")
+        if found:
+            where, message = found
+            # `param` tells the error handler which field it is (the error's loc is the body).
+            raise PydanticCustomError("invalid_text", message, {"param": where or None})
+        return data
+
+
+def _no_control(value: str | list[str] | None) -> str | list[str] | None:
+    """A path pattern or file type with a NUL or other control character matches nothing a
+    user means (SQLite's GLOB stops at a NUL: "\\0zzz" matched every document)."""
+    for v in [value] if isinstance(value, str) else value or []:
+        if any(ord(c) < 32 for c in v):
+            raise ValueError("control characters (such as NUL) are not allowed here")
+    return value
+
+
+class EmbeddingsRequest(Body):
     model_config = ConfigDict(extra="ignore")
 
     input: str | list[str] | list[int] | list[list[int]] = Field(
@@ -28,7 +79,7 @@ class EmbeddingsRequest(BaseModel):
     )
 
 
-class Filtering(BaseModel):
+class Filtering(Body):
     model_config = ConfigDict(extra="forbid")
 
     k: StrictInt | None = Field(None, ge=1, le=100, description="Passages to retrieve.")
@@ -36,13 +87,15 @@ class Filtering(BaseModel):
     path: str | None = Field(None, max_length=1000, description="Glob or name the path matches.")
     file_types: list[str] | None = Field(None, max_length=10)
 
+    _filters = field_validator("path", "file_types")(_no_control)
+
 
 class SearchRequest(Filtering):
-    query: str = Field(max_length=10000)
+    query: str = Field(max_length=MAX_QUESTION_CHARS)
 
 
 class AskRequest(Filtering):
-    question: str = Field(max_length=10000)
+    question: str = Field(max_length=MAX_QUESTION_CHARS)
     stream: bool = Field(False, description="Server-Sent Events: deltas, sentences, the answer.")
 
 
@@ -53,7 +106,7 @@ class ChatMessage(BaseModel):
     content: str | list[dict[str, Any]] | None = None
 
 
-class ChatRequest(BaseModel):
+class ChatRequest(Body):
     model_config = ConfigDict(extra="allow")  # temperature, max_tokens, ...: accepted, unused
 
     model: str = CHAT_MODEL
@@ -63,3 +116,5 @@ class ChatRequest(BaseModel):
     mode: Literal["dense", "keyword", "hybrid"] | None = None
     path: str | None = Field(None, max_length=1000)
     file_types: list[str] | None = Field(None, max_length=10)
+
+    _filters = field_validator("path", "file_types")(_no_control)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..schemas import AskRequest, SearchRequest
 from ..state import AUTH, ServerDep
 
 router = APIRouter()
+log = logging.getLogger("rag.server")
 
 
 @router.post("/v1/search", tags=["rag"], dependencies=AUTH)
@@ -74,3 +76,7 @@ def _ask_events(events: Iterator[Any]) -> Iterator[str]:
     except RagError as exc:
         status, kind = rag_status(exc)
         yield _sse({**error_body(str(exc), kind), "status": status}, "error")
+    except Exception as exc:  # the headers are sent: an error event, never a cut-off stream
+        log.exception("ask stream failed")
+        body = error_body(f"the answer failed: {type(exc).__name__}", "server_error")
+        yield _sse({**body, "status": 500}, "error")

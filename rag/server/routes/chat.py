@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,10 +19,11 @@ from ...conversation import Conversation
 from ...embeddings import Embedder
 from ...errors import RagError
 from ..errors import APIError, error_body, rag_status
-from ..schemas import ChatRequest
+from ..schemas import CHAT_MODEL, MAX_QUESTION_CHARS, ChatRequest
 from ..state import AUTH, ServerDep
 
 router = APIRouter()
+log = logging.getLogger("rag.server")
 
 
 @router.post("/v1/chat/completions", tags=["openai"], dependencies=AUTH)
@@ -29,10 +31,30 @@ async def chat(req: ChatRequest, server: ServerDep) -> Any:
     """OpenAI chat completions, answered from the documents: the last user message is the
     question (rewritten with the one before it when it is a follow-up); the citations come
     in an extra `citations` field."""
+    if req.model != CHAT_MODEL:
+        raise APIError(
+            404,
+            f"model {req.model!r} is not served here; this server's chat model is "
+            f"{CHAT_MODEL!r} (GET /v1/models)",
+            param="model",
+            code="model_not_found",
+        )
     users = [_text(m.content) for m in req.messages if m.role == "user"]
     users = [u for u in users if u.strip()]
     if not users:
         raise APIError(400, "no user message with text in messages", param="messages")
+    # Each user message is a question (earlier ones are rewritten with the history): the same
+    # limit as /v1/ask's question, so a pasted book is a 400, not minutes of embedding.
+    long = next((i for i, u in enumerate(users) if len(u) > MAX_QUESTION_CHARS), None)
+    if long is not None:
+        raise APIError(
+            400,
+            f"user message {long + 1} has {len(users[long]):,} characters; a question may have "
+            f"{MAX_QUESTION_CHARS:,}: ask about the documents instead of sending them (upload "
+            "files with POST /v1/documents)",
+            param="messages",
+            code="question_too_long",
+        )
     # The history is the request's own: earlier questions are made standalone in turn.
     conversation = Conversation.from_questions(server.index, users[:-1])
     question = conversation.standalone(users[-1])
@@ -135,4 +157,8 @@ def _chat_chunks(
     except RagError as exc:
         status, kind = rag_status(exc)
         yield f"data: {json.dumps({**error_body(str(exc), kind), 'status': status})}\n\n"
+    except Exception as exc:  # the headers are sent: say so in the stream, and end it properly
+        log.exception("chat stream failed")
+        body = error_body(f"the answer failed: {type(exc).__name__}", "server_error")
+        yield f"data: {json.dumps({**body, 'status': 500})}\n\n"
     yield "data: [DONE]\n\n"

@@ -53,7 +53,12 @@ async def embeddings(req: EmbeddingsRequest, server: ServerDep) -> Response:
         )
     texts = [req.input] if isinstance(req.input, str) else req.input
     if not texts:
-        raise APIError(400, "input is empty: send a text or a list of texts", param="input")
+        raise APIError(
+            400,
+            "input is empty: send a text or a list of texts",
+            param="input",
+            code="invalid_value",
+        )
     if not all(isinstance(t, str) for t in texts):
         raise APIError(
             400,
