@@ -108,8 +108,9 @@ def install_error_handlers(app: FastAPI) -> None:
         status, kind = rag_status(exc)
         if status >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc)
-        code = "invalid_setting" if isinstance(exc, ConfigError) else kind
-        code = None if code == "server_error" else code
+        code: str | None = "invalid_setting" if isinstance(exc, ConfigError) else kind
+        if code == "server_error":
+            code = None
         return json_error(status, str(exc), kind, code=code)
 
     @app.exception_handler(RequestValidationError)
@@ -135,7 +136,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 at = [p for p in e.get("loc", ()) if p != "body"]
                 if len(at) > union and at[:union] == parts:
                     tags.append(at[union])
-            kinds = [_UNION_TAGS[t] for t in dict.fromkeys(tags) if _UNION_TAGS.get(t)]
+            kinds = [k for t in dict.fromkeys(tags) if (k := _UNION_TAGS.get(t))]
             msg = f"{loc}: expected {' or '.join(kinds)}"
         else:
             loc = ".".join(str(p) for p in parts)
