@@ -113,10 +113,14 @@ class RagIndex:
         on_note: SkipFn | None = None,
         ray: str | None = None,
         ray_workers: int | None = None,
+        emptied_removes: bool = True,
     ) -> IngestReport:
         """`ray`: load, split and embed on Ray actors (the scale extra, rag/ingest/on_ray.py):
         "local" starts a Ray on this machine, else a cluster's address; `ray_workers` actors
-        (default: one per CPU). Files are still found, hashed and written here."""
+        (default: one per CPU). Files are still found, hashed and written here.
+        `emptied_removes`: an indexed file that now holds no text (emptied) loses its document,
+        as a deleted one does under `prune`; uploads pass False (the upload is refused and the
+        copy it would have replaced stays, with its document)."""
         limits = Limits(
             self.settings.max_doc_chars,
             int(self.settings.max_expanded_mb * 1024 * 1024),
@@ -138,6 +142,7 @@ class RagIndex:
                 on_skip=on_skip,
                 on_note=on_note,
                 stage=stage,
+                emptied_removes=emptied_removes,
             )
 
         if ray is None:

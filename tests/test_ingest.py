@@ -210,6 +210,40 @@ def test_a_file_that_turns_bad_keeps_its_indexed_version(index, tmp_path) -> Non
     assert index.search("tortoises", 1, mode="keyword")[0].source == str(f.resolve())
 
 
+def test_a_file_that_turns_bad_keeps_its_indexed_version_and_says_so(index, tmp_path) -> None:
+    f = write(tmp_path / "d" / "x.txt", "Tortoises live long lives. " + LOREM)
+    index.ingest([f])
+    f.write_bytes(b"\x00\x01\x02" * 1000)
+    report = index.ingest([f])
+    assert "the version indexed before is kept" in report.skipped[0][1]
+
+
+@pytest.mark.parametrize("now", ["", "  \n\n  "])
+def test_an_emptied_file_leaves_no_stale_chunk(index, tmp_path, now) -> None:
+    """A file emptied on purpose (or left with blanks) holds no text: its old chunks were kept,
+    found and cited, even with --prune. Its document goes now, as a deleted file's does."""
+    f = write(tmp_path / "d" / "beta.md", "# Beta\n\nBeta mentions the narwhalberry harvest.\n")
+    other = write(tmp_path / "d" / "other.txt", "Otters hold hands while sleeping. " + LOREM)
+    index.ingest([f.parent])
+    write(f, now)
+    report = index.ingest([f.parent])
+    assert report.removed == [str(f.resolve())] and not report.skipped
+    assert any("holds no text now" in n for _, n in report.notes)
+    assert "1 removed" in report.summary()
+    assert [d.source for d in index.documents()] == [str(other.resolve())]
+    for mode in ("keyword", "dense", "hybrid"):
+        assert all(
+            "narwhalberry" not in h.text for h in index.search("narwhalberry", 10, mode=mode)
+        )
+    _integrity(index)
+    # Written again, it is indexed again; emptied with uploads' rule, it stays.
+    write(f, "# Beta\n\nBeta mentions the narwhalberry harvest.\n")
+    assert index.ingest([f.parent]).added == [str(f.resolve())]
+    write(f, "")
+    report = index.ingest([f.parent], emptied_removes=False)
+    assert report.skipped and not report.removed and len(index.documents()) == 2
+
+
 def test_unreadable_file_is_skipped(index, tmp_path, monkeypatch) -> None:
     f = write(tmp_path / "d" / "locked.txt", "secret")
     ok = write(tmp_path / "d" / "ok.txt", "Otters hold hands while sleeping.")

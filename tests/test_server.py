@@ -532,6 +532,19 @@ def test_upload_rejects_unsupported_and_unreadable_files(client) -> None:
     assert src.name == "evil.txt" and "uploads" in src.parts
 
 
+@pytest.mark.parametrize("empty", [b"", b"  \n\n "])
+def test_an_empty_upload_is_refused_and_keeps_the_copy_it_would_replace(client, empty) -> None:
+    """Unlike a file emptied in a folder (its document goes at the next ingest), an empty
+    upload is a failed one: 422, and the earlier upload stays, on disk and in the index."""
+    first = [("files", ("kiln.txt", b"The kiln runs firmware 4.2.", "text/plain"))]
+    assert client.post("/v1/documents", files=first).status_code == 201
+    r = client.post("/v1/documents", files=[("files", ("kiln.txt", empty, "text/plain"))])
+    assert r.status_code == 422, r.text
+    assert "version indexed before is kept" in r.json()["error"]["message"]
+    docs = client.get("/v1/documents").json()["data"]
+    assert len(docs) == 1 and Path(docs[0]["source"]).read_bytes() == b"The kiln runs firmware 4.2."
+
+
 def test_two_files_of_one_name_in_one_upload_are_both_kept(client) -> None:
     """Two folders' notes.txt sent together: the second is kept as notes (2).txt, as the app
     does (it used to be written over the first, which was lost without a word)."""

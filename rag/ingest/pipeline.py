@@ -17,7 +17,7 @@ from ..embeddings import Embedder
 from ..errors import DocumentNotFoundError, LoadError, RagError
 from ..store import DocumentInfo, DocumentWrite, Store
 from ..text.markup import reading_text
-from .loaders import SUPPORTED_SUFFIXES, Limits, load_file
+from .loaders import NO_TEXT, NOTHING_TO_INDEX, SUPPORTED_SUFFIXES, Limits, load_file
 from .splitter import TokenSplitter
 
 # Called after each file with (files done, files in all, the file's path).
@@ -167,10 +167,13 @@ def ingest_paths(
     on_skip: SkipFn | None = None,
     on_note: SkipFn | None = None,
     stage: Stage | None = None,
+    emptied_removes: bool = True,
 ) -> IngestReport:
     """Bring the index in line with the files under `paths`. Each commit is atomic. Files are
     found, hashed, compared with the index and written to it here; `stage` loads, splits (and
-    may embed) the new and changed ones: in this process by default."""
+    may embed) the new and changed ones: in this process by default. An indexed file that now
+    holds no text loses its document (`emptied_removes`; uploads say False: an empty upload is
+    refused and the copy it would have replaced is kept)."""
     report = IngestReport()
     files, missing, report.ignored, broken = discover(paths)
 
@@ -216,7 +219,17 @@ def ingest_paths(
         with store.writing():
             for job, outcome in run(jobs()):
                 noted = len(report.notes)
-                item = _pending(job, outcome, report, skip)
+                if emptied_removes and job.state is not None and _holds_no_text(outcome):
+                    # An indexed file emptied (or left with no text): its old chunks would go on
+                    # being found and cited. Its document goes, as a deleted file's does.
+                    store.remove([job.state[0]])
+                    report.removed.append(str(job.path))
+                    report.notes.append(
+                        (str(job.path), "holds no text now: its earlier version was removed")
+                    )
+                    item = None
+                else:
+                    item = _pending(job, outcome, report, skip)
                 if on_note is not None:
                     for source, note in report.notes[noted:]:
                         on_note(source, note)
@@ -311,11 +324,13 @@ def _pending(
     """What a job's outcome adds to the next commit, or None (the reason recorded)."""
     source = str(job.path)
     if isinstance(outcome, str):
+        if job.state is not None:  # say what a user still finds: the version read before
+            outcome += "; the version indexed before is kept"
         skip(source, outcome)
         return None
     report.notes += [(source, n) for n in outcome.document.notes]
     if not outcome.chunks:
-        skip(source, "no text found")
+        skip(source, NO_TEXT)
         return None
     return _Pending(
         outcome.document,
@@ -326,6 +341,13 @@ def _pending(
         job.state is not None,
         outcome.vectors,
     )
+
+
+def _holds_no_text(outcome: Loaded | str) -> bool:
+    """The file was read and holds nothing to index (as against one that could not be read)."""
+    if isinstance(outcome, str):
+        return outcome in NOTHING_TO_INDEX
+    return not outcome.chunks
 
 
 def to_embed(chunks: Sequence[Chunk], reuse: Container[str]) -> list[str]:

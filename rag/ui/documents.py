@@ -174,7 +174,9 @@ class DocumentsTab:
                 progress(done, steps, desc)
 
         try:
-            report = self.index.ingest(batch.paths, progress=step, on_skip=on_skip)
+            report = self.index.ingest(
+                batch.paths, progress=step, on_skip=on_skip, emptied_removes=False
+            )
         except RagError as exc:
             batch.rollback()
             return f"**Indexing failed:** {md(str(exc))}"

@@ -37,6 +37,11 @@ SUPPORTED_SUFFIXES: dict[str, str] = {
 }
 _SUPPORTED_LIST = ".txt, .md, .html, .htm, .pdf, .docx, .png, .jpg, .jpeg, .tif, .tiff"
 _MB = 1024 * 1024
+# Why a file is skipped when it holds no text at all. Unlike a file that cannot be read, such a
+# file's earlier version leaves the index (pipeline.py): what the file now says is nothing.
+EMPTY_FILE = "empty file"
+NO_TEXT = "no text found"
+NOTHING_TO_INDEX = frozenset({EMPTY_FILE, NO_TEXT})
 
 # Each loader takes the file's bytes and the limits on what they may expand to. The parsers of
 # html, pdf and docx (bs4, pypdf, lxml: 0.5 s to import) are loaded when a file needs them, so
@@ -79,7 +84,7 @@ def load_file(
     if len(raw) > max_bytes:
         raise LoadError(name, _too_big(len(raw), max_bytes))
     if not raw:
-        raise LoadError(name, "empty file")
+        raise LoadError(name, EMPTY_FILE)
     try:
         parsed = _loader(file_type)(raw, limits)
         if len(parsed.text) > limits.max_chars:  # formats that are not streamed stop here
@@ -89,7 +94,7 @@ def load_file(
     except Exception as e:  # a parser bug or a file it chokes on: still one line, still LoadError
         raise LoadError(name, f"could not read {file_type} file ({one_line(e)})") from e
     if not parsed.text.strip():
-        raise LoadError(name, "no text found")
+        raise LoadError(name, NO_TEXT)
     return Document(
         source=_resolve(path),
         file_type=file_type,

@@ -96,7 +96,7 @@ def _ingest_uploads(
         for f, name in zip(files, names, strict=True):
             f.file.seek(0)
             uploads.store(name, f.file, batch)
-        report = idx.ingest(batch.paths)
+        report = idx.ingest(batch.paths, emptied_removes=False)
     except BaseException:
         batch.rollback()  # no stored copy the index does not hold; replaced copies come back
         raise
