@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -198,6 +199,22 @@ def test_bad_inputs_never_stop_the_batch(index, tmp_path) -> None:
     assert "7 skipped" in report.summary()
     assert index.search("café gare", 1, mode="keyword")[0].source.endswith("latin1.txt")
     assert index.search("glaciers", 1, mode="keyword")[0].source.endswith("utf16.txt")
+    _integrity(index)
+
+
+def test_a_name_that_is_not_utf8_is_skipped_not_fatal(index, tmp_path) -> None:
+    """A Latin-1 archive's "café.txt" (byte 0xE9): the index stores paths as text, and the
+    name's encoding error stopped the whole batch with a traceback; the good file was lost."""
+    root = tmp_path / "latin"
+    good = write(root / "a_good.txt", "Narwhals patrol the fjord. " + LOREM)
+    with open(os.path.join(os.fsencode(root), b"b_caf\xe9.txt"), "wb") as f:
+        f.write(b"Ocelots sing at the opera.")
+    report = index.ingest([root])
+    assert report.added == [str(good.resolve())]
+    ((source, reason),) = report.skipped
+    assert source.endswith("b_caf\ufffd.txt") and "not valid UTF-8" in reason
+    source.encode("utf-8")  # printable as it is
+    assert report.to_dict()["skipped"][0]["source"] == source
     _integrity(index)
 
 

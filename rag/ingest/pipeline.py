@@ -82,7 +82,13 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path], int, list[t
 
     def add(f: Path) -> None:
         try:
-            files[f.resolve(strict=True)] = None
+            resolved = f.resolve(strict=True)
+            if not _utf8(str(resolved)):
+                # A Latin-1 archive's "café.txt": the index stores paths as text, and such a
+                # name was an encoding error that stopped the whole batch.
+                broken.append((f, _NOT_UTF8))
+                return
+            files[resolved] = None
         except RuntimeError:  # Python 3.11's resolve() on a loop
             broken.append((f, _LOOP))
         except OSError as e:  # ELOOP, or a dangling link
@@ -111,6 +117,20 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path], int, list[t
 
 
 _LOOP = "symbolic link loop (the link points back to itself): fix or delete the link"
+_NOT_UTF8 = "its name is not valid UTF-8 (an older encoding, such as Latin-1): rename the file"
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # the undecodable bytes of a name, as surrogate escapes
+        return False
+    return True
+
+
+def _shown(name: str) -> str:
+    """A path whose bytes are not UTF-8, printable: each such byte as U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 @dataclass
@@ -178,6 +198,7 @@ def ingest_paths(
     files, missing, report.ignored, broken = discover(paths)
 
     def skip(source: str, reason: str) -> None:
+        source = _shown(source)  # printable and storable, whatever the name's bytes
         report.skipped.append((source, reason))
         if on_skip is not None:
             on_skip(source, reason)
