@@ -140,6 +140,9 @@ class SearchHit:
     # confidence of each page it touches: a span inside the chunk is cited with its own page.
     page_breaks: list[tuple[int, int]] = field(default_factory=list)
     ocr_by_page: dict[int, float] = field(default_factory=dict)
+    # Headings that begin inside the chunk, as (offset in the document, section path): a span
+    # inside it is cited with its own section ("Handbook > Leave"), not the chunk's first one.
+    section_breaks: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def low_confidence(self) -> bool:
@@ -152,6 +155,14 @@ class SearchHit:
             if start <= offset:
                 page = number
         return page
+
+    def section_at(self, offset: int) -> str | None:
+        """The section of a document offset inside this chunk."""
+        section = self.section
+        for start, path in self.section_breaks:
+            if start <= offset:
+                section = path
+        return section
 
     def location(self) -> str:
         return format_location(self.page, self.section, self.start, self.end)

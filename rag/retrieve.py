@@ -112,6 +112,7 @@ class Retriever:
                     ranks=ranks,
                     ocr_confidence=r.get("ocr_confidence"),
                     page_breaks=r.get("page_breaks", []),
+                    section_breaks=r.get("section_breaks", []),
                     ocr_by_page=r.get("ocr_by_page", {}),
                 )
             )

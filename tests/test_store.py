@@ -209,6 +209,26 @@ def test_hits_carry_spans_and_headings(index, tmp_path) -> None:
     assert "§ Fruit" in hit.location()
 
 
+def test_a_sentence_is_cited_under_its_own_heading(index, tmp_path) -> None:
+    """A chunk that starts under "Handbook" and runs into "## Leave": the leave sentence was
+    cited as "§ Handbook" (the chunk's first heading), as pages once were."""
+    from rag.answer.evidence import candidates, citation
+
+    write(
+        tmp_path / "h.md",
+        "# Handbook\n\nWelcome to the handbook.\n\n## Leave\n\n"
+        "New staff receive 25 days of paid leave per year.\n",
+    )
+    index.ingest([tmp_path / "h.md"])
+    [hit] = index.search("paid leave", 1, mode="keyword")
+    assert hit.section == "Handbook"  # where the chunk starts
+    by_text = {c.text: citation(c, 1) for c in candidates([hit])}
+    assert by_text["New staff receive 25 days of paid leave per year."].section == (
+        "Handbook > Leave"
+    )
+    assert by_text["Welcome to the handbook."].section == "Handbook"
+
+
 def test_keyword_query_cannot_inject_fts_syntax(index, tmp_path) -> None:
     _ingest_three(index, tmp_path)
     # Query syntax is read as plain words: the words find their chunk, the operators nothing.

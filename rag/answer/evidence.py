@@ -160,7 +160,7 @@ def citation(c: Candidate, number: int) -> Citation:
         end=c.end,
         quote=c.text,
         page=page,
-        section=c.hit.section,
+        section=c.hit.section_at(c.start),  # the sentence's own heading: a chunk can span two
         ocr_confidence=ocr,
         low_confidence=low_ocr_confidence(ocr),
     )

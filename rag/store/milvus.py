@@ -515,6 +515,9 @@ class MilvusStore:
                 "ocr_confidence": ocr.confidence if ocr else None,
                 "page_breaks": breaks,
                 "ocr_by_page": {p.page: p.confidence for p in d.ocr_pages if p.page in touched},
+                "section_breaks": [
+                    (s.start, s.path[:1000]) for s in d.sections if ch.start < s.start < ch.end
+                ],
             }
             chunks.append(
                 {
@@ -608,12 +611,15 @@ class MilvusStore:
 
 
 def _extra(text: str) -> dict[str, Any]:
-    """A chunk's page breaks and OCR confidences, as the local store's chunk_rows gives them."""
+    """A chunk's page and section breaks and OCR confidences, as the local store's chunk_rows
+    gives them."""
     extra = json.loads(text) if text else {}
     return {
         "ocr_confidence": extra.get("ocr_confidence"),
         "page_breaks": [(int(o), int(n)) for o, n in extra.get("page_breaks", [])],
         "ocr_by_page": {int(p): float(c) for p, c in extra.get("ocr_by_page", {}).items()},
+        # Chunks written before section breaks were kept have none: their first section holds.
+        "section_breaks": [(int(o), str(s)) for o, s in extra.get("section_breaks", [])],
     }
 
 

@@ -60,8 +60,8 @@ class Store(Protocol):
 
     def chunk_rows(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """doc_id, source, file_type, start, end, text, page, section of each live chunk, and
-        ocr_confidence, page_breaks and ocr_by_page (as SearchHit has them); ids of chunks no
-        longer in the index are left out."""
+        ocr_confidence, page_breaks, section_breaks and ocr_by_page (as SearchHit has them); ids
+        of chunks no longer in the index are left out."""
         ...
 
     # ---- search

@@ -250,6 +250,9 @@ class IndexStore:
                         "section": doc.section_at(r[4]),
                         "ocr_confidence": ocr.confidence if ocr else None,
                         "page_breaks": breaks,
+                        "section_breaks": [
+                            (s.start, s.path) for s in doc.sections if r[4] < s.start < r[5]
+                        ],
                         "ocr_by_page": {
                             p.page: p.confidence for p in doc.ocr_pages if p.page in touched
                         },
