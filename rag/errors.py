@@ -53,6 +53,10 @@ class IndexLockedError(IndexError_):
     pass
 
 
+class IndexReadOnlyError(IndexLockedError):
+    """The index folder cannot be written (a read-only mount): it is read, not changed."""
+
+
 class EmbeddingError(RagError):
     pass
 

@@ -359,3 +359,71 @@ def test_kill_9_during_an_ingest_leaves_the_last_committed_state(settings, tmp_p
         idx.ingest([corpus])
     docs, chunks = _whole_documents(settings)
     assert len(docs) == len(lines) and chunks > len(lines)
+
+
+def _read_only(monkeypatch, folder: Path) -> None:
+    """The index folder as a read-only mount shows it: os.access says no to writing. (Tests may
+    run as root, whom file modes do not stop; the database itself is opened read-only.)"""
+    import os
+
+    real = os.access
+
+    def access(path, mode, *args, **kwargs):
+        if mode & os.W_OK and Path(path).resolve().is_relative_to(folder.resolve()):
+            return False
+        return real(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+
+
+@LOCAL_ONLY
+def test_a_read_only_index_is_searched_and_asked_and_never_changed(
+    settings, tmp_path, monkeypatch
+) -> None:
+    """An index on a read-only mount: every command ended in "unable to open database file"
+    (WAL mode writes its shared-memory file even to read). Now reads work, writes say why."""
+    from rag.errors import IndexReadOnlyError
+
+    with RagIndex.open(settings, FakeEmbedder()) as idx:
+        _ingest_three(idx, tmp_path)
+    before = {p.name: p.read_bytes() for p in settings.index.iterdir()}
+    _read_only(monkeypatch, settings.index)
+    with RagIndex.open(settings, FakeEmbedder()) as idx:
+        assert idx.store.read_only
+        assert len(idx.documents()) == 3
+        for mode in ("dense", "keyword", "hybrid"):
+            assert idx.search("bananas", 1, mode=mode)[0].source.endswith("two.md")
+        idx.ask("Where do apples grow?")  # answering reads only: no error
+        with pytest.raises(IndexReadOnlyError, match="read-only: it can be searched"):
+            idx.ingest([tmp_path / "c"])
+        with pytest.raises(IndexReadOnlyError, match="read-only"):
+            idx.remove([str(tmp_path / "c" / "one.txt")])
+    assert {p.name: p.read_bytes() for p in settings.index.iterdir()} == before
+    with pytest.raises(IndexReadOnlyError, match="cannot create an index"):
+        RagIndex.open(settings.model_copy(update={"index": settings.index / "new"}), FakeEmbedder())
+
+
+@LOCAL_ONLY
+def test_a_read_only_index_with_unmerged_writes_is_refused(settings, tmp_path, monkeypatch) -> None:
+    from rag.errors import IndexReadOnlyError
+
+    with RagIndex.open(settings, FakeEmbedder()) as idx:
+        _ingest_three(idx, tmp_path)
+    (settings.index / "rag.sqlite3-wal").write_bytes(b"\0" * 4096)  # as a crash leaves it
+    _read_only(monkeypatch, settings.index)
+    with pytest.raises(IndexReadOnlyError, match="open it once where it is writable"):
+        RagIndex.open(settings, FakeEmbedder())
+
+
+@LOCAL_ONLY
+def test_a_damaged_database_or_an_impossible_folder_is_one_clear_error(settings, tmp_path) -> None:
+    with RagIndex.open(settings, FakeEmbedder()) as idx:
+        _ingest_three(idx, tmp_path)
+    db = settings.index / "rag.sqlite3"
+    with db.open("r+b") as f:
+        f.truncate(5000)
+    with pytest.raises(IndexFormatError, match=r"is damaged .*ingest your files again"):
+        RagIndex.open(settings, FakeEmbedder())
+    under_a_file = settings.model_copy(update={"index": tmp_path / "c" / "one.txt" / "idx"})
+    with pytest.raises(IndexFormatError, match="cannot create the index folder"):
+        RagIndex.open(under_a_file, FakeEmbedder())

@@ -95,7 +95,15 @@ class DocumentInfo:
         return dict(self.__dict__)
 
 
-def connect(db: Path) -> sqlite3.Connection:
+def connect(db: Path, read_only: bool = False) -> sqlite3.Connection:
+    """`read_only`: an index on a read-only mount or folder. SQLite's WAL mode needs to write
+    its shared-memory file even to read, so such an index is opened immutable (nothing else can
+    write it there either); searches and answers work, writes are refused (sqlite_faiss.py)."""
+    if read_only:
+        uri = f"{db.resolve().as_uri()}?mode=ro&immutable=1"
+        return sqlite3.connect(
+            uri, uri=True, check_same_thread=False, isolation_level=None, timeout=30
+        )
     conn = sqlite3.connect(db, check_same_thread=False, isolation_level=None, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")

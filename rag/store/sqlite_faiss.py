@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..documents import Document, Section, document_id
-from ..errors import IndexFormatError, IndexLockedError
+from ..errors import IndexFormatError, IndexLockedError, IndexReadOnlyError
 from .derived import read_generation
 from .keyword import KeywordIndex
 from .manifest import Manifest, atomic_write
@@ -58,6 +58,7 @@ class IndexStore:
         self._writer = threading.Lock()  # one writer per process too (the file lock is per fd)
         self.vectors = VectorIndex(path, self.dim)
         self.keywords = KeywordIndex(path)
+        self.read_only = False  # opened from a read-only folder: reads only (connect)
 
     # ---------------------------------------------------------------- opening
     @classmethod
@@ -81,13 +82,28 @@ class IndexStore:
                 raise IndexFormatError(f"no index at {path}: run `rag ingest PATH` first")
             if path.exists() and not path.is_dir():
                 raise IndexFormatError(f"{path} exists and is not a folder; choose another --index")
-            path.mkdir(parents=True, exist_ok=True)
-        conn = connect(db)
-        row = conn.execute(
-            "SELECT value FROM meta WHERE key='manifest'"
-            if has_table(conn, "meta")
-            else "SELECT NULL WHERE 0"
-        ).fetchone()
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # under a file, or on a read-only mount
+                raise IndexFormatError(
+                    f"cannot create the index folder {path}: {exc.strerror or exc}; choose "
+                    "another --index"
+                ) from None
+        read_only = not _writable(path, db)
+        if read_only:
+            _check_read_only(path, db)
+        try:
+            conn = connect(db, read_only)
+            row = conn.execute(
+                "SELECT value FROM meta WHERE key='manifest'"
+                if has_table(conn, "meta")
+                else "SELECT NULL WHERE 0"
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:  # truncated, overwritten, not a database
+            raise IndexFormatError(
+                f"the index database {db} is damaged ({exc}): move the folder away and ingest "
+                "your files again into a new --index (the files themselves are not touched)"
+            ) from None
         if row is None:
             fresh = Manifest(
                 embedding=embedding,
@@ -99,6 +115,10 @@ class IndexStore:
         manifest = Manifest.from_json(row[0], str(path))
         manifest.check_store("local", str(path))
         manifest.check_compatible(embedding, chunking, str(path))
+        if read_only:
+            store = cls(path, conn, manifest)
+            store.read_only = True
+            return store
         add_ocr_column(conn)
         # manifest.json is the readable copy; SQLite's is the one that counts.
         mpath = path / MANIFEST_NAME
@@ -121,6 +141,11 @@ class IndexStore:
         """Only one process writes to an index at a time; readers are never blocked."""
         if self._lock_fd is not None:
             return
+        if self.read_only:
+            raise IndexReadOnlyError(
+                f"the index folder {self.path} is read-only: it can be searched and asked, not "
+                "changed; make it writable (or copy it somewhere writable) to ingest or remove"
+            )
         fd = os.open(self.path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -430,3 +455,23 @@ class IndexStore:
     def vector_count(self) -> int:
         with self._lock:
             return int(self.vectors.current(self._conn).ntotal)
+
+
+def _writable(path: Path, db: Path) -> bool:
+    return os.access(path, os.W_OK) and (not db.exists() or os.access(db, os.W_OK))
+
+
+def _check_read_only(path: Path, db: Path) -> None:
+    """A read-only index is read as its database file holds it; writes still waiting in the
+    write-ahead log (the index was not closed where it was written) would be missed."""
+    if not db.exists():
+        raise IndexReadOnlyError(
+            f"cannot create an index in {path}: the folder is read-only; choose another --index"
+        )
+    wal = db.with_name(db.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise IndexReadOnlyError(
+            f"the index folder {path} is read-only and its last writes are still in {wal.name} "
+            "(it was not closed cleanly where it was written): open it once where it is "
+            "writable (any `rag search` will do), then make it read-only again"
+        )
