@@ -2,6 +2,7 @@
 
 RagError                     base of everything below; its message says what to do next
 ├── ConfigError              a setting is invalid or contradicts another
+├── QueryError               a search or question asks for something invalid (a file type)
 ├── LoadError                one file could not be read into a Document (the batch goes on)
 │   └── UnsupportedFileError the file type is not one rag reads
 ├── IndexError_              the index on disk cannot be used as asked
@@ -22,6 +23,10 @@ class RagError(Exception):
 
 class ConfigError(RagError):
     pass
+
+
+class QueryError(RagError):
+    """What a search asks for cannot be: an unknown file type or retrieval mode."""
 
 
 class LoadError(RagError):

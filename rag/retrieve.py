@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .documents import SearchHit
 from .embeddings import Embedder
-from .errors import ConfigError
+from .errors import QueryError
 from .store import Store
 
 MODES = ("dense", "keyword", "hybrid")
@@ -23,6 +23,25 @@ class Filters:
     @property
     def empty(self) -> bool:
         return not self.path and not self.file_types
+
+
+def file_types_of(names: Sequence[str]) -> tuple[str, ...]:
+    """The stored file types that a user's names mean: "pdf", ".PDF", "htm" (html), "png"
+    (image: all pictures are one type). An unknown name was a filter that silently matched
+    nothing ("no matching passages"); it is an error that lists the types."""
+    from .ingest.loaders import SUPPORTED_SUFFIXES
+
+    kinds = set(SUPPORTED_SUFFIXES.values())
+    out: list[str] = []
+    for name in names:
+        key = name.strip().lower().lstrip(".")
+        kind = SUPPORTED_SUFFIXES.get(f".{key}") or (key if key in kinds else None)
+        if kind is None:
+            known = ", ".join(sorted({s.lstrip(".") for s in SUPPORTED_SUFFIXES} | kinds))
+            raise QueryError(f"unknown file type {name!r}: use one of {known}")
+        if kind not in out:
+            out.append(kind)
+    return tuple(out)
 
 
 def rrf(rankings: dict[str, Sequence[int]], k: int = 60) -> list[tuple[int, float, dict[str, int]]]:
@@ -121,5 +140,5 @@ class Retriever:
 
 def _check_mode(mode: str) -> str:
     if mode not in MODES:
-        raise ConfigError(f"unknown retrieval mode {mode!r}: use one of {', '.join(MODES)}")
+        raise QueryError(f"unknown retrieval mode {mode!r}: use one of {', '.join(MODES)}")
     return mode

@@ -172,6 +172,12 @@ def test_filters_with_control_characters_are_refused(client) -> None:
     assert r.status_code == 422 and r.json()["error"]["param"] == "file_types"
 
 
+def test_an_unknown_file_type_filter_is_a_400(client) -> None:
+    r = client.post("/v1/search", json={"query": "kiln", "file_types": ["exe"]})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "invalid_value" and "pdf" in r.json()["error"]["message"]
+
+
 def test_union_fields_say_which_types_they_take(client) -> None:
     r = client.post("/v1/embeddings", json={"input": ["a", 1]})
     assert r.json()["error"]["message"] == "input: expected a string or a list of strings"

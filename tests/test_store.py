@@ -200,6 +200,20 @@ def test_filters_apply_in_every_mode(index, tmp_path) -> None:
         assert {h.source.rsplit("/", 1)[1] for h in hits} == {"one.txt", "three.txt"}
 
 
+def test_file_types_are_read_as_a_user_writes_them(index, tmp_path) -> None:
+    """ ".MD", "markdown" and "md" are one type; an unknown one was a filter that silently
+    matched nothing ("no matching passages"), now it names the known types."""
+    from rag.errors import QueryError
+
+    _ingest_three(index, tmp_path)
+    for name in ("md", ".MD", "markdown"):
+        hits = index.search("bananas cherries apples", 10, file_types=[name])
+        assert [h.file_type for h in hits] == ["md"], name
+    assert index.search("apples", 10, file_types=["png", "jpg"]) == []  # images: none here
+    with pytest.raises(QueryError, match="unknown file type 'exe': use one of docx"):
+        index.search("apples", 10, file_types=["exe"])
+
+
 def test_hits_carry_spans_and_headings(index, tmp_path) -> None:
     _ingest_three(index, tmp_path)
     [hit] = index.search("bananas", 1, mode="keyword")

@@ -53,7 +53,9 @@ def ask(
 
 
 @cli.command()
-@click.option("-k", "--top-k", "k", type=int, default=None, help="Passages (default 5).")
+@click.option(
+    "-k", "--top-k", "k", type=click.IntRange(1, 100), default=None, help="Passages (default 5)."
+)
 @answer_options
 @click.pass_context
 def chat(

@@ -83,7 +83,12 @@ def retrieval_options(fn: F) -> F:
     for option in reversed(
         [
             click.option(
-                "-k", "--top-k", "k", type=int, default=None, help="Passages (default 5)."
+                "-k",
+                "--top-k",
+                "k",
+                type=click.IntRange(1, 100),
+                default=None,
+                help="Passages (default 5).",
             ),
             click.option("--mode", type=click.Choice(["dense", "keyword", "hybrid"]), default=None),
             click.option(

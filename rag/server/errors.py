@@ -19,6 +19,7 @@ from ..errors import (
     GenerationError,
     IndexLockedError,
     LoadError,
+    QueryError,
     RagError,
     UnsupportedFileError,
 )
@@ -67,6 +68,7 @@ _RAG_STATUS: list[tuple[type[RagError], int, str]] = [
     # A setting of the server's own (its prompts, answer model, store): nothing the client can
     # fix (client input is checked by the request schemas before it reaches a ConfigError).
     (ConfigError, 500, "server_error"),
+    (QueryError, 400, "invalid_request_error"),
     (IndexLockedError, 409, "index_locked"),
     (EmbeddingError, 503, "model_error"),
     (GenerationError, 503, "model_error"),
@@ -109,6 +111,8 @@ def install_error_handlers(app: FastAPI) -> None:
         if status >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc)
         code: str | None = "invalid_setting" if isinstance(exc, ConfigError) else kind
+        if isinstance(exc, QueryError):
+            code = "invalid_value"
         if code == "server_error":
             code = None
         return json_error(status, str(exc), kind, code=code)
