@@ -155,6 +155,12 @@ def test_an_echo_of_the_question_never_stands_as_the_answer(index, tmp_path: Pat
         ("When did Austin post it?", "Austin posted it on February 9, 2022 at noon.", "February 9, 2022"),
         ("How many countries are in the world?", "There are more than 200 countries.", "200"),
         ("What did Austin say?", "Austin said the commitment is ironclad.", None),
+        # The number beside the question's words; a year or a model number counts nothing.
+        ("How many varieties does the garden have?", "Planted in 1976, it has 300 varieties.", "300"),
+        ("How many satellites did it carry?", "The Zephyr-9 rocket carried 3 satellites.", "3"),
+        ("How many people live there?", "In 2019 the town had 4,200 people.", "4,200 people"),
+        ("When was the garden planted?", "The garden was planted in 1976 by Omar.", "1976"),
+        ("When did the NBA add the line?", "Since 1979 the NBA has had the line, and in 1980 ...", "1979"),
     ],
 )  # fmt: skip
 def test_short_answers_are_spans_of_the_cited_sentence(

@@ -158,6 +158,29 @@ def test_answer_rows_score_citations_refusals_and_containment() -> None:
     )
 
 
+def test_short_answers_are_scored_on_their_own() -> None:
+    """The highlighted span against the gold answers, apart from its sentence; a typed
+    question (how many, who, when) that got none counts as not given; other questions not."""
+    from rag.answer.types import ShortAnswer
+    from rag.eval.data import QAItem
+    from rag.eval.metrics import summarise
+
+    text = "The kiln reaches 1,280 degrees in 1999."
+    item = QAItem("1", "How many degrees does the kiln reach?", True, ["1,280"], [], ["a.txt"])
+    right = _answer(text, "a.txt", 0, len(text))
+    right.short_answer = ShortAnswer("1,280", 17, 22, 1)
+    wrong = _answer(text, "a.txt", 0, len(text))
+    wrong.short_answer = ShortAnswer("1999", 34, 38, 1)
+    none = _answer(text, "a.txt", 0, len(text))
+    rows = [score_answer(item, a, []) for a in (right, wrong, none)]
+    assert [r.get("short_em") for r in rows] == [1.0, 0.0, None]
+    assert [r["short_given"] for r in rows] == [True, True, False]
+    untyped = QAItem("2", "What does the kiln reach?", True, ["1,280"], [], ["a.txt"])
+    assert "short_given" not in score_answer(untyped, none, [])
+    s = summarise(rows, [])
+    assert s["short_given"] == round(2 / 3, 4) and s["short_em"] == 0.5
+
+
 def test_compare_flags_drops_beyond_the_tolerance_only() -> None:
     old = {
         "kind": "answers",

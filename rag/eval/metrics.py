@@ -7,6 +7,10 @@
 - must-mention (seed format): every group of alternatives has one member in the answer.
 - Citation precision: the share of citations whose span lies in a gold source (the gold
   paragraph or file), or overlaps a gold span when the set has spans.
+- Short answers (the name, date or number shown inside the cited sentence): for answered,
+  answerable questions of a kind that gets one (who / when / how many), the share that got one
+  (`short_given`), and EM / F1 of those given against the gold answers (`short_em`,
+  `short_f1`): how often the highlighted span is the answer.
 - Citation recall, ALCE-style: the share of answer sentences fully supported by their own
   citations. Without an NLI model on this machine, "fully supported" is lexical: at least 80% of
   the sentence's content words, and every number in it, appear in its cited quotes.
@@ -22,7 +26,7 @@ from typing import Any
 
 from ..answer import Answer
 from ..answer.align import numbers_in
-from ..answer.evidence import content_terms
+from ..answer.evidence import content_terms, expected_type
 from .data import QAItem
 
 _PUNCT = set(string.punctuation)
@@ -77,6 +81,14 @@ def score_answer(item: QAItem, answer: Answer, retrieved_sources: list[str]) -> 
             and not answer.refused
             and any(normalize(g) and normalize(g) in normalize(pred) for g in item.answers)
         )
+    if item.answerable and item.answers and not answer.refused:
+        short = answer.short_answer
+        if short is not None or expected_type(item.question) is not None:
+            row["short_given"] = short is not None
+        if short is not None:
+            row["short"] = short.text
+            row["short_em"] = max(exact(short.text, g) for g in item.answers)
+            row["short_f1"] = max(f1(short.text, g) for g in item.answers)
     if item.must_mention_any:
         text = pred.lower()
         row["mentions"] = all(any(m.lower() in text for m in g) for g in item.must_mention_any)
@@ -136,7 +148,7 @@ def summarise(rows: list[dict[str, Any]], latencies_ms: list[float]) -> dict[str
         vals = [r[key] for r in answerable if key in r]
         if vals:
             out[key] = float(np.mean(vals))
-    for key in ("citation_precision", "citation_recall"):
+    for key in ("citation_precision", "citation_recall", "short_given", "short_em", "short_f1"):
         vals = [r[key] for r in rows if key in r]
         if vals:
             out[key] = float(np.mean(vals))
