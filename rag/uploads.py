@@ -1,11 +1,13 @@
 """Uploaded files: one layout for the app and the HTTP server, and a delete that touches only
 the upload's own copy.
 
-Layout: `<uploads>/<key>/<name>`, where `key` is a hash of the (made safe) file name. The same
-name always lands in the same place, so uploading `notes.txt` again replaces the stored copy and
-updates its document; two different names never share a folder, so deleting one upload removes
-its file and its own folder and nothing else. `<uploads>` is `settings.upload_dir`, by default
-`<index>/uploads`.
+Layout: `<uploads>/<key>/<name>`, where `key` is a hash of the file name as it was uploaded and
+`name` that name made safe. The same name always lands in the same place, so uploading
+`notes.txt` again replaces the stored copy and updates its document; two different names never
+share a folder, even when they are made safe alike (`plan+A.txt` and `plan&A.txt` are both
+stored as `plan_A.txt`, each in its own folder: one used to replace the other), so deleting one
+upload removes its file and its own folder and nothing else. `<uploads>` is
+`settings.upload_dir`, by default `<index>/uploads`.
 
 Earlier versions of the app kept uploads flat, as `<uploads>/<name>`; `migrate` moves those into
 the layout (and re-points their documents) the first time the app or server opens the index.
@@ -54,26 +56,36 @@ def safe_name(filename: str) -> str:
     return name
 
 
+def upload_name(filename: str) -> str:
+    """The name a file was uploaded with, without its folders (what `Uploads.store` keys by)."""
+    return Path(filename.replace("\\", "/")).name or safe_name(filename)
+
+
 def distinct_names(filenames: Iterable[str]) -> list[str]:
-    """Safe names for the files of one upload; a name that repeats (two folders' `notes.txt`)
+    """The names to store the files of one upload under (`Uploads.store`): each file's own
+    name, except that one whose safe name repeats another's (two folders' `notes.txt`)
     becomes `notes (2).txt`, so both are kept."""
     taken: set[str] = set()
     out = []
     for filename in filenames:
-        name = safe_name(filename)
-        if name in taken:
+        name = upload_name(filename)
+        if safe_name(name) in taken:
             stem, suffix = Path(name).stem, Path(name).suffix
             n = 2
-            while f"{stem} ({n}){suffix}" in taken:
+            while safe_name(f"{stem} ({n}){suffix}") in taken:
                 n += 1
             name = f"{stem} ({n}){suffix}"
-        taken.add(name)
+        taken.add(safe_name(name))
         out.append(name)
     return out
 
 
 def _key(name: str) -> str:
-    return hashlib.sha256(name.encode()).hexdigest()[:12]
+    # surrogateescape: a name's undecodable bytes (a Latin-1 "café") hash as they are.
+    return hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+
+
+_KEY = re.compile(r"[0-9a-f]{12}")
 
 
 @dataclass
@@ -118,8 +130,10 @@ class Uploads:
         return cls(settings.upload_dir or settings.index / "uploads")
 
     def path_for(self, name: str) -> Path:
-        name = safe_name(name)
-        return self.root / _key(name) / name
+        """Where the upload `name` (as uploaded; its folders dropped) is kept: a folder keyed by
+        that name, holding it made safe. A name that is safe already keys as it always did."""
+        raw = upload_name(name)
+        return self.root / _key(raw) / safe_name(raw)
 
     def store(self, name: str, data: BinaryIO, batch: Batch | None = None) -> Path:
         """Write `data` as the upload `name` (replacing an earlier upload of that name) and
@@ -167,7 +181,7 @@ class Uploads:
         if not path.is_file():
             return False
         path.unlink()
-        if len(rel.parts) == 2 and rel.parts[0] == _key(rel.parts[1]):
+        if len(rel.parts) == 2 and _KEY.fullmatch(rel.parts[0]):
             _rmdir_quietly(path.parent)  # only if empty: never a shared parent
         return True
 

@@ -37,6 +37,26 @@ def test_safe_names_stay_inside_and_fit_any_file_system() -> None:
     ]
 
 
+def test_names_made_safe_alike_are_kept_apart(tmp_path) -> None:
+    """`plan+A.txt` and `plan&A.txt` are both stored as `plan_A.txt`: the second upload used to
+    replace the first, whose text was then gone from disk and index without a word. Each name
+    keys its own folder now; the same name again still replaces its own copy."""
+    uploads = Uploads(tmp_path / "uploads")
+    plus = uploads.store("plan+A.txt", io.BytesIO(b"The Kestrel budget is 40,000 euros."))
+    amp = uploads.store("plan&A.txt", io.BytesIO(b"The Osprey budget is 9,000 euros."))
+    assert plus.name == amp.name == "plan_A.txt" and plus != amp
+    assert plus.read_bytes() == b"The Kestrel budget is 40,000 euros."
+    again = uploads.store("plan+A.txt", io.BytesIO(b"The Kestrel budget is 45,000 euros."))
+    assert again == plus and amp.read_bytes() == b"The Osprey budget is 9,000 euros."
+    # A name that is safe already keeps the folder it always had (uploads made before).
+    assert uploads.path_for("notes.txt") == uploads.path_for("a/b/notes.txt")
+    assert distinct_names(["plan+A.txt", "x/plan&A.txt", "y/plan&A.txt"]) == [
+        "plan+A.txt",
+        "plan&A (2).txt",
+        "plan&A (3).txt",
+    ]
+
+
 def test_a_long_name_is_stored(tmp_path) -> None:
     uploads = Uploads(tmp_path / "uploads")
     path = uploads.store("x" * 250 + ".txt", io.BytesIO(b"words"))

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ...api import RagIndex
 from ...ingest.loaders import SUPPORTED_SUFFIXES
-from ...uploads import Batch, Uploads, distinct_names
+from ...uploads import Batch, Uploads, distinct_names, safe_name
 from ..errors import APIError
 from ..state import AUTH, ServerDep
 
@@ -34,8 +34,9 @@ async def upload(
     second as `notes (2).txt`, as the app does: never one silently written over the other."""
     names = []
     for f, name in zip(files, distinct_names(f.filename or "" for f in files), strict=True):
-        if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
-            shown = Path(name).suffix or "(no extension)"
+        suffix = Path(safe_name(name)).suffix
+        if suffix.lower() not in SUPPORTED_SUFFIXES:
+            shown = suffix or "(no extension)"
             raise APIError(
                 415,
                 f"{f.filename!r}: unsupported file type {shown} (supported: "
