@@ -367,6 +367,33 @@ def test_upload_files_then_ask_about_them(app_url, browser, tmp_path) -> None:
     assert "kiln_manual.txt" not in tab.sources()
 
 
+def test_another_tabs_upload_shows_when_the_documents_tab_is_opened(
+    app_url, browser, tmp_path
+) -> None:
+    """Tab B uploads; tab A, open since before, showed its old list until reloaded (and a page
+    reloaded mid-upload never showed the upload). Opening the Documents tab reads it anew; a
+    removal already made elsewhere says so, not "`rag documents` lists ids"."""
+    a = Page(browser, app_url, tmp_path)
+    b = Page(browser, app_url, tmp_path)
+    note = tmp_path / "heron_notes.txt"
+    note.write_text("Heron notes.\n\nThe grey heron nests in the alder wood.\n", encoding="utf-8")
+    b.page.get_by_role("tab", name="Documents").click()
+    b.page.locator("#rag-upload input[type=file]").set_input_files([str(note)])
+    b.wait_text("#rag-upload-status", "Indexed:")
+    a.page.get_by_role("tab", name="Documents").click()
+    a.wait_text("#rag-documents", "heron_notes.txt")
+    # B removes it; A still offers it in its remove list (read when A opened the tab).
+    for tab in (b, a):
+        tab.page.locator("#rag-remove-choice input").click()
+        tab.page.get_by_role("option", name=re.compile("heron_notes.txt")).click()
+    b.page.locator("#rag-remove").click()
+    b.wait_text("#rag-upload-status", "Removed")
+    a.page.locator("#rag-remove").click()
+    a.wait_text("#rag-upload-status", "Already removed")
+    a.wait_text("#rag-documents", "heron_notes.txt", present=False)
+    assert "Traceback" not in a.page.content()
+
+
 def test_two_tabs_chat_at_once(app_url, browser, tmp_path) -> None:
     a, b = Page(browser, app_url, tmp_path), Page(browser, app_url, tmp_path)
     qa = _seed("s07")["question"]  # Which defence ministers spoke with Lloyd Austin?

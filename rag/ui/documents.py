@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..api import RagIndex
-from ..errors import RagError
+from ..errors import DocumentNotFoundError, RagError
 from ..uploads import Batch, Uploads, distinct_names
 from .render import md
 
@@ -199,6 +199,10 @@ class DocumentsTab:
             return "Choose a document to remove."
         try:
             removed = self.index.remove([doc_id])
+        except DocumentNotFoundError:  # removed meanwhile (another tab, `rag remove`)
+            return (
+                "**Already removed** (in another tab or with `rag remove`); the list is read anew."
+            )
         except RagError as exc:
             return f"**Not removed:** {md(str(exc))}"
         for d in removed:

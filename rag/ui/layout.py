@@ -62,7 +62,7 @@ def _ask_tab(settings: Settings) -> SimpleNamespace:
 def _documents_tab(docs: DocumentsTab) -> SimpleNamespace:
     import gradio as gr
 
-    with gr.Tab("Documents"):
+    with gr.Tab("Documents") as tab:
         files = gr.File(
             file_count="multiple",
             label="Drop files here to index them (.txt .md .html .pdf .docx; scans and images "
@@ -81,7 +81,7 @@ def _documents_tab(docs: DocumentsTab) -> SimpleNamespace:
                 choices=docs.choices(), label="Document to remove", elem_id="rag-remove-choice"
             )
             rm = gr.Button("Remove from index", variant="stop", elem_id="rag-remove")
-    return SimpleNamespace(files=files, status=status, table=table, doc=doc, rm=rm)
+    return SimpleNamespace(tab=tab, files=files, status=status, table=table, doc=doc, rm=rm)
 
 
 def _settings_tab(index: RagIndex) -> SimpleNamespace:
@@ -180,6 +180,17 @@ def _wire_documents(docs: DocumentsTab, ui: SimpleNamespace) -> Any:
         concurrency_id="ingest",
     )
     ui.rm.click(remove, [ui.doc], [ui.status, ui.table, ui.doc], concurrency_id="ingest")
+    # Opening the tab reads the list anew: another tab's upload or removal, an upload still
+    # running when this page was reloaded, or `rag ingest` meanwhile. In the uploads' queue
+    # group: a list read while an upload runs is read when it has finished.
+    ui.tab.select(
+        refresh,
+        None,
+        [ui.table, ui.doc],
+        concurrency_limit=1,
+        concurrency_id="ingest",
+        show_progress="hidden",
+    )
     return refresh
 
 
