@@ -21,7 +21,7 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError, Un
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, CallToolResult, TextContent, ToolAnnotations
 from mcp_types import Resource as MCPResource
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from .api import RagIndex
 from .conversation import Conversation
@@ -178,7 +178,7 @@ class RagMCP(MCPServer[Any]):
 
     def search(
         self,
-        query: Annotated[str, Field(min_length=1, description="What to look for.")],
+        query: Annotated[str, Field(min_length=1, pattern=r"\S", description="What to look for.")],
         k: K = None,
         mode: Mode = None,
         path: PathGlob = None,
@@ -193,7 +193,13 @@ class RagMCP(MCPServer[Any]):
     def ask(
         self,
         question: Annotated[
-            str, Field(min_length=1, description="A question about the documents.")
+            str,
+            Field(
+                min_length=1,
+                max_length=10000,
+                pattern=r"\S",
+                description="A question about the documents.",
+            ),
         ],
         k: K = None,
         mode: Mode = None,
@@ -282,6 +288,21 @@ class RagMCP(MCPServer[Any]):
             if isinstance(exc.__cause__, RagError):
                 raise ToolError(str(exc.__cause__)) from exc.__cause__
             raise
+        except ToolError as exc:
+            if isinstance(exc.__cause__, ValidationError):
+                # One line per field, as a model can act on it; not pydantic's dump with its
+                # "For further information visit https://errors.pydantic.dev/...".
+                raise ToolError(_invalid_arguments(name, exc.__cause__)) from None
+            raise
+
+
+def _invalid_arguments(tool: str, exc: ValidationError) -> str:
+    problems = [
+        f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: "
+        + ("must hold more than blanks" if e["type"] == "string_pattern_mismatch" else e["msg"])
+        for e in exc.errors()
+    ]
+    return f"invalid arguments to {tool}: " + "; ".join(problems)
 
 
 def _entry(d: DocumentInfo) -> DocumentEntry:

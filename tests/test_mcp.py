@@ -169,11 +169,17 @@ def test_unknown_tool_and_bad_arguments_are_errors_not_crashes(filled: RagIndex)
                 ({"query": "kiln", "k": 0}, "k"),
                 ({"query": "kiln", "mode": "fuzzy"}, "mode"),
                 ({"query": ""}, "query"),
+                ({"query": "   "}, "query: must hold more than blanks"),
                 ({}, "query"),
             ]:
                 bad = await client.call_tool("search", args)
                 assert bad.is_error, args
                 assert field in bad.content[0].text, (args, bad.content[0].text)
+                # one line a model can act on, not pydantic's dump and its link
+                assert bad.content[0].text.startswith("invalid arguments to search: ")
+                assert "pydantic" not in bad.content[0].text and "\n" not in bad.content[0].text
+            bad = await client.call_tool("ask", {"question": "x" * 10001})
+            assert bad.is_error and "question: String should have at most" in bad.content[0].text
             # the server is still there, and answers
             check_passages(await client.call_tool("search", {"query": "kiln firmware"}))
 
