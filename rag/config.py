@@ -17,6 +17,10 @@ from pydantic_settings import (
 
 RetrievalMode = Literal["dense", "keyword", "hybrid"]
 # Settings that were removed, and what to do instead (rag.toml files outlive releases).
+# The longest question any front end takes (CLI, app, HTTP, MCP): a question, not a document
+# (a pasted book took minutes of embedding and was echoed back whole).
+MAX_QUESTION_CHARS = 10_000
+
 REMOVED_SETTINGS = {
     "embed_batch_fill": "embedding calls are now cut where they cost least; remove it, or set "
     "embed_call_tokens (RAG_EMBED_CALL_TOKENS) instead (docs/configuration.md)",

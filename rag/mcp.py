@@ -24,6 +24,7 @@ from mcp_types import Resource as MCPResource
 from pydantic import BaseModel, Field, ValidationError
 
 from .api import RagIndex
+from .config import MAX_QUESTION_CHARS
 from .conversation import Conversation
 from .documents import SearchHit
 from .errors import RagError
@@ -196,7 +197,7 @@ class RagMCP(MCPServer[Any]):
             str,
             Field(
                 min_length=1,
-                max_length=10000,
+                max_length=MAX_QUESTION_CHARS,
                 pattern=r"\S",
                 description="A question about the documents.",
             ),

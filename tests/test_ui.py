@@ -71,6 +71,19 @@ def _updates(index, answerers, question, session, backend="extractive", mode="hy
     return list(stream_answer(index, answerers, question, session, backend, mode, k))
 
 
+def test_a_pasted_text_is_not_a_question(kiln_index) -> None:
+    """105,000 characters were embedded as a question and echoed whole in the sources panel."""
+    from rag.ui import Answerers, Session
+
+    answerers = Answerers(kiln_index, {})
+    updates = _updates(kiln_index, answerers, "kiln " * 2001, Session())
+    messages, panel, session = updates[-1]
+    assert len(updates) == 1 and panel is None and not session.turns
+    assert [m["role"] for m in messages] == ["assistant"]
+    assert "10,004 characters" in messages[0]["content"]  # stripped of its last blank
+    assert "Documents tab" in messages[0]["content"]
+
+
 def test_the_answer_streams_raw_text_then_checked_sentences(kiln_index) -> None:
     from rag.ui import Answerers, Session
 

@@ -7,8 +7,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from ..config import MAX_QUESTION_CHARS
+
 CHAT_MODEL = "rag"
-MAX_QUESTION_CHARS = 10000
+__all__ = ["CHAT_MODEL", "MAX_QUESTION_CHARS"]
 
 
 def _bad_text(value: Any, where: str) -> tuple[str, str] | None:

@@ -15,6 +15,7 @@ from typing import Any
 from ..answer import Answer, Answerer, Checked, Delta, Retrieved
 from ..api import RagIndex
 from ..chat import Turn
+from ..config import MAX_QUESTION_CHARS
 from ..conversation import Conversation, Rewritten
 from ..errors import RagError
 from ..text.sentences import split_sentences
@@ -120,6 +121,18 @@ def stream_answer(
     checked sentence with its markers replaces it (or it disappears when dropped)."""
     question = (question or "").strip()
     if not question:
+        yield session.messages, None, session
+        return
+    if len(question) > MAX_QUESTION_CHARS:
+        session = Session(list(session.messages), list(session.turns), list(session.cards))
+        session.messages.append(
+            {
+                "role": "assistant",
+                "content": f"This question has {len(question):,} characters; ask in at most "
+                f"{MAX_QUESTION_CHARS:,}. To ask about a text this long, add it on the "
+                "Documents tab and ask about it here.",
+            }
+        )
         yield session.messages, None, session
         return
     session = Session(list(session.messages), list(session.turns), list(session.cards))
