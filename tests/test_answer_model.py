@@ -134,6 +134,18 @@ def test_a_sentence_that_restates_the_question_is_recognised(sentence: str, echo
     assert restates("What did Mattis promise Japan?", sentence) is echo
 
 
+def test_a_sentence_that_adds_only_the_answer_is_not_an_echo(index, tmp_path: Path) -> None:
+    """ "The goat is named Bramble." adds one word to "What is the goat named?": the answer. It
+    was scored 0 as an echo (fewer than two words of its own) and the parrot's sentence, from
+    the other file, was cited instead."""
+    write(tmp_path / "d" / "theta.txt", "Theta notes.\n\nThe parrot is named Captain Flint.\n")
+    write(tmp_path / "d" / "iota.txt", "Iota notes.\n\nThe goat is named Bramble.\n")
+    index.ingest([tmp_path / "d"])
+    answer = index.ask("What is the goat named?")
+    assert "Flint" not in answer.text, answer.render()
+    assert answer.text == "The goat is named Bramble.", answer.render()
+
+
 def test_an_echo_of_the_question_never_stands_as_the_answer(index, tmp_path: Path) -> None:
     write(
         tmp_path / "d" / "real.txt",

@@ -349,8 +349,10 @@ def featurize(
         c.semantic = float(np.clip(sims[i], 0.0, 1.0))
         c.lexical = float(rows[i, col["lex"]])
         c.type_ok = type_ok[i]
-        # Echoing the question never answers it: a hard rule, whatever the model says.
-        c.novel = not (rows[i, col["echo"]] or rows[i, col["restates"]])
+        # Echoing the question never answers it: a hard rule, whatever the model says. A
+        # sentence that adds one word of its own may be the answer ("What is the goat named?"
+        # "The goat is named Bramble."): only one that adds none, or restates, is an echo.
+        c.novel = not (rows[i, col["new_terms"]] == 0 or rows[i, col["restates"]])
         c.features = rows[i]
     context = " ".join(joined.values())
     return Evidence(rows, terms, kind, context, chunks)
@@ -374,8 +376,8 @@ def score(
 ) -> float:
     """Fill in each candidate's probability of answering the question (`score`, in place) and
     return the probability that the best of them answers it (the gate: refuse below the
-    model's threshold). A candidate that restates the question, or adds fewer than two words
-    of its own, scores 0 whatever the model says."""
+    model's threshold). A candidate that restates the question, or adds no word of its own,
+    scores 0 whatever the model says."""
     if not cands:
         return 0.0
     model = model or load_model()
