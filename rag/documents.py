@@ -5,8 +5,11 @@ from __future__ import annotations
 import bisect
 import hashlib
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 FILE_TYPES = ("txt", "md", "html", "pdf", "docx", "image")
+
+T = TypeVar("T")
 
 # A page read by OCR whose words Tesseract trusts less than this on average (0-100) is flagged.
 # Chosen on half the generated pages (benchmarks/ocr_accuracy.py), it flagged the 4 pages under
@@ -150,19 +153,11 @@ class SearchHit:
 
     def page_at(self, offset: int) -> int | None:
         """The page of a document offset inside this chunk."""
-        page = self.page
-        for start, number in self.page_breaks:
-            if start <= offset:
-                page = number
-        return page
+        return _in_force(self.page, self.page_breaks, offset)
 
     def section_at(self, offset: int) -> str | None:
         """The section of a document offset inside this chunk."""
-        section = self.section
-        for start, path in self.section_breaks:
-            if start <= offset:
-                section = path
-        return section
+        return _in_force(self.section, self.section_breaks, offset)
 
     def location(self) -> str:
         return format_location(self.page, self.section, self.start, self.end)
@@ -184,3 +179,13 @@ class SearchHit:
             "low_confidence": self.low_confidence,
             "text": self.text,
         }
+
+
+def _in_force(first: T | None, breaks: list[tuple[int, T]], offset: int) -> T | None:
+    """What holds at `offset` of a chunk: `first` (at its start), or the last of the `breaks`
+    (offset, value) that begin at or before it."""
+    value = first
+    for start, v in breaks:
+        if start <= offset:
+            value = v
+    return value

@@ -152,6 +152,15 @@ def _wire_ask(index: RagIndex, ask_ui: SimpleNamespace, tab: SimpleNamespace, se
     )
 
 
+# How the document list is read anew outside an upload or removal: in their queue group, one at
+# a time, so it is read after any upload sent before it and never shows an older list.
+_READ_LIST: dict[str, Any] = {
+    "concurrency_limit": 1,
+    "concurrency_id": "ingest",
+    "show_progress": "hidden",
+}
+
+
 def _wire_documents(docs: DocumentsTab, ui: SimpleNamespace) -> Any:
     """Upload and remove events; returns `refresh` (the table and the remove list, anew)."""
     import gradio as gr
@@ -183,14 +192,7 @@ def _wire_documents(docs: DocumentsTab, ui: SimpleNamespace) -> Any:
     # Opening the tab reads the list anew: another tab's upload or removal, an upload still
     # running when this page was reloaded, or `rag ingest` meanwhile. In the uploads' queue
     # group: a list read while an upload runs is read when it has finished.
-    ui.tab.select(
-        refresh,
-        None,
-        [ui.table, ui.doc],
-        concurrency_limit=1,
-        concurrency_id="ingest",
-        show_progress="hidden",
-    )
+    ui.tab.select(refresh, None, [ui.table, ui.doc], **_READ_LIST)
     return refresh
 
 
@@ -230,12 +232,7 @@ def build_app(index: RagIndex, preparing: Preparing | None = None) -> Any:
         # prepared goes through the uploads' queue group, so it is read after any upload sent
         # before it and can never overwrite a newer list with an older one.
         timer.tick(tick, None, [banner, timer], queue=False, show_progress="hidden").then(
-            refresh_when_prepared,
-            None,
-            [docs_ui.table, docs_ui.doc],
-            concurrency_limit=1,
-            concurrency_id="ingest",
-            show_progress="hidden",
+            refresh_when_prepared, None, [docs_ui.table, docs_ui.doc], **_READ_LIST
         )
     return app
 
