@@ -10,7 +10,6 @@ from pydantic_core import PydanticCustomError
 from ..config import MAX_QUESTION_CHARS
 
 CHAT_MODEL = "rag"
-__all__ = ["CHAT_MODEL", "MAX_QUESTION_CHARS"]
 
 
 def _bad_text(value: Any, where: str) -> tuple[str, str] | None:
