@@ -19,7 +19,7 @@ from .embeddings import Embedder
 from .ingest import IngestReport, TokenSplitter, ingest_paths, remove_documents
 from .ingest.loaders import Limits
 from .ingest.pipeline import ProgressFn, SkipFn, Stage
-from .retrieve import Filters, Retriever, file_types_of
+from .retrieve import Filters, Retriever, check_glob, file_types_of
 from .store import DocumentInfo, Store, open_store
 
 # v2: chunks are cut on spans, so their offsets are where they were cut. v1 placed repeated
@@ -173,7 +173,10 @@ class RagIndex:
         path: str | None = None,
         file_types: Sequence[str] | None = None,
     ) -> list[SearchHit]:
-        filters = Filters(path, file_types_of(file_types) if file_types else None)
+        filters = Filters(
+            check_glob(path) if path else None,
+            file_types_of(file_types) if file_types else None,
+        )
         return self.retriever.search(query, k or self.settings.top_k, mode=mode, filters=filters)
 
     def ask(

@@ -44,6 +44,29 @@ def file_types_of(names: Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def check_glob(pattern: str) -> str:
+    """A path pattern whose `[` opens a set that never closes ("[[", "report[1.pdf") matched
+    nothing without a word; it is an error that says so."""
+    i, n = 0, len(pattern)
+    while i < n:
+        if pattern[i] == "[":
+            j = i + 1
+            if j < n and pattern[j] in "!^":
+                j += 1
+            if j < n and pattern[j] == "]":  # "[]...]": a ] first is one of the set
+                j += 1
+            close = pattern.find("]", j)
+            if close < 0:
+                raise QueryError(
+                    f"path pattern {pattern!r}: the [ at character {i + 1} is never closed "
+                    "(a set of characters is written [abc]; for a literal [ write [[]"
+                )
+            i = close + 1
+        else:
+            i += 1
+    return pattern
+
+
 def rrf(rankings: dict[str, Sequence[int]], k: int = 60) -> list[tuple[int, float, dict[str, int]]]:
     """Reciprocal rank fusion: score(d) = sum over rankings of 1 / (k + rank of d)."""
     scores: dict[int, float] = {}

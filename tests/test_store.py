@@ -214,6 +214,17 @@ def test_file_types_are_read_as_a_user_writes_them(index, tmp_path) -> None:
         index.search("apples", 10, file_types=["exe"])
 
 
+def test_a_path_pattern_with_an_open_set_is_an_error(index, tmp_path) -> None:
+    from rag.errors import QueryError
+
+    _ingest_three(index, tmp_path)
+    for bad in ("[[", "report[1.txt", "*/c/[!"):
+        with pytest.raises(QueryError, match="never closed"):
+            index.search("apples", 10, path=bad)
+    assert index.search("apples", 10, path="*/c/[o]ne.txt", mode="keyword")  # a closed set
+    assert index.search("apples", 10, path="*[[]*", mode="keyword") == []  # a literal [
+
+
 def test_hits_carry_spans_and_headings(index, tmp_path) -> None:
     _ingest_three(index, tmp_path)
     [hit] = index.search("bananas", 1, mode="keyword")

@@ -91,7 +91,8 @@ def _glob_regex(glob: str) -> re.Pattern[str]:
             body = glob[i + 1 : j]
             neg = body[:1] in ("^", "!")
             body = body[1:] if neg else body
-            out += "[" + ("^" if neg else "") + body.replace("\\", "\\\\") + "]"
+            body = body.replace("\\", "\\\\").replace("[", "\\[")  # "[[]": a literal [
+            out += "[" + ("^" if neg else "") + body + "]"
             i = j
         else:
             out += re.escape(ch)
