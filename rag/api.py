@@ -18,7 +18,7 @@ from .documents import SearchHit
 from .embeddings import Embedder
 from .ingest import IngestReport, TokenSplitter, ingest_paths, remove_documents
 from .ingest.loaders import Limits
-from .ingest.pipeline import ProgressFn, SkipFn, Stage
+from .ingest.pipeline import EmbedProgressFn, ProgressFn, SkipFn, Stage
 from .retrieve import Filters, Retriever, check_glob, file_types_of
 from .store import DocumentInfo, Store, open_store
 
@@ -114,13 +114,15 @@ class RagIndex:
         ray: str | None = None,
         ray_workers: int | None = None,
         emptied_removes: bool = True,
+        on_embed: EmbedProgressFn | None = None,
     ) -> IngestReport:
         """`ray`: load, split and embed on Ray actors (the scale extra, rag/ingest/on_ray.py):
         "local" starts a Ray on this machine, else a cluster's address; `ray_workers` actors
         (default: one per CPU). Files are still found, hashed and written here.
         `emptied_removes`: an indexed file that now holds no text (emptied) loses its document,
         as a deleted one does under `prune`; uploads pass False (the upload is refused and the
-        copy it would have replaced stays, with its document)."""
+        copy it would have replaced stays, with its document). `on_embed(done, total)`: as each
+        commit's chunks are embedded (not called for chunks Ray's workers embed)."""
         limits = Limits(
             self.settings.max_doc_chars,
             int(self.settings.max_expanded_mb * 1024 * 1024),
@@ -143,6 +145,7 @@ class RagIndex:
                 on_note=on_note,
                 stage=stage,
                 emptied_removes=emptied_removes,
+                on_embed=on_embed,
             )
 
         if ray is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import sqlite3
@@ -111,6 +112,19 @@ def test_a_changed_file_reembeds_only_its_changed_chunks(index, fake_embedder, t
     assert report.chunks_reused > 0
     _integrity(index)
     assert index.search("giraffes acacia", 1, mode="keyword")[0].source.endswith("a.txt")
+
+
+def test_embedding_progress_is_reported_chunk_by_chunk(index, tmp_path) -> None:
+    """One large file is thousands of chunks and minutes of embedding, where per-file progress
+    stands still (a 3 MB one-line file: 8,048 chunks, 9 minutes): each commit reports its
+    chunks as they are embedded."""
+    f = write(tmp_path / "d" / "big.txt", " ".join(f"word{i} otters" for i in range(3000)))
+    calls: list[tuple[int, int]] = []
+    report = index.ingest([f], on_embed=lambda done, total: calls.append((done, total)))
+    assert report.chunks_embedded > 8 and len(calls) > 1
+    assert all(b[0] > a[0] for a, b in itertools.pairwise(calls) if a[1] == b[1])
+    finished = [done for done, total in calls if done == total]
+    assert sum(finished) == report.chunks_embedded  # every commit reaches its total
 
 
 def test_an_edit_leaves_no_stale_chunk(index, tmp_path) -> None:

@@ -88,6 +88,23 @@ def ingest(
         def on_note(source: str, note: str) -> None:  # as each file is read: OCR says its time
             say(f"note {shown(source)}: {note}")
 
+        chunks = None
+
+        def on_embed(done: int, total: int) -> None:
+            # A second bar for a commit's chunks: one large file is minutes of embedding, where
+            # the file bar stands still. Small commits (seconds) show none.
+            nonlocal chunks
+            if quiet or total < 256:
+                return
+            if chunks is None:
+                chunks = tqdm(
+                    total=total, unit="chunk", desc="embedding", file=sys.stderr, leave=False
+                )
+            chunks.update(done - chunks.n)
+            if done >= total:
+                chunks.close()
+                chunks = None
+
         with _open(settings) as idx:
             report = idx.ingest(
                 list(paths),
@@ -97,6 +114,7 @@ def ingest(
                 on_note=on_note,
                 ray=address,
                 ray_workers=ray_workers or settings.ray_workers,
+                on_embed=on_embed,
             )
         if bar is not None:
             bar.close()

@@ -22,6 +22,9 @@ from .splitter import TokenSplitter
 
 # Called after each file with (files done, files in all, the file's path).
 ProgressFn = Callable[[int, int, str], None]
+# Called as a commit's chunks are embedded, with (chunks embedded, chunks this commit embeds):
+# one large file is thousands of chunks and minutes of work, where per-file progress stands still.
+EmbedProgressFn = Callable[[int, int], None]
 # Called with each skipped file and its reason, as soon as it is known; also the type of the
 # callback that gets each note (a file read with a caveat, or read by OCR: its pages and time).
 SkipFn = Callable[[str, str], None]
@@ -188,6 +191,7 @@ def ingest_paths(
     on_note: SkipFn | None = None,
     stage: Stage | None = None,
     emptied_removes: bool = True,
+    on_embed: EmbedProgressFn | None = None,
 ) -> IngestReport:
     """Bring the index in line with the files under `paths`. Each commit is atomic. Files are
     found, hashed, compared with the index and written to it here; `stage` loads, splits (and
@@ -216,7 +220,7 @@ def ingest_paths(
         nonlocal pending, to_embed
         if not pending:
             return
-        _commit(pending, store, embedder, report)
+        _commit(pending, store, embedder, report, on_embed)
         pending, to_embed = [], 0
 
     done = 0
@@ -378,13 +382,29 @@ def to_embed(chunks: Sequence[Chunk], reuse: Container[str]) -> list[str]:
 
 
 def _commit(
-    pending: list[_Pending], store: Store, embedder: Embedder, report: IngestReport
+    pending: list[_Pending],
+    store: Store,
+    embedder: Embedder,
+    report: IngestReport,
+    on_embed: EmbedProgressFn | None = None,
 ) -> None:
     texts: list[str] = []
     for item in pending:
         if item.vectors is None:  # not embedded by the stage: embedded here, in one call
             texts += to_embed(item.chunks, item.reuse)
-    new_vecs = embedder.embed(texts) if texts else np.empty((0, embedder.dim), np.float32)
+    done = 0
+
+    def embedded(n: int) -> None:
+        nonlocal done
+        done += n
+        if on_embed is not None:
+            on_embed(done, len(texts))
+
+    new_vecs = (
+        embedder.embed(texts, progress=embedded)
+        if texts
+        else np.empty((0, embedder.dim), np.float32)
+    )
     writes: list[DocumentWrite] = []
     pos = 0
     for item in pending:

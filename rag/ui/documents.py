@@ -173,9 +173,17 @@ class DocumentsTab:
                 desc = f"read {Path(path).name}" if done < total else "computing embeddings"
                 progress(done, steps, desc)
 
+        def embedding(done: int, total: int) -> None:
+            if progress is not None:
+                progress(steps - 1, steps, f"computing embeddings: {done:,} of {total:,} chunks")
+
         try:
             report = self.index.ingest(
-                batch.paths, progress=step, on_skip=on_skip, emptied_removes=False
+                batch.paths,
+                progress=step,
+                on_skip=on_skip,
+                emptied_removes=False,
+                on_embed=embedding,
             )
         except RagError as exc:
             batch.rollback()
