@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .documents import SearchHit
+from .documents import FILE_TYPES, SearchHit
 from .embeddings import Embedder
 from .errors import QueryError
 from .store import Store
@@ -31,7 +31,7 @@ def file_types_of(names: Sequence[str]) -> tuple[str, ...]:
     nothing ("no matching passages"); it is an error that lists the types."""
     from .ingest.loaders import SUPPORTED_SUFFIXES
 
-    kinds = set(SUPPORTED_SUFFIXES.values())
+    kinds = set(FILE_TYPES)
     out: list[str] = []
     for name in names:
         key = name.strip().lower().lstrip(".")

@@ -1,6 +1,7 @@
 """From files to stored chunks: loaders, the token-sized splitter, and the ingest pipeline."""
 
-from .pipeline import IngestReport, discover, ingest_paths, remove_documents
+from .discover import discover
+from .pipeline import IngestReport, ingest_paths, remove_documents
 from .splitter import TokenSplitter
 
 __all__ = ["IngestReport", "TokenSplitter", "discover", "ingest_paths", "remove_documents"]

@@ -17,7 +17,8 @@ from ..embeddings import Embedder
 from ..errors import DocumentNotFoundError, LoadError, RagError
 from ..store import DocumentInfo, DocumentWrite, Store
 from ..text.markup import reading_text
-from .loaders import NO_TEXT, NOTHING_TO_INDEX, SUPPORTED_SUFFIXES, Limits, load_file
+from .discover import discover, printable
+from .loaders import NO_TEXT, NOTHING_TO_INDEX, Limits, load_file
 from .splitter import TokenSplitter
 
 # Called after each file with (files done, files in all, the file's path).
@@ -72,68 +73,6 @@ class IngestReport:
             "chunks_embedded": self.chunks_embedded,
             "chunks_reused": self.chunks_reused,
         }
-
-
-def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path], int, list[tuple[Path, str]]]:
-    """Files to ingest (folders walked, hidden entries skipped), paths that are missing, the
-    number of files in the folders whose type rag does not read, and paths that cannot be
-    followed (a symlink loop), each with its reason."""
-    files: dict[Path, None] = {}
-    missing: list[Path] = []
-    broken: list[tuple[Path, str]] = []
-    ignored = 0
-
-    def add(f: Path) -> None:
-        try:
-            resolved = f.resolve(strict=True)
-            if not _utf8(str(resolved)):
-                # A Latin-1 archive's "café.txt": the index stores paths as text, and such a
-                # name was an encoding error that stopped the whole batch.
-                broken.append((f, _NOT_UTF8))
-                return
-            files[resolved] = None
-        except RuntimeError:  # Python 3.11's resolve() on a loop
-            broken.append((f, _LOOP))
-        except OSError as e:  # ELOOP, or a dangling link
-            broken.append((f, _LOOP if e.errno == errno.ELOOP else "path does not exist"))
-
-    for p in paths:
-        p = Path(p).expanduser()
-        if p.is_symlink() and not p.exists():  # exists() says False for a loop, too
-            add(p)
-        elif not p.exists():
-            missing.append(p)
-        elif p.is_dir():
-            for root, dirs, names in os.walk(p):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(names):
-                    if name.startswith("."):
-                        continue
-                    f = Path(root) / name
-                    if f.suffix.lower() in SUPPORTED_SUFFIXES:
-                        add(f)
-                    else:
-                        ignored += 1
-        else:  # a file named on purpose: an unsupported type is reported, not ignored
-            add(p)
-    return list(files), missing, ignored, broken
-
-
-_LOOP = "symbolic link loop (the link points back to itself): fix or delete the link"
-_NOT_UTF8 = "its name is not valid UTF-8 (an older encoding, such as Latin-1): rename the file"
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # the undecodable bytes of a name, as surrogate escapes
-        return False
-    return True
-
-
-def _shown(name: str) -> str:
-    """A path whose bytes are not UTF-8, printable: each such byte as U+FFFD."""
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 @dataclass
@@ -202,7 +141,7 @@ def ingest_paths(
     files, missing, report.ignored, broken = discover(paths)
 
     def skip(source: str, reason: str) -> None:
-        source = _shown(source)  # printable and storable, whatever the name's bytes
+        source = printable(source)  # printable and storable, whatever the name's bytes
         report.skipped.append((source, reason))
         if on_skip is not None:
             on_skip(source, reason)

@@ -61,17 +61,18 @@ def json_error(
     return JSONResponse(error_body(message, type, param, code), status_code=status)
 
 
-_RAG_STATUS: list[tuple[type[RagError], int, str]] = [
-    (DocumentNotFoundError, 404, "not_found_error"),
-    (UnsupportedFileError, 415, "unsupported_file"),
-    (LoadError, 422, "load_error"),
+# Each rag error's status, error type and code, the first class that matches.
+_RAG_STATUS: list[tuple[type[RagError], int, str, str | None]] = [
+    (DocumentNotFoundError, 404, "not_found_error", "not_found_error"),
+    (UnsupportedFileError, 415, "unsupported_file", "unsupported_file"),
+    (LoadError, 422, "load_error", "load_error"),
     # A setting of the server's own (its prompts, answer model, store): nothing the client can
     # fix (client input is checked by the request schemas before it reaches a ConfigError).
-    (ConfigError, 500, "server_error"),
-    (QueryError, 400, "invalid_request_error"),
-    (IndexLockedError, 409, "index_locked"),
-    (EmbeddingError, 503, "model_error"),
-    (GenerationError, 503, "model_error"),
+    (ConfigError, 500, "server_error", "invalid_setting"),
+    (QueryError, 400, "invalid_request_error", "invalid_value"),
+    (IndexLockedError, 409, "index_locked", "index_locked"),
+    (EmbeddingError, 503, "model_error", "model_error"),
+    (GenerationError, 503, "model_error", "model_error"),
 ]
 
 
@@ -86,11 +87,12 @@ _UNION_TAGS = {
 }
 
 
-def rag_status(exc: RagError) -> tuple[int, str]:
-    for cls, status, kind in _RAG_STATUS:
+def rag_error(exc: RagError) -> tuple[int, dict[str, Any]]:
+    """The status and the OpenAI-shaped body of a rag error (responses and stream events)."""
+    for cls, status, kind, code in _RAG_STATUS:
         if isinstance(exc, cls):
-            return status, kind
-    return 500, "server_error"
+            return status, error_body(str(exc), kind, code=code)
+    return 500, error_body(str(exc), "server_error")
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -107,15 +109,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RagError)
     async def _rag_error(request: Request, exc: RagError) -> JSONResponse:
-        status, kind = rag_status(exc)
+        status, body = rag_error(exc)
         if status >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc)
-        code: str | None = "invalid_setting" if isinstance(exc, ConfigError) else kind
-        if isinstance(exc, QueryError):
-            code = "invalid_value"
-        if code == "server_error":
-            code = None
-        return json_error(status, str(exc), kind, code=code)
+        return JSONResponse(body, status_code=status)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

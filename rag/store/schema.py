@@ -4,6 +4,7 @@ builds queries from. SQLite is the truth; FAISS and the keyword postings derive 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..documents import Chunk, Document, OcrPage, Section
+from ..errors import IndexReadOnlyError
 from .manifest import Manifest
 
 SCHEMA = """
@@ -109,6 +111,27 @@ def connect(db: Path, read_only: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
+
+
+def opens_read_only(path: Path, db: Path) -> bool:
+    """Whether the index in `path` must be opened read-only (`connect`): its folder or
+    database cannot be written. Raises when it cannot be read so either: no database to read
+    yet, or writes still waiting in the write-ahead log (it was not closed where it was
+    written), which a read-only open would miss."""
+    if os.access(path, os.W_OK) and (not db.exists() or os.access(db, os.W_OK)):
+        return False
+    if not db.exists():
+        raise IndexReadOnlyError(
+            f"cannot create an index in {path}: the folder is read-only; choose another --index"
+        )
+    wal = db.with_name(db.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise IndexReadOnlyError(
+            f"the index folder {path} is read-only and its last writes are still in {wal.name} "
+            "(it was not closed cleanly where it was written): open it once where it is "
+            "writable (any `rag search` will do), then make it read-only again"
+        )
+    return True
 
 
 def has_table(conn: sqlite3.Connection, name: str) -> bool:

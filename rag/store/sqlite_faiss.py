@@ -36,6 +36,7 @@ from .schema import (
     filter_sql,
     has_table,
     ocr_page_dicts,
+    opens_read_only,
     row_to_document,
 )
 from .vectors import VectorIndex
@@ -48,7 +49,9 @@ LOCK_NAME = ".lock"
 class IndexStore:
     """One index folder. Readers need nothing; a writer must hold `writing()`."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, manifest: Manifest) -> None:
+    def __init__(
+        self, path: Path, conn: sqlite3.Connection, manifest: Manifest, read_only: bool = False
+    ) -> None:
         self.path = path
         self.manifest = manifest
         self.dim = int(manifest.embedding["dim"])
@@ -58,7 +61,7 @@ class IndexStore:
         self._writer = threading.Lock()  # one writer per process too (the file lock is per fd)
         self.vectors = VectorIndex(path, self.dim)
         self.keywords = KeywordIndex(path)
-        self.read_only = False  # opened from a read-only folder: reads only (connect)
+        self.read_only = read_only  # opened from a read-only folder: reads only (connect)
 
     # ---------------------------------------------------------------- opening
     @classmethod
@@ -89,9 +92,7 @@ class IndexStore:
                     f"cannot create the index folder {path}: {exc.strerror or exc}; choose "
                     "another --index"
                 ) from None
-        read_only = not _writable(path, db)
-        if read_only:
-            _check_read_only(path, db)
+        read_only = opens_read_only(path, db)
         try:
             conn = connect(db, read_only)
             row = conn.execute(
@@ -116,9 +117,7 @@ class IndexStore:
         manifest.check_store("local", str(path))
         manifest.check_compatible(embedding, chunking, str(path))
         if read_only:
-            store = cls(path, conn, manifest)
-            store.read_only = True
-            return store
+            return cls(path, conn, manifest, read_only=True)
         add_ocr_column(conn)
         # manifest.json is the readable copy; SQLite's is the one that counts.
         mpath = path / MANIFEST_NAME
@@ -455,23 +454,3 @@ class IndexStore:
     def vector_count(self) -> int:
         with self._lock:
             return int(self.vectors.current(self._conn).ntotal)
-
-
-def _writable(path: Path, db: Path) -> bool:
-    return os.access(path, os.W_OK) and (not db.exists() or os.access(db, os.W_OK))
-
-
-def _check_read_only(path: Path, db: Path) -> None:
-    """A read-only index is read as its database file holds it; writes still waiting in the
-    write-ahead log (the index was not closed where it was written) would be missed."""
-    if not db.exists():
-        raise IndexReadOnlyError(
-            f"cannot create an index in {path}: the folder is read-only; choose another --index"
-        )
-    wal = db.with_name(db.name + "-wal")
-    if wal.exists() and wal.stat().st_size > 0:
-        raise IndexReadOnlyError(
-            f"the index folder {path} is read-only and its last writes are still in {wal.name} "
-            "(it was not closed cleanly where it was written): open it once where it is "
-            "writable (any `rag search` will do), then make it read-only again"
-        )

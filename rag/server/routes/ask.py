@@ -15,7 +15,7 @@ from ...answer import Answer
 from ...answer.types import Checked, Delta
 from ...conversation import Conversation
 from ...errors import RagError
-from ..errors import error_body, rag_status
+from ..errors import error_body, rag_error
 from ..schemas import AskRequest, SearchRequest
 from ..state import AUTH, ServerDep
 
@@ -74,8 +74,8 @@ def _ask_events(events: Iterator[Any]) -> Iterator[str]:
                 yield _sse(ev.to_dict(), "answer")
         yield _sse({}, "done")
     except RagError as exc:
-        status, kind = rag_status(exc)
-        yield _sse({**error_body(str(exc), kind), "status": status}, "error")
+        status, body = rag_error(exc)
+        yield _sse({**body, "status": status}, "error")
     except Exception as exc:  # the headers are sent: an error event, never a cut-off stream
         log.exception("ask stream failed")
         body = error_body(f"the answer failed: {type(exc).__name__}", "server_error")

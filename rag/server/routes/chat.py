@@ -18,7 +18,7 @@ from ...answer.types import Checked
 from ...conversation import Conversation
 from ...embeddings import Embedder
 from ...errors import RagError
-from ..errors import APIError, error_body, rag_status
+from ..errors import APIError, error_body, rag_error
 from ..schemas import CHAT_MODEL, MAX_QUESTION_CHARS, ChatRequest
 from ..state import AUTH, ServerDep
 
@@ -155,8 +155,8 @@ def _chat_chunks(
                 usage = {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
                 yield chunk({}, "stop", usage=usage, **_rag_fields(ev, question))
     except RagError as exc:
-        status, kind = rag_status(exc)
-        yield f"data: {json.dumps({**error_body(str(exc), kind), 'status': status})}\n\n"
+        status, body = rag_error(exc)
+        yield f"data: {json.dumps({**body, 'status': status})}\n\n"
     except Exception as exc:  # the headers are sent: say so in the stream, and end it properly
         log.exception("chat stream failed")
         body = error_body(f"the answer failed: {type(exc).__name__}", "server_error")
