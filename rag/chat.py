@@ -46,7 +46,34 @@ _NOT_NAMES = {
     "also",
     "in",
     "on",
+    # auxiliaries and requests that open a question ("Can I cancel Tidepool?")
+    "can",
+    "could",
+    "should",
+    "would",
+    "will",
+    "shall",
+    "may",
+    "might",
+    "must",
+    "has",
+    "have",
+    "had",
+    "please",
+    "tell",
+    "show",
+    "give",
+    "list",
+    "name",
+    "explain",
+    "describe",
 }
+# A question that opens like one ("Who is Smits?") asks its own question, however short.
+_ASKS = re.compile(
+    r"^\s*(what|who|whom|whose|which|when|where|why|how|is|are|was|were|do|does|did|can|could|"
+    r"should|would|will|has|have|had)\b(?!\s+about\b)",
+    re.IGNORECASE,
+)
 
 
 def names_in(text: str) -> list[str]:
@@ -81,10 +108,13 @@ def rewrite(question: str, previous: str | None) -> str:
         return _PRONOUN.sub(swap, question, count=1)
     cue = _FOLLOW_UP.match(question)
     rest = _FOLLOW_UP.sub("", question).strip(" ?")
-    if (cue or len(question.split()) <= 3) and len(rest.split()) <= 3:
-        # "And Taiwan?", "What about Kishi?": the previous question, about something else.
+    short = len(question.split()) <= 3 and not _ASKS.match(question)
+    if (cue or short) and len(rest.split()) <= 3:
+        # "And Taiwan?", "What about Kishi?": the previous question, about something else; if
+        # it was already about something ("... say about Japan?"), about this instead.
         rest = re.sub(r"^about\s+", "", rest, flags=re.IGNORECASE)
-        return f"{previous.rstrip(' ?')} about {rest}?" if rest else previous
+        base = re.sub(r"\s+about\s+[^?]{1,60}\?*\s*$", "", previous).rstrip(" ?")
+        return f"{base} about {rest}?" if rest else previous
     return question
 
 

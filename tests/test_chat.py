@@ -25,10 +25,26 @@ from .conftest import ScriptedLLM, fakes, write
         ("And what did Kishi say?", "And what did Kishi say?"),
         ("Which missile did North Korea test?", "Which missile did North Korea test?"),
         ("What did Austin tell Kishi?", "What did Austin tell Kishi?"),
+        # a short question that asks its own question is left alone (exploratory run)
+        ("Who is Smits?", "Who is Smits?"),
+        ("Why?", "Why?"),
     ],
 )
 def test_rewrite_carries_the_previous_subject(question: str, expected: str) -> None:
     assert rewrite(question, "What did Austin say?") == expected
+
+
+def test_rewrite_neither_takes_auxiliaries_for_names_nor_piles_up_topics() -> None:
+    """Found by an exploratory run: "Can I cancel Tidepool?" then "How much does it cost?"
+    searched for "How much does Can cost?", and each "And X?" added another "about"."""
+    assert names_in("Can I cancel Tidepool at any time?") == ["Tidepool"]
+    assert names_in("Should Kim sign it?") == ["Kim"]
+    previous = "Can I cancel Tidepool at any time?"
+    assert rewrite("How much does it cost?", previous) == "How much does Tidepool cost?"
+    assert rewrite("And Korea?", "What did Austin say about Taiwan?") == (
+        "What did Austin say about Korea?"
+    )
+    assert rewrite("And Korea?", "What did Austin say?") == "What did Austin say about Korea?"
 
 
 def test_first_question_is_left_alone_and_names_are_found() -> None:
