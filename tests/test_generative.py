@@ -373,3 +373,66 @@ def test_a_true_sentence_that_does_not_answer_the_question_is_dropped(kiln_index
     llm = ScriptedLLM("Clouds drift slowly over the quiet hills while farmers tend their fields.")
     _, answer = _ask(kiln_index, _answerer(kiln_index, llm), "What drifts over the quiet hills?")
     assert answer.fallback is None and answer.text.startswith("Clouds drift")
+
+
+# Found by an exploratory run with a scripted OpenAI-compatible server: replies that passed
+# the check with an invented fact, and true sentences lost.
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        # a name that opens the sentence is checked like any other
+        ("Lindgren said the kiln controller runs firmware version 4.2.", "do not name Lindgren"),
+        # a negation the sources do not have
+        ("The kiln controller does not run firmware version 4.2.", "'not'"),
+        ("The kiln controller never runs firmware version 4.2.", "'not'"),
+    ],
+)
+def test_an_invented_name_or_negation_is_not_supported(kiln_index, reply, reason) -> None:
+    llm = ScriptedLLM(reply)
+    _, answer = _ask(kiln_index, _answerer(kiln_index, llm), "Which firmware does the kiln run?")
+    assert answer.fallback == "extractive", answer.sentences
+    (dropped,) = answer.dropped
+    assert reason in dropped.reason
+
+
+def test_numbers_written_as_words_are_checked(index, tmp_path) -> None:
+    write(tmp_path / "d" / "survey.txt", "The volcano survey used twelve seismic stations.")
+    write(tmp_path / "d" / "other.txt", "The lighthouse keeper painted the door blue.")
+    index.ingest([tmp_path / "d"])
+    q = "How many seismic stations did the volcano survey use?"
+    for reply, kept in [
+        ("The volcano survey used twenty seismic stations.", False),
+        ("The volcano survey used 12 seismic stations.", True),
+        ("The volcano survey used twelve seismic stations.", True),
+    ]:
+        _, answer = _ask(index, _answerer(index, ScriptedLLM(reply)), q)
+        assert (answer.fallback is None) is kept, reply
+
+
+def test_list_items_and_a_second_sentence_that_opens_like_the_first_are_kept(kiln_index) -> None:
+    reply = (
+        "- The kiln controller runs firmware version 4.2 from the vendor [1].\n"
+        "- It reaches 1,280 degrees when firing stoneware [1].\n"
+        "The kiln controller runs firmware version 4.2 from the vendor when firing stoneware."
+    )
+    _, answer = _ask(
+        kiln_index, _answerer(kiln_index, ScriptedLLM(reply)), "Tell me about the kiln."
+    )
+    assert answer.fallback is None, answer.dropped
+    assert len(answer.sentences) == 3 and not answer.dropped
+
+
+def test_a_reasoning_models_thinking_is_neither_shown_nor_checked(kiln_index) -> None:
+    reply = (
+        "<think>The sources say: The kiln controller runs firmware version 4.2 from the vendor. "
+        "Maybe the vendor is Swedish.</think>\n\nThe kiln controller runs firmware version 4.2."
+    )
+    events, answer = _ask(
+        kiln_index, _answerer(kiln_index, ScriptedLLM(reply)), "Which firmware does the kiln run?"
+    )
+    shown = "".join(e.text for e in events if isinstance(e, Delta))
+    assert "think" not in shown and "Swedish" not in shown
+    assert answer.fallback is None and not answer.dropped
+    assert [s.text for s in answer.sentences] == ["The kiln controller runs firmware version 4.2."]

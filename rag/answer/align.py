@@ -40,6 +40,50 @@ _LEAD_IN = re.compile(
     re.IGNORECASE,
 )
 _NUMBER = re.compile(r"\d+(?:[,.]\d+)*")
+# Numbers written as words count as numbers ("twenty stations" where the sources say 12).
+# "one" is left out: it is more often a pronoun ("one of the allies") than a count.
+_UNITS = ["two", "three", "four", "five", "six", "seven", "eight", "nine"]
+_TEENS = [
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
+_TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+_WORD_NUMBERS = {
+    **{w: i + 2 for i, w in enumerate(_UNITS)},
+    **{w: i + 10 for i, w in enumerate(_TEENS)},
+    **{w: 10 * (i + 2) for i, w in enumerate(_TENS)},
+}
+_NUMBER_WORD = re.compile(
+    r"\b("
+    + "|".join(_TENS)
+    + r")[- ](one|"
+    + "|".join(_UNITS)
+    + r")\b|\b("
+    + "|".join(_WORD_NUMBERS)
+    + r")\b",
+    re.IGNORECASE,
+)
+# Words that turn a statement round: a sentence with one whose sources have none says
+# something else ("no longer remains ironclad" where they say "remains ironclad").
+_NEGATION = re.compile(
+    r"\b(not|no|never|neither|nor|none|nobody|nothing|cannot|without)\b|n[’']t\b", re.IGNORECASE
+)
+# A list item's bullet or number ("- He said ...", "1. The answer ...") is not its first word.
+_LIST_ITEM = re.compile(r"^\s*(?:[-*•·–]|\(?\d{1,2}[.)])\s+")
+# A sentence's first word is capitalised whatever it is; it names someone when a second
+# capitalised word or a verb of saying follows ("Biden said ...", "Joe Biden told ...").
+_FIRST_NAME = re.compile(
+    r"^[\"“‘']?([A-Z][a-z][\w'-]*)(?=\s+(?:[A-Z][a-z]|(?:said|says|told|tells|stated|wrote|"
+    r"added|announced|promised|warned|asked|called|met|visited|signed|founded|led)\b))"
+)
 # Quoted words: “…”, "…", or an opening quote whose sentence ends before it closes.
 _QUOTE = re.compile(r"[“\"]([^”\"]+)(?:[”\"]|$)")
 _WORDS = re.compile(r"\w+")
@@ -63,6 +107,7 @@ def strip_markers(sentence: str) -> tuple[str, list[int]]:
             if int(n) not in found:
                 found.append(int(n))
     text = MARKER.sub("", sentence).strip()
+    text = _LIST_ITEM.sub("", text)
     text = _LEAD_IN.sub("", text).strip()
     if text and text[0].islower():
         text = text[0].upper() + text[1:]
@@ -115,7 +160,19 @@ def _one_edit(a: str, b: str) -> bool:
 
 
 def numbers_in(text: str) -> set[str]:
-    return {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text)}
+    """The numbers a text states, in digits ("1,280" -> "1280", "twenty-five" -> "25")."""
+    out = {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text)}
+    for m in _NUMBER_WORD.finditer(text):
+        if m.group(3):
+            out.add(str(_WORD_NUMBERS[m.group(3).lower()]))
+        else:
+            unit = 1 if m.group(2).lower() == "one" else _WORD_NUMBERS[m.group(2).lower()]
+            out.add(str(_WORD_NUMBERS[m.group(1).lower()] + unit))
+    return out
+
+
+def negated(text: str) -> bool:
+    return bool(_NEGATION.search(text))
 
 
 class Aligner:
@@ -200,11 +257,19 @@ class Aligner:
         invented_quotes = [q for q in quotes_in(text) if q not in context_words]
         missing_numbers = sorted(n for n in nums if n not in cited_numbers)
         vocabulary = set(_WORDS.findall(_plain(context)))
+        first = _FIRST_NAME.match(text)
+        names = ([first.group(1)] if first else []) + _NAME.findall(text)
         missing_names = [
             n
-            for n in dict.fromkeys(_NAME.findall(text))
+            for n in dict.fromkeys(names)
             if not _named_in(_plain(n), vocabulary, self.question_words)
         ]
+        # A negation the cited sentences do not have (nor the question: "Is X not Y?").
+        turned = (
+            negated(text)
+            and not any(negated(c.text) for c in out.spans)
+            and not negated(" ".join(self.question_words))
+        )
         if all(_asked(t, self.question_terms) for t in terms):
             out.reason = "it only restates the question"
         elif out.support < self.threshold:
@@ -215,6 +280,8 @@ class Aligner:
             out.reason = f"the sources do not state {', '.join(missing_numbers)}"
         elif missing_names:
             out.reason = f"the sources do not name {', '.join(missing_names)}"
+        elif turned:
+            out.reason = "it says 'not' where the sources do not"
         else:
             out.supported = True
         return out

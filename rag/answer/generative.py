@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -112,10 +112,9 @@ class GenerativeAnswerer:
         pending = ""
         t_model = time.perf_counter()
         pieces = self.llm.stream(prompt, max_tokens=self.max_tokens)
-        pieces_seen = 0
+        answer_pieces = _Answering(pieces)
         try:
-            for piece in pieces:
-                pieces_seen += 1
+            for piece in answer_pieces:
                 if "first_token" not in timings:
                     timings["first_token"] = _ms(t0)
                 raw += piece
@@ -139,7 +138,7 @@ class GenerativeAnswerer:
                 close()  # stops the model when the reply is cut short
         # A reply cut off by the token limit ends in half a sentence: it is not checked or
         # shown (the pieces streamed are about one token each).
-        cut = pieces_seen >= self.max_tokens - 1
+        cut = answer_pieces.seen >= self.max_tokens - 1
         if pending.strip() and not run.stop and not (cut and not _ENDS.search(pending)):
             yield from run.check(pending)
         timings["generate"] = _ms(t_model)
@@ -288,13 +287,56 @@ class _Run:
 _ENDS = re.compile(r"""[.!?…]["'”’)\]]*(\s*\[[^\]]*\])*\s*$""")
 
 
-def _looping(raw: str, n: int = 6) -> bool:
-    """The last n words were already written: a small model repeating itself inside a
-    sentence ("the one who issued the release is the one who issued the release ...")."""
+class _Answering:
+    """The pieces of a reply without a reasoning model's "<think> ... </think>" preamble: its
+    thinking is not its answer, and is neither shown nor checked (it quotes the sources, so the
+    answer after it read as a repeat). `seen` counts every piece, thinking included."""
+
+    _OPEN, _CLOSE = "<think>", "</think>"
+
+    def __init__(self, pieces: Iterable[str]) -> None:
+        self.pieces = pieces
+        self.seen = 0
+
+    def __iter__(self) -> Iterator[str]:
+        buf, state = "", "start"
+        for piece in self.pieces:
+            self.seen += 1
+            if state == "answer":
+                yield piece
+                continue
+            buf += piece
+            if state == "start":
+                head = buf.lstrip()
+                if self._OPEN.startswith(head):
+                    continue  # nothing yet, or the start of the tag
+                if not head.startswith(self._OPEN):
+                    state = "answer"
+                    yield buf
+                    continue
+                state = "thinking"
+            end = buf.find(self._CLOSE)
+            if end >= 0:
+                state = "answer"
+                rest = buf[end + len(self._CLOSE) :].lstrip()
+                if rest:
+                    yield rest
+        if state == "start" and buf.strip():
+            yield buf  # a reply shorter than the tag
+
+
+def _looping(raw: str, n: int = 12, longest: int = 60) -> bool:
+    """The reply ends in a stretch that repeats the one just before it, over at least n words:
+    a small model looping ("the one who issued the release is the one who issued the release
+    ...", or one sentence again and again). Words merely written before do not count: a second
+    sentence may open as the first did ("Mattis told his counterpart that ... . Mattis told his
+    counterpart that ..."), and was cut off when they did."""
     words = raw.split()
-    if len(words) < 2 * n:
-        return False
-    return " ".join(words[-n:]) in " ".join(words[:-n])
+    for period in range(1, min(longest, len(words) // 2) + 1):
+        span = max(2 * period, n)
+        if len(words) >= span and words[-span + period :] == words[-span:-period]:
+            return True
+    return False
 
 
 def _format_sources(sources: list[tuple[SearchHit, list[Candidate]]]) -> str:
