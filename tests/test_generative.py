@@ -436,3 +436,21 @@ def test_a_reasoning_models_thinking_is_neither_shown_nor_checked(kiln_index) ->
     assert "think" not in shown and "Swedish" not in shown
     assert answer.fallback is None and not answer.dropped
     assert [s.text for s in answer.sentences] == ["The kiln controller runs firmware version 4.2."]
+
+
+def test_a_model_path_that_is_no_gguf_file_says_so(tmp_path) -> None:
+    """Found by an exploratory run: a text file in RAG_LLM_PATH was a traceback from llama.cpp,
+    and a folder was reported as "not found"."""
+    from rag.answer.llm import LlamaCppLLM, detect_format
+
+    (tmp_path / "notes.gguf").write_text("x")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "qwen.gguf").write_bytes(b"GGUF" + bytes(16))
+    with pytest.raises(ConfigError, match="is not a GGUF model file"):
+        LlamaCppLLM(tmp_path / "notes.gguf", format="chat")
+    with pytest.raises(ConfigError, match="is not a GGUF model file"):
+        detect_format(tmp_path / "notes.gguf")
+    with pytest.raises(ConfigError, match=r"is a folder \(it holds qwen.gguf\)"):
+        LlamaCppLLM(tmp_path / "models", format="chat")
+    with pytest.raises(ConfigError, match="not found"):
+        LlamaCppLLM(tmp_path / "missing.gguf", format="chat")

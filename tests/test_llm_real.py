@@ -240,3 +240,100 @@ def test_a_server_that_never_answers_times_out_clearly(seeds) -> None:
             s.close()
         listener.close()
     assert time.perf_counter() - t0 < 20
+
+
+class _Scripted:
+    """An OpenAI-compatible server on 127.0.0.1 that answers every chat request as told:
+    found wanting by an exploratory run, each of these was a traceback or a wrong hint."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        script = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                script.reply(self)
+
+        self.reply: object = None
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _rate_limited(h) -> None:
+    body = b'{"error": {"message": "Rate limit reached", "type": "rate_limit"}}'
+    h.send_response(429)
+    h.send_header("Content-Type", "application/json")
+    h.send_header("Retry-After", "7")
+    h.send_header("Content-Length", str(len(body)))
+    h.end_headers()
+    h.wfile.write(body)
+
+
+def _html_page(h) -> None:
+    body = b"<html>Bad gateway</html>"
+    h.send_response(200)
+    h.send_header("Content-Type", "text/html")
+    h.send_header("Content-Length", str(len(body)))
+    h.end_headers()
+    h.wfile.write(body)
+
+
+def _cut_stream(h) -> None:
+    h.send_response(200)
+    h.send_header("Content-Type", "text/event-stream")
+    h.send_header("Transfer-Encoding", "chunked")
+    h.end_headers()
+    event = (
+        b'data: {"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":'
+        b'[{"index":0,"delta":{"content":"Austin said the alliance is strong. "}}]}\n\n'
+    )
+    h.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+    h.wfile.write(b"ff\r\npartial")  # a chunk that never ends: the connection drops
+    h.wfile.flush()
+    h.connection.shutdown(socket.SHUT_RDWR)
+
+
+@pytest.fixture
+def scripted() -> Iterator[_Scripted]:
+    s = _Scripted()
+    yield s
+    s.close()
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (
+            _rate_limited,
+            r"rate-limiting requests \(HTTP 429: Rate limit reached\); ask again in 7 s",
+        ),
+        (_html_page, "sent a reply that could not be read"),
+        (_cut_stream, "stopped in the middle of its reply"),
+    ],
+)
+def test_a_server_that_fails_mid_way_is_one_clear_error(seeds, scripted, reply, message) -> None:
+    scripted.reply = reply
+    with pytest.raises(GenerationError, match=message):
+        _answer(seeds, _openai(seeds, scripted.url), "What did Austin say?")
+
+
+def test_a_failed_answer_does_not_end_the_chat(seeds, scripted) -> None:
+    scripted.reply = _rate_limited
+    res = CliRunner().invoke(
+        cli,
+        ["--index", str(seeds.settings.index), "chat", "--backend", "openai"],
+        input="What did Austin say?\nWhat did Mattis say?\n",
+        env={"RAG_OPENAI_BASE_URL": scripted.url, "RAG_OPENAI_MODEL": "m"},
+    )
+    assert res.exit_code == 0, res.output
+    assert res.output.count("ask again in 7 s") == 2

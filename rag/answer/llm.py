@@ -46,8 +46,7 @@ class LlamaCppLLM:
         temperature: float = 0.0,
         seed: int = 0,
     ) -> None:
-        if not path.is_file():
-            raise ConfigError(f"GGUF model file {path} not found; set RAG_LLM_PATH to a .gguf file")
+        _check_gguf(path)
         self.path = path
         self.name = f"llama.cpp:{path.name}"
         self.format = format
@@ -162,11 +161,14 @@ class OpenAICompatibleLLM:
     def stream(self, prompt: Prompt, *, max_tokens: int) -> Iterator[str]:
         if isinstance(prompt, Completion):
             raise ConfigError("the openai backend takes chat prompts; set RAG_LLM_FORMAT=chat")
+        import httpx
         import openai
 
         messages = [("system", prompt.system), ("user", prompt.user)]
+        started = False
         try:
             for chunk in self._chat.bind(max_tokens=max_tokens).stream(messages):
+                started = True
                 piece = chunk.content
                 if isinstance(piece, str) and piece:
                     yield piece
@@ -186,6 +188,12 @@ class OpenAICompatibleLLM:
                 f"{self.timeout_s:g} s; check that it is not overloaded, or raise RAG_LLM_TIMEOUT_S"
             ) from None
         except openai.APIConnectionError:
+            if started:
+                raise GenerationError(
+                    f"the language model server at {self.base_url} stopped in the middle of its "
+                    "reply (the connection was closed); ask again, and check its log if it "
+                    "happens again"
+                ) from None
             raise GenerationError(
                 f"cannot reach the language model server at {self.base_url}; is it running, "
                 "and is RAG_OPENAI_BASE_URL right (it usually ends in /v1)?"
@@ -195,11 +203,39 @@ class OpenAICompatibleLLM:
                 f"the server at {self.base_url} has no model {self.model!r} (HTTP 404); set "
                 "RAG_OPENAI_MODEL to one that GET /v1/models lists"
             ) from None
+        except openai.RateLimitError as exc:
+            wait = exc.response.headers.get("retry-after") if exc.response is not None else None
+            after = f"in {wait} s" if wait and wait.strip().isdigit() else "in a moment"
+            raise GenerationError(
+                f"the language model server at {self.base_url} is rate-limiting requests "
+                f"(HTTP 429: {_short(_detail(exc), 160)}); ask again {after}, or check the "
+                "account's quota"
+            ) from None
         except openai.APIStatusError as exc:
             raise GenerationError(
                 f"the language model server at {self.base_url} answered HTTP {exc.status_code}: "
-                f"{_short(exc.message)}"
+                f"{_short(_detail(exc))}"
             ) from None
+        except (openai.APIError, ValueError, httpx.HTTPError) as exc:
+            # A 200 that is not an event stream (an HTML error page from a proxy), or a stream
+            # cut off half-way: the server was reached, but its reply cannot be read.
+            raise GenerationError(
+                f"the language model server at {self.base_url} sent a reply that could not be "
+                f"read ({type(exc).__name__}: {_short(str(exc), 160)}); check that "
+                "RAG_OPENAI_BASE_URL points at an OpenAI-compatible API (it usually ends in /v1) "
+                "and that nothing between rag and it cuts connections"
+            ) from None
+
+
+def _detail(exc: Any) -> str:
+    """The server's own message ("Error code: 429 - {...}" is how the client words it)."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        msg = inner.get("message") if isinstance(inner, dict) else inner
+        if msg:
+            return str(msg)
+    return str(getattr(exc, "message", exc))
 
 
 def _short(text: str, limit: int = 300) -> str:
@@ -249,5 +285,32 @@ def detect_format(path: Path) -> PromptFormat:
         return "chat"
     if "base" in name:
         return "completion"
-    model = Llama(model_path=str(path), n_ctx=256, vocab_only=True, verbose=False)
+    _check_gguf(path)
+    try:
+        model = Llama(model_path=str(path), n_ctx=256, vocab_only=True, verbose=False)
+    except (ValueError, RuntimeError) as exc:
+        raise ConfigError(
+            f"llama.cpp could not load {path}: {exc}; is it a GGUF model file? Set RAG_LLM_PATH "
+            "to one, or RAG_LLM_FORMAT=chat|completion to skip reading its template"
+        ) from None
     return "chat" if "tokenizer.chat_template" in model.metadata else "completion"
+
+
+def _check_gguf(path: Path) -> None:
+    """A clear error for a path that cannot be a GGUF file: missing, a folder, or other bytes."""
+    if path.is_dir():
+        found = sorted(p.name for p in path.glob("*.gguf"))[:3]
+        hint = f" (it holds {', '.join(found)})" if found else ""
+        raise ConfigError(f"RAG_LLM_PATH {path} is a folder{hint}; set it to the .gguf file itself")
+    if not path.is_file():
+        raise ConfigError(f"GGUF model file {path} not found; set RAG_LLM_PATH to a .gguf file")
+    try:
+        with path.open("rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the model file {path}: {exc.strerror or exc}") from None
+    if magic != b"GGUF":
+        raise ConfigError(
+            f"{path} is not a GGUF model file (it does not start with GGUF); set RAG_LLM_PATH to "
+            "a .gguf file, such as a Q4_K_M quantisation from Hugging Face"
+        )

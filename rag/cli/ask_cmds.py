@@ -11,6 +11,7 @@ import click
 if TYPE_CHECKING:  # pydantic-settings takes 0.2 s to import: not for `rag --help`
     pass
 
+from ..errors import RagError
 from .base import _answer_settings, _open, _run, answer_options, cli, retrieval_options, shown
 
 
@@ -77,9 +78,15 @@ def chat(
                     break
                 if question.lower() in {"exit", "quit"}:
                     break
-                if question:
+                if not question:
+                    continue
+                try:
                     _print_stream(conversation.stream(question, k))
-                    click.echo()
+                except RagError as exc:
+                    # One failed answer (a model server that is down) ends the question, not
+                    # the conversation: the next one may work, and the history stays.
+                    click.echo(f"Error: {exc}", err=True)
+                click.echo()
 
     _run(go)
 
@@ -91,17 +98,27 @@ def _print_stream(events: Any) -> Any:
     from ..conversation import Rewritten
 
     n_shown = 0
-    for event in events:
-        if isinstance(event, Rewritten) and event.standalone != event.question:
-            click.echo(f"(searching for: {event.standalone})")
-        elif isinstance(event, Checked) and event.kept:
-            click.echo(("" if n_shown == 0 else " ") + event.sentence.rendered(), nl=False)
-            n_shown += 1
-        elif isinstance(event, Answer):
-            if n_shown:
-                click.echo()
-            _print_answer(event, printed=n_shown > 0 and event.fallback is None)
-            return event
+    cited: dict[int, Any] = {}
+    try:
+        for event in events:
+            if isinstance(event, Rewritten) and event.standalone != event.question:
+                click.echo(f"(searching for: {event.standalone})")
+            elif isinstance(event, Checked) and event.kept:
+                click.echo(("" if n_shown == 0 else " ") + event.sentence.rendered(), nl=False)
+                n_shown += 1
+                cited.update((c.number, c) for c in event.citations)
+            elif isinstance(event, Answer):
+                if n_shown:
+                    click.echo()
+                _print_answer(event, printed=n_shown > 0 and event.fallback is None)
+                return event
+    except RagError:
+        # The model failed half-way: what was shown keeps its sources, and the error its line.
+        if n_shown:
+            click.echo()
+            _print_sources(list(cited.values()))
+            click.echo()
+        raise
     raise AssertionError("the answer stream ended without an Answer")
 
 
@@ -120,13 +137,17 @@ def _print_answer(answer: Any, printed: bool = False) -> None:
             click.echo(f"  - {shown(h.source)} ({h.location()})")
             click.echo(textwrap.indent(textwrap.fill(_snippet(h.text), 94), "      "))
         return
+    _print_sources(answer.citations)
+    if note := answer.dropped_note():
+        click.echo(f"\n({note} --show-unsupported shows them.)")
+
+
+def _print_sources(citations: list[Any]) -> None:
     click.echo("\nSources:")
-    for c in answer.citations:
+    for c in citations:
         low = f"; read by OCR, low confidence ({c.ocr_confidence:.0f}%)" if c.low_confidence else ""
         click.echo(f"  [{c.number}] {shown(c.source)} ({c.location()}{low})")
         click.echo(textwrap.indent(textwrap.fill(f"“{_snippet(c.quote)}”", 94), "      "))
-    if note := answer.dropped_note():
-        click.echo(f"\n({note} --show-unsupported shows them.)")
 
 
 def _snippet(text: str, limit: int = 400) -> str:
