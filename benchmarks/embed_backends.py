@@ -9,6 +9,10 @@ of the backends rotates from round to round so the machine's drift spreads over 
 Reported per backend: tokens/s by wall clock (median, min, max over rounds) and tokens per
 second of process CPU time (all threads), which a busy shared machine disturbs less. The CPU's
 SIMD features, and so the int8 kernel ONNX Runtime picks, are read at run time and recorded.
+
+`--int8-forms` adds the int8 graph with the other weight form beside the one this CPU gets
+(`rag.onnx_export.int8_weight_type`: signed weights, u8 x s8, with VNNI; unsigned, u8 x u8,
+without), quantised from the same fp32 graph, to measure both on one CPU.
 """
 
 from __future__ import annotations
@@ -27,6 +31,20 @@ from common import load_beir, machine, save
 from rag.embeddings import Embedder, SentenceTransformerEmbedder
 from rag.ingest.splitter import TokenSplitter
 from rag.onnx_embed import OnnxEmbedder, cpu_features, int8_kernel
+from rag.onnx_export import _quantize, int8_weight_type
+
+
+def other_int8_form(int8: OnnxEmbedder, cache: Path) -> tuple[str, str, OnnxEmbedder]:
+    """(this CPU's form, the other form, an embedder running the other form's graph)."""
+    from onnxruntime.quantization import QuantType
+
+    int8.embed(["load"])  # exports the fp32 and int8 graphs into the cache
+    mine = int8_weight_type()
+    other = QuantType.QUInt8 if mine == QuantType.QInt8 else QuantType.QInt8
+    form = {QuantType.QInt8: "u8 x s8", QuantType.QUInt8: "u8 x u8"}
+    graph = Path(tempfile.mkdtemp(prefix="rag-int8-", dir=cache)) / "model-int8.onnx"
+    _quantize(int8.model_file().with_name("model-fp32.onnx"), graph, other)
+    return form[mine], form[other], OnnxEmbedder.of_graph(graph)
 
 
 def ingest_chunks(embedder: Embedder, n: int) -> list[str]:
@@ -48,6 +66,7 @@ def main() -> None:
     ap.add_argument("--chunks", type=int, default=192)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--cache", type=Path, default=None, help="RAG_CACHE_DIR (default: a temp dir)")
+    ap.add_argument("--int8-forms", action="store_true", help="measure both int8 weight forms")
     args = ap.parse_args()
     cache = args.cache or Path(tempfile.mkdtemp(prefix="rag-onnx-"))
 
@@ -56,6 +75,13 @@ def main() -> None:
         "ONNX fp32": OnnxEmbedder(cache_dir=cache),
         "ONNX int8": OnnxEmbedder(cache_dir=cache, precision="int8"),
     }
+    forms = None
+    if args.int8_forms:
+        int8 = backends.pop("ONNX int8")
+        mine, other, other_emb = other_int8_form(int8, cache)  # type: ignore[arg-type]
+        forms = {"this CPU's": mine, "other": other}
+        backends[f"ONNX int8 {mine} (rag's choice)"] = int8
+        backends[f"ONNX int8 {other}"] = other_emb
     texts = ingest_chunks(backends["PyTorch fp32"], args.chunks)
     tokens = sum(min(n, 254) + 2 for n in backends["PyTorch fp32"].count_tokens(texts))
     print(f"{len(texts)} chunks, {tokens} tokens (with [CLS]/[SEP], truncated at 256)")
@@ -93,6 +119,7 @@ def main() -> None:
         "machine": machine(),
         "cpu_features": cpu_features(),
         "int8_kernel": int8_kernel(),
+        "int8_weight_forms": forms,
         "onnxruntime_threads": len(os.sched_getaffinity(0)),
         "load_average": os.getloadavg(),
         "chunks": len(texts),

@@ -46,6 +46,14 @@ def cpu_features() -> list[str]:
     return []
 
 
+def int8_form(features: Sequence[str] | None = None) -> str:
+    """The int8 product this CPU runs exactly: u8 x s8 (signed weights) with VNNI; u8 x u8
+    without, where ONNX Runtime's u8 x s8 saturates at 16 bits (BENCHMARKS.md: on AVX2 its
+    vectors fell to cosine 0.974 of PyTorch's, below the export check's 0.98)."""
+    f = set(cpu_features() if features is None else features)
+    return "u8s8" if {"avx512_vnni", "avx_vnni", "amx_int8"} & f else "u8u8"
+
+
 def int8_kernel(features: Sequence[str] | None = None) -> str:
     """Which integer GEMM family ONNX Runtime's MLAS picks for u8 x s8 on these features."""
     f = set(cpu_features() if features is None else features)
@@ -96,13 +104,33 @@ class OnnxEmbedder(LocalModelEmbedder):
         self._input_names: list[str] = []
         self._run_lock = threading.Lock()
 
+    @classmethod
+    def of_graph(cls, graph: Path, path: Path | None = None, threads: int | None = None) -> Any:
+        """An embedder running this graph file as it is (to check or measure a graph before it
+        is cached; its fingerprint says nothing of the graph)."""
+        emb = cls(path, cache_dir=graph.parent, threads=threads)
+        emb._session = _open_session(graph, threads)
+        emb._input_names = [i.name for i in emb._session.get_inputs()]
+        return emb
+
+    @property
+    def variant(self) -> str:
+        """'fp32', or 'int8' with the weight form this CPU runs ('int8' with VNNI, as every
+        int8 index was before the form was named; 'int8-u8u8' without: rag.onnx_export)."""
+        if self.precision == "fp32":
+            return "fp32"
+        return "int8" if int8_form() == "u8s8" else "int8-u8u8"
+
     @property
     def fingerprint(self) -> str:
+        # int8 vectors depend on the weight form (the two differ like int8 and fp32 do), so an
+        # int8 index made on a VNNI CPU and opened on one without is refused, not mixed.
         base = super().fingerprint
-        return base if self.precision == "fp32" else f"{base}-{self.precision}"
+        return base if self.precision == "fp32" else f"{base}-{self.variant}"
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "precision": self.precision}
+        form = {"int8_weights": int8_form()} if self.precision == "int8" else {}
+        return {**super().describe(), "precision": self.precision, **form}
 
     @property
     def backend(self) -> str:
@@ -111,7 +139,7 @@ class OnnxEmbedder(LocalModelEmbedder):
         return "torch" if self._torch is not None else "onnx"
 
     def model_file(self) -> Path:
-        return cache_folder(self.cache_dir, super().fingerprint) / f"model-{self.precision}.onnx"
+        return cache_folder(self.cache_dir, super().fingerprint) / f"model-{self.variant}.onnx"
 
     def _load(self) -> None:
         with self._lock:

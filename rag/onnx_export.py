@@ -67,7 +67,7 @@ def build(model_path: Path, folder: Path, precision: str) -> None:
                 raise EmbeddingError(
                     f"the int8 graph's vectors are too far from PyTorch's (cosine {cos:.4f})"
                 )
-            _commit(q, folder / "model-int8.onnx", "int8", diff, cos)
+            _commit(q, folder / _int8_file(), "int8", diff, cos)
 
 
 def _load_torch_model(model_path: Path) -> Any:
@@ -152,7 +152,8 @@ def _fuse(raw: Path, out: Path, st: Any) -> None:
     model.save_model_to_file(str(out))
 
 
-def _quantize(fp32: Path, out: Path) -> None:
+def _quantize(fp32: Path, out: Path, weight_type: Any = None) -> None:
+    """`weight_type` (a QuantType): default the one this CPU wants (int8_weight_type)."""
     import onnx
     from onnxruntime.quantization import quantize_dynamic
 
@@ -164,7 +165,7 @@ def _quantize(fp32: Path, out: Path) -> None:
         quantize_dynamic(
             str(fp32),
             str(out),
-            weight_type=int8_weight_type(),
+            weight_type=weight_type or int8_weight_type(),
             per_channel=True,
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
@@ -176,22 +177,26 @@ def int8_weight_type() -> Any:
     """Signed weights (u8 x s8) where the CPU has VNNI, whose dot product cannot overflow; without
     it ONNX Runtime multiplies u8 x s8 with an instruction that saturates at 16 bits (its own
     documentation warns of the accuracy loss), so there the weights are unsigned (u8 x u8).
-    Measured on the VNNI machine only; the u8 form's cosine to PyTorch was the same there."""
+    Measured on AVX2 (BENCHMARKS.md): the signed form's vectors reached cosine 0.974 of
+    PyTorch's there and failed the export check; the unsigned form's 0.988."""
     from onnxruntime.quantization import QuantType
 
-    from .onnx_embed import cpu_features
+    from .onnx_embed import int8_form
 
-    vnni = {"avx512_vnni", "avx_vnni", "amx_int8"} & set(cpu_features())
-    return QuantType.QInt8 if vnni else QuantType.QUInt8
+    return QuantType.QInt8 if int8_form() == "u8s8" else QuantType.QUInt8
+
+
+def _int8_file() -> str:
+    from .onnx_embed import int8_form
+
+    return "model-int8.onnx" if int8_form() == "u8s8" else "model-int8-u8u8.onnx"
 
 
 def _check(graph: Path, model_path: Path, reference: np.ndarray) -> tuple[float, float]:
     """Largest component difference and lowest cosine against PyTorch, batched and one by one."""
-    from .onnx_embed import OnnxEmbedder, _open_session
+    from .onnx_embed import OnnxEmbedder
 
-    probe = OnnxEmbedder(model_path, cache_dir=graph.parent)
-    probe._session = _open_session(graph, None)
-    probe._input_names = [i.name for i in probe._session.get_inputs()]
+    probe = OnnxEmbedder.of_graph(graph, model_path)
     batched = probe.embed(CHECK_TEXTS)
     single = np.stack([probe.embed_query(t) for t in CHECK_TEXTS])
     diff = max(float(np.abs(v - reference).max()) for v in (batched, single))
@@ -203,7 +208,7 @@ def _commit(tmp: Path, dest: Path, precision: str, diff: float, cos: float) -> N
     """Move the checked graph into place, then write its record (the record marks it valid)."""
     import onnxruntime
 
-    from .onnx_embed import CACHE_FORMAT, cpu_features, file_sha256, int8_kernel
+    from .onnx_embed import CACHE_FORMAT, cpu_features, file_sha256, int8_form, int8_kernel
     from .store.manifest import atomic_write
 
     os.replace(tmp, dest)
@@ -218,6 +223,7 @@ def _commit(tmp: Path, dest: Path, precision: str, diff: float, cos: float) -> N
         "min_cosine_vs_torch": cos,
         "cpu_features": cpu_features(),
         "int8_kernel": int8_kernel() if precision == "int8" else None,
+        "int8_weights": int8_form() if precision == "int8" else None,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     atomic_write(dest.with_suffix(".json"), json.dumps(record, indent=2).encode())

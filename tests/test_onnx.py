@@ -180,6 +180,22 @@ def test_int8_weights_are_unsigned_without_vnni(monkeypatch):
     assert int8_weight_type() == QuantType.QInt8
 
 
+def test_an_int8_index_records_the_weight_form_and_refuses_the_other(monkeypatch, tmp_path):
+    """The two int8 forms give different vectors (measured on AVX2: u8 x s8 saturates there),
+    so an int8 index built on a VNNI CPU and opened on one without, or the other way round, is
+    refused like any other model change instead of mixing them; their cached graphs differ."""
+    monkeypatch.setattr(onnx_embed, "cpu_features", lambda: ["avx2", "avx512f", "avx512_vnni"])
+    vnni = OnnxEmbedder(cache_dir=tmp_path, precision="int8")
+    vnni_fp, vnni_file, vnni_desc = vnni.fingerprint, vnni.model_file(), vnni.describe()
+    assert vnni_fp.endswith("-int8") and vnni_file.name == "model-int8.onnx"  # as before
+    monkeypatch.setattr(onnx_embed, "cpu_features", lambda: ["avx2", "fma"])
+    avx2 = OnnxEmbedder(cache_dir=tmp_path, precision="int8")
+    assert avx2.fingerprint.endswith("-int8-u8u8") and avx2.model_file() != vnni_file
+    IndexStore.open(tmp_path / "i8", vnni_desc, CHUNKING).close()
+    with pytest.raises(IndexMismatchError, match=r"made with signed weights \(u8 x s8"):
+        IndexStore.open(tmp_path / "i8", avx2.describe(), CHUNKING)
+
+
 def _modules_after(code: str) -> set[str]:
     """The modules a fresh interpreter holds after running `code`."""
     probe = f"{code}\nimport sys\nprint('\\n'.join(sys.modules))"

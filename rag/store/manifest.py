@@ -74,6 +74,16 @@ class Manifest:
                 f"RAG_EMBED_PRECISION={built} to use it, or rebuild: ingest your files into a new "
                 f"folder with --index NEW_DIR (or delete {where} and ingest again)."
             )
+        # int8 indexes from before the weight form was recorded were made with VNNI (u8 x s8).
+        if built == "int8" and mine.get("int8_weights", "u8s8") != theirs.get("int8_weights"):
+            raise IndexMismatchError(
+                f"the index at {where} holds int8 vectors made with "
+                f"{_FORMS[mine.get('int8_weights', 'u8s8')]}, but this CPU makes them with "
+                f"{_FORMS.get(theirs.get('int8_weights', ''), 'another form')}, and the two "
+                f"differ: use it on a CPU like the one that built it, set RAG_EMBED_PRECISION="
+                f"fp32 and ingest into a new folder with --index NEW_DIR (vectors that are the "
+                f"same on every CPU), or rebuild it here (delete {where} and ingest again)."
+            )
         if mine.get("fingerprint") != theirs.get("fingerprint") or mine.get("dim") != theirs.get(
             "dim"
         ):
@@ -123,3 +133,9 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_FORMS = {
+    "u8s8": "signed weights (u8 x s8, a CPU with VNNI)",
+    "u8u8": "unsigned weights (u8 x u8, a CPU without VNNI)",
+}
