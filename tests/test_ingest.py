@@ -309,3 +309,23 @@ def test_commits_in_batches_and_survives_reopen(settings, tmp_path) -> None:
 def test_settings_validation() -> None:
     with pytest.raises(ValueError, match="chunk_overlap"):
         Settings(chunk_tokens=32, chunk_overlap=32)
+
+
+def test_a_renamed_moved_or_copied_file_is_not_embedded_again(index, fake_embedder, tmp_path):
+    """Found by an exploratory run: reorganising a folder re-embedded every file moved ("4
+    chunks embedded, 0 reused"), though the index held their vectors under the old names."""
+    root = _corpus(tmp_path / "docs")
+    index.ingest([root])
+    n_a = len(index.splitter.split((root / "a.txt").read_text()))
+    fake_embedder.embedded.clear()
+    (root / "sub").mkdir()
+    (root / "a.txt").rename(root / "sub" / "renamed.txt")
+    (root / "copy.md").write_bytes((root / "notes" / "b.md").read_bytes())
+    report = index.ingest([root], prune=True)
+    assert fake_embedder.embedded == []
+    assert report.chunks_embedded == 0 and report.chunks_reused >= n_a + 1
+    assert sorted(Path(s).name for s in report.added) == ["copy.md", "renamed.txt"]
+    assert [Path(s).name for s in report.removed] == ["a.txt"]
+    _integrity(index)
+    hit = index.search((root / "sub" / "renamed.txt").read_text()[:60], 1, mode="keyword")[0]
+    assert hit.source.endswith("renamed.txt")

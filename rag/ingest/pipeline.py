@@ -247,10 +247,13 @@ def _check(
     except OSError as exc:
         skip(source, f"cannot read: {exc.strerror or exc}")
         return None
-    if data is not None and state is not None and content_hash(data) == state[1]:
+    digest = content_hash(data) if data is not None else None
+    if digest is not None and state is not None and digest == state[1]:
         report.unchanged.append(source)
         return None
     reuse = store.vectors_by_text(state[0]) if state else {}
+    if state is None and digest is not None:
+        reuse = store.vectors_by_content(digest)  # renamed, moved or copied: embedded already
     return FileJob(path, data, stat.st_size, stat.st_mtime, state, reuse)
 
 

@@ -312,6 +312,15 @@ class MilvusStore:
         rows = self._live_chunks(doc_id, ["text_hash", "vector"])
         return {r["text_hash"]: np.asarray(r["vector"], dtype=np.float32) for r in rows}
 
+    def vectors_by_content(self, content_hash: str) -> dict[str, np.ndarray]:
+        rows = self.client.query(
+            self.docs,
+            filter=f"content_hash == {_lit(content_hash)} and gen >= 0",
+            output_fields=["id"],
+            limit=1,
+        )
+        return self.vectors_by_text(rows[0]["id"]) if rows else {}
+
     def counts(self) -> dict[str, int]:
         docs = self._all(self.docs, "gen >= 0", ["n_chunks"])
         return {

@@ -52,6 +52,11 @@ class Store(Protocol):
         """Stored vectors of a document's chunks keyed by text hash (unchanged text is reused)."""
         ...
 
+    def vectors_by_content(self, content_hash: str) -> dict[str, np.ndarray]:
+        """Stored vectors keyed by text hash of a document with exactly these bytes, if any: a
+        renamed, moved or copied file is not embedded again."""
+        ...
+
     def counts(self) -> dict[str, int]:
         """documents, chunks and generation."""
         ...

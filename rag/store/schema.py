@@ -208,6 +208,12 @@ def ocr_page_dicts(pages: Sequence[OcrPage]) -> list[dict[str, Any]]:
     ]
 
 
+def add_content_index(conn: sqlite3.Connection) -> None:
+    """Documents found by their bytes' hash (a renamed or copied file reuses their vectors);
+    indexes made before it get it on their first writable open (one pass over the table)."""
+    conn.execute("CREATE INDEX IF NOT EXISTS documents_content ON documents(content_hash)")
+
+
 def add_ocr_column(conn: sqlite3.Connection) -> None:
     """Indexes made before OCR lack documents.ocr_pages: add it (NULL for their documents)."""
 

@@ -28,6 +28,7 @@ from .manifest import Manifest, atomic_write
 from .schema import (
     DocumentInfo,
     DocumentWrite,
+    add_content_index,
     add_ocr_column,
     connect,
     create_schema,
@@ -119,6 +120,7 @@ class IndexStore:
         if read_only:
             return cls(path, conn, manifest, read_only=True)
         add_ocr_column(conn)
+        add_content_index(conn)
         # manifest.json is the readable copy; SQLite's is the one that counts.
         mpath = path / MANIFEST_NAME
         text = manifest.to_json() + "\n"
@@ -225,6 +227,13 @@ class IndexStore:
                 "SELECT text_hash, vector FROM chunks WHERE doc_id=?", (doc_id,)
             ).fetchall()
         return {h: np.frombuffer(v, dtype=np.float32) for h, v in rows}
+
+    def vectors_by_content(self, content_hash: str) -> dict[str, np.ndarray]:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT id FROM documents WHERE content_hash=? LIMIT 1", (content_hash,)
+            ).fetchone()
+        return self.vectors_by_text(row[0]) if row else {}
 
     def counts(self) -> dict[str, int]:
         with self._lock:
