@@ -329,3 +329,57 @@ def test_a_renamed_moved_or_copied_file_is_not_embedded_again(index, fake_embedd
     _integrity(index)
     hit = index.search((root / "sub" / "renamed.txt").read_text()[:60], 1, mode="keyword")[0]
     assert hit.source.endswith("renamed.txt")
+
+
+def test_ctrl_c_keeps_the_files_embedded_before_it(settings, tmp_path, monkeypatch) -> None:
+    """Found by an exploratory run: Ctrl-C in the middle of a first ingest (161 of 511 chunks
+    embedded, all in one commit) left an empty index. The files whose chunks were all embedded
+    are committed, the report says which, and the next run embeds only the rest."""
+    import rag.ingest.pipeline as pipeline
+
+    class Interrupted(FakeEmbedder):
+        calls = 0
+
+        def embed(self, texts, progress=None):  # type: ignore[no-untyped-def]
+            self.calls += 1
+            if self.calls == 3:
+                raise KeyboardInterrupt
+            return super().embed(texts, progress)
+
+    monkeypatch.setattr(pipeline, "_EMBED_PIECE", 1)
+    root = tmp_path / "docs"
+    for i in range(5):
+        write(root / f"f{i}.txt", f"Fact number {i} is about otters and their dens.")
+    settings = settings.model_copy(update={"commit_every": 100})  # one commit for all five
+    emb = Interrupted()
+    idx = RagIndex.open(settings, emb)
+    try:
+        with pytest.raises(pipeline.IngestInterrupted) as stop:
+            idx.ingest([root])
+        assert len(stop.value.report.added) == 2  # the two embedded before the third call
+        assert idx.store.counts()["documents"] == 2
+    finally:
+        idx.close()
+    fake = FakeEmbedder()
+    idx = RagIndex.open(settings, fake)
+    try:
+        report = idx.ingest([root])
+        assert len(report.unchanged) == 2 and len(report.added) == 3
+        assert report.chunks_embedded == 3 and len(fake.embedded) == 3
+    finally:
+        idx.close()
+    # the command line says what was kept, and exits as an interrupted program does
+    from click.testing import CliRunner
+
+    from rag.api import Components
+    from rag.cli import cli
+
+    write(root / "f9.txt", "Fact number 9 is about herons.")
+    monkeypatch.setattr(Interrupted, "calls", 2)  # the next call is interrupted
+    res = CliRunner().invoke(
+        cli,
+        ["--index", str(tmp_path / "cli-index"), "ingest", "-q", str(root)],
+        obj=Components(embedder=lambda s: Interrupted()),
+    )
+    assert res.exit_code == 130, res.output
+    assert "Interrupted: 0 new or changed files were committed" in res.output

@@ -105,17 +105,31 @@ def ingest(
                 chunks.close()
                 chunks = None
 
-        with _open(settings) as idx:
-            report = idx.ingest(
-                list(paths),
-                prune=prune,
-                progress=progress,
-                on_skip=on_skip,
-                on_note=on_note,
-                ray=address,
-                ray_workers=ray_workers or settings.ray_workers,
-                on_embed=on_embed,
+        from ..ingest.pipeline import IngestInterrupted
+
+        try:
+            with _open(settings) as idx:
+                report = idx.ingest(
+                    list(paths),
+                    prune=prune,
+                    progress=progress,
+                    on_skip=on_skip,
+                    on_note=on_note,
+                    ray=address,
+                    ray_workers=ray_workers or settings.ray_workers,
+                    on_embed=on_embed,
+                )
+        except IngestInterrupted as stop:
+            if bar is not None:
+                bar.close()
+            kept = len(stop.report.added) + len(stop.report.updated)
+            click.echo(
+                f"\nInterrupted: {kept} new or changed files were committed before it and are "
+                "in the index; run the same command again to finish (what is indexed is not "
+                "embedded again).",
+                err=True,
             )
+            raise SystemExit(130) from None
         if bar is not None:
             bar.close()
         if as_json:

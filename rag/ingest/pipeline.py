@@ -209,6 +209,10 @@ def ingest_paths(
                 if gone:
                     store.remove([d.id for d in gone])
                     report.removed += [d.source for d in gone]
+    except IngestInterrupted:
+        raise
+    except KeyboardInterrupt:
+        raise IngestInterrupted(report) from None
     except (OSError, sqlite3.Error) as exc:
         if not _disk_full(exc):
             raise
@@ -342,31 +346,63 @@ def _commit(
         if on_embed is not None:
             on_embed(done, len(texts))
 
-    new_vecs = (
-        embedder.embed(texts, progress=embedded)
-        if texts
-        else np.empty((0, embedder.dim), np.float32)
-    )
+    # In pieces, so that an interrupted ingest (Ctrl-C) keeps the files whose chunks were all
+    # embedded before it: one commit is up to commit_every chunks, minutes of embedding.
+    parts: list[np.ndarray] = [np.empty((0, embedder.dim), np.float32)]
+    try:
+        for lo in range(0, len(texts), _EMBED_PIECE):
+            parts.append(embedder.embed(texts[lo : lo + _EMBED_PIECE], progress=embedded))
+    except KeyboardInterrupt:
+        new_vecs = np.concatenate(parts)
+        whole, used = [], 0
+        for item in pending:  # in order: the vectors embedded so far are theirs
+            need = 0 if item.vectors is not None else len(to_embed(item.chunks, item.reuse))
+            if used + need > len(new_vecs):
+                break
+            whole.append(item)
+            used += need
+        if whole:
+            _write(whole, new_vecs, store, report)
+        raise IngestInterrupted(report) from None
+    _write(pending, np.concatenate(parts), store, report)
+
+
+# Texts embedded per call of a commit (the embedder batches within it by tokens).
+_EMBED_PIECE = 256
+
+
+class IngestInterrupted(KeyboardInterrupt):
+    """Ctrl-C during an ingest, after the files in `report` were committed."""
+
+    def __init__(self, report: IngestReport) -> None:
+        super().__init__()
+        self.report = report
+
+
+def _write(items: list[_Pending], new_vecs: np.ndarray, store: Store, report: IngestReport) -> None:
+    """Store `items` with their vectors: reused, the stage's own, or the next of `new_vecs`."""
     writes: list[DocumentWrite] = []
-    pos = 0
-    for item in pending:
+    embedded = reused = pos = 0
+    for item in items:
         fresh, i = (new_vecs, pos) if item.vectors is None else (item.vectors, 0)
         rows = []
         for c in item.chunks:
             if c.text_hash in item.reuse:
                 rows.append(item.reuse[c.text_hash])
-                report.chunks_reused += 1
+                reused += 1
             else:
                 rows.append(fresh[i])
                 i += 1
-                report.chunks_embedded += 1
+                embedded += 1
         if item.vectors is None:
             pos = i
         writes.append(
             DocumentWrite(item.document, item.chunks, np.vstack(rows), item.size, item.mtime)
         )
     store.write(writes)
-    for item in pending:
+    report.chunks_reused += reused
+    report.chunks_embedded += embedded
+    for item in items:
         (report.updated if item.is_update else report.added).append(item.document.source)
 
 
