@@ -96,3 +96,20 @@ def test_errors_are_messages_not_tracebacks(run, tmp_path) -> None:
     assert res.exit_code == 1 and "rag documents" in res.output
     res = CliRunner().invoke(cli, ["search", "x", "--mode", "fuzzy"])
     assert res.exit_code == 2 and "fuzzy" in res.output
+
+
+def test_index_may_follow_the_command(tmp_path) -> None:
+    """Found by an exploratory run: `rag ask "..." --index I` said "No such option: --index";
+    only `rag --index I ask "..."` worked. Both do now, for every command."""
+    write(tmp_path / "d" / "a.txt", "Herons nest in tall trees near the lake.")
+    index = str(tmp_path / "idx")
+    runner = CliRunner()
+    res = runner.invoke(cli, ["ingest", "-q", str(tmp_path / "d"), "--index", index], obj=fakes())
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(cli, ["documents", "--index", index], obj=fakes())
+    assert res.exit_code == 0 and "a.txt" in res.output, res.output
+    res = runner.invoke(cli, ["search", "herons", "--index", index], obj=fakes())
+    assert res.exit_code == 0 and "a.txt" in res.output, res.output
+    res = runner.invoke(cli, ["eval", "generate", "--help"])
+    assert "--index" in res.output
+    assert not (tmp_path / "index").exists()  # never the default folder

@@ -62,7 +62,35 @@ def _run(fn: Callable[[], None]) -> None:
         raise click.ClickException(str(exc)) from exc
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _index_after_command(ctx: click.Context, _: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.ensure_object(dict)["index"] = value
+
+
+class _Group(click.Group):
+    """Every command also takes --index after its name (`rag ask "..." --index I`, as users
+    type it), not only before it (`rag --index I ask "..."`)."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not isinstance(cmd, click.Group) and not any(p.name == "index" for p in cmd.params):
+            cmd.params.append(
+                click.Option(
+                    ["--index"],
+                    type=click.Path(file_okay=False, path_type=Path),
+                    expose_value=False,
+                    is_eager=True,
+                    callback=_index_after_command,
+                    help="Index folder (default: ./index, or RAG_INDEX).",
+                )
+            )
+        super().add_command(cmd, name)
+
+    def group(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("cls", _Group)
+        return super().group(*args, **kwargs)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--index",
     type=click.Path(file_okay=False, path_type=Path),
