@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import os
 import sqlite3
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -14,11 +13,12 @@ import numpy as np
 
 from ..documents import Chunk, Document, content_hash
 from ..embeddings import Embedder
-from ..errors import DocumentNotFoundError, LoadError, RagError
-from ..store import DocumentInfo, DocumentWrite, Store
+from ..errors import LoadError, RagError
+from ..store import DocumentWrite, Store
 from ..text.markup import reading_text
 from .discover import discover, printable
 from .loaders import NO_TEXT, NOTHING_TO_INDEX, Limits, load_file
+from .removal import indexed_under, vanished
 from .splitter import TokenSplitter
 
 # Called after each file with (files done, files in all, the file's path).
@@ -147,7 +147,7 @@ def ingest_paths(
             on_skip(source, reason)
 
     for p in missing:
-        if not (prune and _indexed_under(store, p)):
+        if not (prune and indexed_under(store, p)):
             skip(str(p), "path does not exist")
     for p, reason in broken:
         skip(str(p), reason)
@@ -205,7 +205,7 @@ def ingest_paths(
                 tick(job.path)
             commit()
             if prune:
-                gone = _vanished(store, paths)
+                gone = vanished(store, paths)
                 if gone:
                     store.remove([d.id for d in gone])
                     report.removed += [d.source for d in gone]
@@ -404,42 +404,3 @@ def _write(items: list[_Pending], new_vecs: np.ndarray, store: Store, report: In
     report.chunks_embedded += embedded
     for item in items:
         (report.updated if item.is_update else report.added).append(item.document.source)
-
-
-def _under(source: str, root: Path) -> bool:
-    r = str(root)
-    return source == r or source.startswith(r.rstrip(os.sep) + os.sep)
-
-
-def _indexed_under(store: Store, path: Path) -> bool:
-    root = Path(os.path.abspath(path))
-    return any(_under(d.source, root) for d in store.documents())
-
-
-def _vanished(store: Store, paths: Sequence[Path]) -> list[DocumentInfo]:
-    """Indexed documents under `paths` whose files are gone."""
-    roots = [Path(os.path.abspath(Path(p).expanduser())) for p in paths]
-    resolved = [r.resolve() if r.exists() else r for r in roots]
-    return [
-        d
-        for d in store.documents()
-        if any(_under(d.source, r) for r in {*roots, *resolved}) and not Path(d.source).exists()
-    ]
-
-
-def remove_documents(store: Store, targets: Sequence[str]) -> list[DocumentInfo]:
-    """Remove documents named by id, by file path, or by a folder they are under; all at once."""
-    docs = store.documents()
-    chosen: dict[str, DocumentInfo] = {}
-    for t in targets:
-        root = Path(os.path.abspath(Path(t).expanduser()))
-        roots = {root, root.resolve()}
-        found = [d for d in docs if d.id == t or any(_under(d.source, r) for r in roots)]
-        if not found:
-            raise DocumentNotFoundError(
-                f"no indexed document matches {t!r}: `rag documents` lists ids and paths"
-            )
-        chosen.update((d.id, d) for d in found)
-    with store.writing():
-        store.remove(list(chosen))
-    return list(chosen.values())
