@@ -34,7 +34,7 @@ _TIME = re.compile(
     re.IGNORECASE,
 )
 # Speech: quotation marks, an attribution dash, or a verb of saying.
-_SPEECH = re.compile(
+SPEECH = re.compile(
     r"[\"“”]|\s[—–]\s|\b(said|says|say|told|tells|stated|states|announced|announces|wrote|"
     r"writes|tweeted|added|noted|warned|assured|promised|pledged|claimed|declared|spoke|"
     r"underscored|emphasi[sz]ed|stressed|according to)\b",
@@ -266,7 +266,7 @@ def type_matches(kind: str | None, sentence: str, question: str) -> bool:
     if kind == "time":
         return bool(_TIME.search(sentence))
     if kind == "speech":
-        return bool(_SPEECH.search(sentence))
+        return bool(SPEECH.search(sentence))
     if kind == "name":
         return _has_new_name(sentence, question)
     return True

@@ -13,6 +13,9 @@ from ..embeddings import Embedder
 from ..text.markup import plain_text
 from .encoder import encoder_of
 from .evidence import (
+    CAPITALISED,
+    SPEECH,
+    TITLES,
     Candidate,
     DocFreq,
     candidates,
@@ -23,7 +26,7 @@ from .evidence import (
 )
 from .model import AnswerModel, load_model
 from .short import short_answer
-from .speakers import speaker_names, spoken_by
+from .speakers import quoted_speakers, speaker_names, spoken_by, spoken_by_another
 from .types import REFUSAL, Answer, AnswerSentence, Checked, Citation, Delta, StreamEvent
 
 
@@ -110,6 +113,10 @@ class ExtractiveAnswerer:
         several parts ("which ..., and which ...", "each") may take one sentence more, and one
         that adds a new name or document."""
         ranked = sorted(cands, key=lambda c: -c.score)
+        speakers = speaker_names(question)
+        if speakers:
+            # "What did Smits say?": a sentence giving somebody else's words is no answer.
+            ranked = [c for c in ranked if not _words_of_another(cands, c, speakers)]
         if not ranked or gate < self.threshold or ranked[0].score <= 0.0:
             return []
         multi = bool(_MULTI_PART.search(question))
@@ -124,7 +131,6 @@ class ExtractiveAnswerer:
         wanted = set(content_terms(question))
         # "What did Austin say?": the runners-up that give his own words (a post he signed,
         # "Austin said ...") come before those that only mention him, from any document.
-        speakers = speaker_names(question)
         said = [
             c
             for c in ranked[1:]
@@ -145,20 +151,41 @@ class ExtractiveAnswerer:
                 covered |= terms
                 names |= found
                 docs.add(c.hit.doc_id)
+        if said or any(spoken_by(plain_text(c.reading), speakers) for c in chosen[:1]):
+            # Their own words are found: a sentence that only mentions them ("... defeating
+            # challenger Ruben Smits.") is not what they said; one about them stays ("Mayor Ana
+            # Ruiz on Monday discussed ...": they are its subject, named in its first words).
+            chosen = [
+                c
+                for c in chosen
+                if SPEECH.search(plain_text(c.reading)) or _opens_with(c, speakers)
+            ] or chosen
         # A sentence that opens with a pronoun ("She is known for her role as Raquel") does not
         # say whom it is about: the sentence before it in its passage usually does, and comes too.
         # Likewise one whose subject is a surname alone ("Flynn was cast as a judge ..."): the
         # passage's sentence that gave the whole name ("James P. Flynn ...") comes too.
         for c in list(chosen):
             text = plain_text(c.reading)
-            prev = _antecedent(cands, c) if _PRONOUN_LED.match(text) else _introduction(cands, c)
+            if _PRONOUN_LED.match(text):
+                prev = _antecedent(cands, c, question)
+            else:
+                prev = _introduction(cands, c)
             if prev is not None and prev not in chosen:
                 chosen.append(prev)
+        # "What did Visser say?": "... Marloes Visser was less forgiving." is followed by what
+        # she said ("She said the city had ignored warnings ..."), which comes too.
+        if speakers:
+            for c in list(chosen):
+                nxt = _next(cands, c)
+                if nxt is not None and nxt not in chosen and _says_more(nxt, c, speakers):
+                    chosen.append(nxt)
         # A quotation that runs on past the chosen sentence ("“Mattis assured minister Song
         # that ... ROK. He emphasised ...,” White said.") comes whole: cut at the sentence end,
-        # it would show a quote without saying whose it is.
+        # it would show a quote without saying whose it is. Likewise one that began before it
+        # ("“A bridge lasts a hundred years. A delay ... forgotten,” de Groot said.").
         for c in list(chosen):
             chosen += [n for n in _rest_of_quote(cands, c) if n not in chosen]
+            chosen += [n for n in _start_of_quote(cands, c) if n not in chosen]
         order = {h: i for i, h in enumerate(dict.fromkeys(c.hit.doc_id for c in chosen))}
         return sorted(chosen, key=lambda c: (order[c.hit.doc_id], c.start))
 
@@ -178,33 +205,126 @@ def _rest_of_quote(cands: list[Candidate], c: Candidate) -> list[Candidate]:
     passage ends first)."""
     if not _opens_quote(plain_text(c.reading)):
         return []
-    later = sorted(
-        (n for n in cands if n.hit.chunk_id == c.hit.chunk_id and n.start >= c.end and not n.row),
-        key=lambda n: n.start,
-    )
     out: list[Candidate] = []
-    for n in later[:_QUOTE_RUN]:
+    for n in _neighbours(cands, c, after=True)[:_QUOTE_RUN]:
         out.append(n)
         if _closes_quote(plain_text(n.reading)):
             return out
     return []
 
 
+def _start_of_quote(cands: list[Candidate], c: Candidate) -> list[Candidate]:
+    """The sentences before `c` in its passage back to the one that opens a quotation `c`
+    closes without opening; none if it does not open within two sentences."""
+    if not _closes_quote(plain_text(c.reading)):
+        return []
+    out: list[Candidate] = []
+    for p in _neighbours(cands, c, after=False)[:_QUOTE_RUN]:
+        out.append(p)
+        if _opens_quote(plain_text(p.reading)):
+            return out
+    return []
+
+
+def _neighbours(cands: list[Candidate], c: Candidate, *, after: bool) -> list[Candidate]:
+    """The sentences of `c`'s passage after it (nearest first), or before it (nearest first)."""
+    same = [n for n in cands if n.hit.chunk_id == c.hit.chunk_id and not n.row]
+    if after:
+        return sorted((n for n in same if n.start >= c.end), key=lambda n: n.start)
+    return sorted((n for n in same if n.end <= c.start), key=lambda n: -n.end)
+
+
+def _words_of_another(cands: list[Candidate], c: Candidate, speakers: list[str]) -> bool:
+    """Whether `c` gives the words of someone other than `speakers`: it says whose they are
+    ("'...,' Kessler told supporters."), or it is a bare quotation that goes on from the
+    sentence before it, which does ("... said Willem Bakker. 'Shifts will start at five.'")."""
+    text = plain_text(c.reading)
+    if spoken_by_another(text, speakers):
+        return True
+    marks = _quote_marks(text)
+    if not marks or marks[0] != "open" or quoted_speakers(text) or spoken_by(text, speakers):
+        return False
+    prev = next(iter(_neighbours(cands, c, after=False)), None)
+    return prev is not None and spoken_by_another(plain_text(prev.reading), speakers)
+
+
+def _opens_with(c: Candidate, names: list[str]) -> bool:
+    """Whether one of `names` is among the sentence's first six words (most likely its
+    subject)."""
+    opening = " ".join(plain_text(c.reading).split()[:6])
+    return any(re.search(rf"\b{re.escape(n)}\b", opening) for n in names)
+
+
+def _next(cands: list[Candidate], c: Candidate) -> Candidate | None:
+    return next(iter(_neighbours(cands, c, after=True)), None)
+
+
+def _says_more(nxt: Candidate, c: Candidate, speakers: list[str]) -> bool:
+    """Whether `nxt`, the sentence after `c`, gives more words of the person `c` names or
+    quotes: it opens with a pronoun that says something ("She said ...")."""
+    text = plain_text(nxt.reading)
+    first = plain_text(c.reading)
+    names_them = any(re.search(rf"\b{re.escape(n)}\b", first) for n in speakers)
+    pronoun = _PRONOUN_LED.match(text)
+    return bool(names_them and pronoun and spoken_by(text, [pronoun.group(1)]))
+
+
 def _opens_quote(text: str) -> bool:
-    """A curly quotation opened and not closed, or an odd number of straight double quotes."""
-    return text.count("“") > text.count("”") or text.count('"') % 2 == 1
+    """The text's last quotation mark opens a quotation: it runs on past the text."""
+    marks = _quote_marks(text)
+    return bool(marks) and marks[-1] == "open"
 
 
 def _closes_quote(text: str) -> bool:
-    return text.count("”") > text.count("“") or text.count('"') % 2 == 1
+    """The text's first quotation mark closes a quotation that began before the text."""
+    marks = _quote_marks(text)
+    return bool(marks) and marks[0] == "close"
+
+
+def _quote_marks(text: str) -> list[str]:
+    """'open' or 'close' for each double quotation mark: curly ones say which they are; a
+    straight one opens before a word ('"A bridge') and closes after one ('forgotten," he').
+    One with a space or nothing on both sides says neither and is left out."""
+    out = []
+    for m in re.finditer(r'[“”"]', text):
+        mark = m.group()
+        if mark != '"':
+            out.append("open" if mark == "“" else "close")
+            continue
+        before = text[m.start() - 1] if m.start() else " "
+        after = text[m.end()] if m.end() < len(text) else " "
+        if (
+            not before.isspace()
+            and before not in "([{"
+            and (after.isspace() or after in ".,;:!?)]}")
+        ):
+            out.append("close")
+        elif (before.isspace() or before in "([{") and not after.isspace():
+            out.append("open")
+    return out
 
 
 _QUOTE_RUN = 2  # sentences a quotation may run on past the chosen one
 
 
-def _antecedent(cands: list[Candidate], c: Candidate) -> Candidate | None:
-    """The sentence just before `c` in the same retrieved passage, if it is a candidate."""
-    return max(_earlier(cands, c), key=lambda p: p.end, default=None)
+def _antecedent(cands: list[Candidate], c: Candidate, question: str) -> Candidate | None:
+    """The sentence before `c` in its passage that says whom its pronoun means. For he or she:
+    of the three before it, the nearest naming someone the question names, else the nearest
+    naming anyone, else the one just before ("Operating margin was 9 percent. She warned ..."
+    names nobody). For it or they, which mostly mean a thing: the one just before."""
+    earlier = sorted(_earlier(cands, c), key=lambda p: -p.end)[:3]
+    pronoun = _PRONOUN_LED.match(plain_text(c.reading))
+    if pronoun is None or pronoun.group(1).lower() not in ("he", "she", "his", "her"):
+        return earlier[0] if earlier else None
+    asked = [w for w in CAPITALISED.findall(question)[1:] if w.lower() not in TITLES]
+    for p in earlier:
+        if any(re.search(rf"\b{re.escape(w)}\b", plain_text(p.reading)) for w in asked):
+            return p
+    for p in earlier:
+        words = CAPITALISED.findall(plain_text(p.reading))[1:]
+        if any(w.lower() not in TITLES and w.lower() not in _NOT_SURNAME for w in words):
+            return p
+    return earlier[0] if earlier else None
 
 
 def _introduction(cands: list[Candidate], c: Candidate) -> Candidate | None:

@@ -14,6 +14,16 @@ _SPEECH_VERBS = (
 )
 # After the name: more of it ("Austin III") or an aside in commas ("Ruiz, the mayor,").
 _NAME_TAIL = r"(?:\s+[A-Z][\w.]*){0,2}(?:,[^,]{1,40},)?"
+# Between "said" and the name: other names or a title ("said harbour master Willem Bakker"),
+# never a place ("said the mayor of Leiden" gives no name of the speaker).
+_BEFORE_NAME = r"(?:(?:[A-Z][\w.]*|(?!of\b|in\b|to\b|on\b|at\b|for\b|from\b)[a-z]+)\s+){0,3}"
+# Capitalised words that open sentences or quotations without being anyone's name.
+_NOT_SPEAKERS = frozenset([
+    "he", "she", "it", "they", "we", "i", "you", "his", "her", "their", "our", "this", "that",
+    "these", "those", "there", "here", "the", "a", "an", "in", "on", "at", "by", "for", "from",
+    "with", "as", "after", "before", "when", "while", "but", "and", "or", "so", "if", "yet",
+    "also", "then", "today", "yesterday",
+])  # fmt: skip
 
 
 def speaker_names(question: str) -> list[str]:
@@ -23,7 +33,21 @@ def speaker_names(question: str) -> list[str]:
     if expected_type(question) != "speech":
         return []
     words = CAPITALISED.findall(question)[1:]
-    return [w for w in words if w.lower() not in TITLES and not w.isupper()]
+    names = [w for w in words if w.lower() not in TITLES and not w.isupper()]
+    if names or words:
+        return names
+    # Typed in lower case ("what did jansen say"): the one or two words between "did" and the
+    # verb, when they are not common words, are the name as the documents write it.
+    m = _LOWER_SPEAKER.match(question.strip())
+    if not m or any(w in _NOT_SPEAKERS | TITLES for w in m.group(1).split()):
+        return []
+    return [w.capitalize() for w in m.group(1).split()]
+
+
+_LOWER_SPEAKER = re.compile(
+    r"what (?:did|does|has|have) ([a-z][a-z'-]+(?: [a-z][a-z'-]+)?) (?:say|said|tell|told|"
+    r"promise|promised|announce|announced|claim|claimed|state|stated|warn|warned|write|wrote)\b"
+)
 
 
 def spoken_by(sentence: str, names: Sequence[str]) -> bool:
@@ -36,8 +60,26 @@ def spoken_by(sentence: str, names: Sequence[str]) -> bool:
             return True
         if re.search(rf"\b{n}\b{_NAME_TAIL}\s+(?:{_SPEECH_VERBS})\b", sentence):
             return True  # "Ruiz said", "Ruiz, the mayor, told"
-        if re.search(rf"[,”\"]\s*(?:{_SPEECH_VERBS})\s+(?:[A-Z][\w.]*\s+){{0,3}}{n}\b", sentence):
-            return True  # "..., said Mayor Ana Ruiz"
+        if re.search(rf"[,”\"]\s*(?:{_SPEECH_VERBS})\s+{_BEFORE_NAME}{n}\b", sentence):
+            return True  # "..., said Mayor Ana Ruiz", "..., said harbour master Willem Bakker"
         if re.search(rf"\b[Aa]ccording to\s+(?:[A-Z][\w.]*\s+){{0,3}}{n}\b", sentence):
             return True
     return False
+
+
+def quoted_speakers(sentence: str) -> list[str]:
+    """The capitalised words of a sentence whose words it gives ("'...,' Kessler told
+    supporters." -> ["Kessler"]); pronouns and sentence openers are nobody's name."""
+    words = dict.fromkeys(
+        w for w in CAPITALISED.findall(sentence) if w.lower() not in _NOT_SPEAKERS | TITLES
+    )
+    return [w for w in words if spoken_by(sentence, [w])]
+
+
+def spoken_by_another(sentence: str, names: Sequence[str]) -> bool:
+    """Whether the sentence gives somebody else's words and does not name any of `names`: for
+    "What did Smits say?", "'...,' Kessler told supporters." is not an answer; "Virgin Media
+    claimed that BSkyB ..." may be one for "What did BSkyB claim?"."""
+    if any(re.search(rf"\b{re.escape(n)}\b", sentence) for n in names):
+        return False
+    return bool(quoted_speakers(sentence))
