@@ -289,3 +289,68 @@ def test_samples_are_reproducible() -> None:
     items = list(range(100))
     assert sample(items, 10, 3) == sample(items, 10, 3) != sample(items, 10, 4)
     assert sample(items, None, 0) == items
+
+
+# Found by an exploratory run of the evaluation commands: verdicts on runs that measured other
+# things, silently wrong figures, and tracebacks.
+
+
+def test_compare_refuses_runs_of_another_scope_and_empty_baselines() -> None:
+    old = {"kind": "answers", "dataset": "x", "limit": 10, "questions": 10, "sample_seed": 0,
+           "split": "all", "metrics": {"a/f1": 0.5}}  # fmt: skip
+    for key, value in (("limit", 3), ("questions", 3), ("sample_seed", 5), ("split", "train")):
+        with pytest.raises(ValueError, match=f"the baseline was run with {key}="):
+            compare(old, {**old, key: value, "metrics": {"a/f1": 0.9}}, 0.01)
+    # a key the baseline lacks (saved before it was recorded) is not held against it
+    older = {k: v for k, v in old.items() if k != "split"}
+    assert compare(older, {**old, "split": "train"}, 0.01)[0].metric == "a/f1"
+
+
+def test_eval_refuses_bad_input_before_the_run_with_one_line(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))
+    folder = make_beir(tmp_path / "tiny")
+    runner = CliRunner()
+    run = partial(runner.invoke, cli, obj=fakes())
+    retrieval = ["eval", "retrieval", "--dataset", str(folder)]
+    (tmp_path / "empty.json").write_text('{"kind": "retrieval", "dataset": "tiny", "metrics": {}}')
+    (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "afile").write_text("x")
+    for args, message in [
+        (["--compare", str(tmp_path / "empty.json")], "holds no metrics"),
+        (["--compare", str(tmp_path / "list.json")], "holds no metrics"),
+        (["--out", str(tmp_path / "afile" / "out")], "cannot write results to"),
+        (["--limit", "0"], "Invalid value for '--limit'"),
+        (["--modes", ","], "--modes names no mode"),
+    ]:
+        res = run([*retrieval, *args])
+        assert res.exit_code != 0 and message in res.output, (args, res.output)
+        assert "Traceback" not in res.output
+    # qrels judging a document the corpus lacks would score every mode down, silently
+    write(folder / "qrels" / "test.tsv", "query-id\tcorpus-id\tscore\nq1\td9\t1\n")
+    res = run(retrieval)
+    assert res.exit_code == 1 and "does not hold (first: 'd9')" in res.output
+    # question files: an empty one, a malformed first line, a record without its question
+    for text, message in [
+        ("", "holds no questions"),
+        ("{not json\n", "not JSON"),
+        ('{"answerable": true, "must_mention_any": [["x"]]}\n', "has no 'question' field"),
+    ]:
+        (tmp_path / "q.jsonl").write_text(text)
+        with pytest.raises(ConfigError, match=message):
+            load_qa(tmp_path / "q.jsonl", "seed" if text.startswith('{"a') else None)
+
+
+def test_sources_may_be_paths_and_unscorable_items_are_left_out() -> None:
+    from rag.eval.data import QAItem
+    from rag.eval.metrics import is_gold, summarise
+
+    assert is_gold("/home/u/docs/handbook/expenses.md", ["handbook/expenses.md"])
+    assert is_gold("/home/u/docs/handbook/expenses.md", ["/home/u/docs/handbook/expenses.md"])
+    assert is_gold("/home/u/docs/handbook/expenses.md", ["expenses.md"])
+    assert not is_gold("/home/u/docs/old/expenses.md", ["handbook/expenses.md"])
+    item = QAItem("1", "Who?", True, [], [["Kim"]], ["docs/a.txt"])
+    row = score_answer(item, _answer("Kim installed it.", "docs/a.txt", 0, 17), ["/x/docs/a.txt"])
+    assert row["correct"] and row["citation_precision"] == 1.0 and row["retrieved_gold"]
+    bare = QAItem("2", "Who installed it?", True, [], [], ["a.txt"])  # nothing to judge by
+    row = score_answer(bare, _answer("Kim installed it.", "a.txt", 0, 17), [])
+    assert "correct" not in row and "correct" not in summarise([row], [])

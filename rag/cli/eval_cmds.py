@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,12 @@ def eval_group() -> None:
 def eval_options(fn: F) -> F:
     for option in reversed(
         [
-            click.option("--limit", type=int, default=None, help="Use N questions (a sample)."),
+            click.option(
+                "--limit",
+                type=click.IntRange(min=1),
+                default=None,
+                help="Use N questions (a sample).",
+            ),
             click.option(
                 "--sample-seed", type=int, default=0, show_default=True, help="Seed of the sample."
             ),
@@ -78,7 +84,7 @@ def eval_options(fn: F) -> F:
 @click.option("--modes", default="dense,keyword,hybrid", show_default=True, help="Retrieval modes.")
 @click.option(
     "--corpus-limit",
-    type=int,
+    type=click.IntRange(min=1),
     default=None,
     help="Index only the judged documents of the questions plus random others, N in all.",
 )
@@ -109,8 +115,11 @@ def eval_retrieval_cmd(
     bad = [m for m in chosen if m not in ("dense", "keyword", "hybrid")]
     if bad:
         raise click.UsageError(f"unknown mode {bad[0]!r}; use dense, keyword, hybrid")
+    if not chosen:
+        raise click.UsageError("--modes names no mode; use dense, keyword, hybrid")
 
     def go() -> None:
+        _check_paths(out, compare_to, save_baseline)
         from ..eval.retrieval import eval_retrieval
 
         with _Bars() as bars:
@@ -182,6 +191,7 @@ def eval_answers_cmd(
     settings = _settings(ctx)
 
     def go() -> None:
+        _check_paths(out, compare_to, save_baseline)
         from ..eval.answers import eval_answers
 
         with _Bars() as bars:
@@ -220,7 +230,13 @@ def eval_answers_cmd(
     "--formats", default="txt,md,html,docx,pdf", show_default=True,
     help="File formats to write each article as, compared side by side.",
 )  # fmt: skip
-@click.option("--articles", type=int, default=3, show_default=True, help="Articles to sample.")
+@click.option(
+    "--articles",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Articles to sample.",
+)
 @click.option(
     "--split", type=click.Choice(["heldout", "train", "all"]), default="heldout",
     show_default=True, help="Sample the articles no answer model is trained on, or others.",
@@ -253,6 +269,7 @@ def eval_formats_cmd(
     settings = _settings(ctx)
 
     def go() -> None:
+        _check_paths(out, compare_to, save_baseline)
         from ..eval.formats import eval_formats
 
         with _Bars() as bars:
@@ -281,7 +298,9 @@ def eval_formats_cmd(
     default=Path("generated-questions.jsonl"),
     show_default=True,
 )
-@click.option("-n", "count", type=int, default=100, show_default=True, help="Questions.")
+@click.option(
+    "-n", "count", type=click.IntRange(min=1), default=100, show_default=True, help="Questions."
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--with-model",
@@ -296,6 +315,7 @@ def eval_generate_cmd(
     settings = _settings(ctx)
 
     def go() -> None:
+        _check_paths(out_file.parent, None, None)
         from ..eval.generate import generate, write_jsonl
 
         writer = None
@@ -355,6 +375,42 @@ class _Bars:
             bar.close()
 
 
+def read_baseline(path: Path) -> dict[str, Any]:
+    """An earlier result or baseline for --compare, checked before any work is done."""
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"not readable as JSON ({exc})") from None
+    metrics = old.get("metrics") if isinstance(old, dict) else None
+    if not isinstance(metrics, dict) or not metrics:
+        raise ValueError("it holds no metrics: pass a result JSON or a --save-baseline file")
+    bad = [k for k, v in metrics.items() if not isinstance(v, int | float) or isinstance(v, bool)]
+    if bad:
+        raise ValueError(f"its metric {bad[0]!r} is not a number")
+    return old
+
+
+def _check_paths(out: Path, compare_to: Path | None, save_baseline: Path | None) -> None:
+    """Fail before the evaluation, not after it: where the results go must be writable, and
+    the baseline to compare with readable."""
+    for folder in (out, *([save_baseline.parent] if save_baseline else [])):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".rag-write-test-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot write results to {folder}: {exc.strerror or exc}; choose another "
+                "--out (or --save-baseline)"
+            ) from None
+    if compare_to is not None:
+        try:
+            read_baseline(compare_to)
+        except ValueError as exc:
+            raise click.ClickException(f"cannot compare with {compare_to}: {exc}") from None
+
+
 def _finish_eval(
     result: dict[str, Any],
     out: Path,
@@ -366,12 +422,17 @@ def _finish_eval(
 
     result["command"] = "rag " + " ".join(sys.argv[1:])
     result["machine"] = machine()
+    counted = result.get("questions", result.get("queries"))
+    if counted == 0 or not result.get("metrics"):
+        raise click.ClickException(
+            "nothing was evaluated (no questions, documents or modes were selected): check "
+            "--dataset, --limit, --split and --corpus, and that the set holds questions"
+        )
     changes = None
     if compare_to is not None:
         try:
-            old = json.loads(compare_to.read_text(encoding="utf-8"))
-            changes = compare(old, result, tolerance)
-        except (ValueError, KeyError) as exc:
+            changes = compare(read_baseline(compare_to), result, tolerance)
+        except (ValueError, KeyError, TypeError) as exc:
             raise click.ClickException(f"cannot compare with {compare_to}: {exc}") from exc
     files = write(result, out, changes, tolerance)
     if save_baseline is not None:

@@ -44,7 +44,30 @@ class QASet:
 
 
 def load_beir(folder: Path, split: str = "test") -> BeirSet:
-    folder = Path(folder)
+    try:
+        data = _beir(Path(folder), split)
+    except (KeyError, ValueError) as exc:
+        what = f"has no {exc} field" if isinstance(exc, KeyError) else f"is malformed ({exc})"
+        raise ConfigError(
+            f"{folder}: a record {what}; BEIR wants corpus.jsonl lines with _id, title and "
+            "text, queries.jsonl lines with _id and text, and qrels lines 'query-id corpus-id "
+            "score'"
+        ) from None
+    missing = sorted({d for judged in data.qrels.values() for d in judged} - set(data.corpus))
+    if missing:
+        # A judged document that cannot be retrieved would be scored as a miss of every mode.
+        raise ConfigError(
+            f"{folder}: qrels/{split}.tsv judges {len(missing)} document(s) that corpus.jsonl "
+            f"does not hold (first: {missing[0]!r}); fix the qrels or the corpus"
+        )
+    if not data.queries:
+        raise ConfigError(
+            f"{folder}: no query of queries.jsonl has a judgement in qrels/{split}.tsv"
+        )
+    return data
+
+
+def _beir(folder: Path, split: str) -> BeirSet:
     needed = [folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels" / f"{split}.tsv"]
     missing = [str(p) for p in needed if not p.is_file()]
     if missing:
@@ -98,7 +121,10 @@ def detect_format(path: Path) -> QAFormat:
     if path.suffix == ".json":
         return "squad"
     with path.open(encoding="utf-8") as f:
-        first = json.loads(f.readline() or "{}")
+        line = next((x for x in f if x.strip()), "")
+    if not line:
+        raise ConfigError(f"{path} holds no questions")
+    first = _json(line, path, 1)
     if "ctxs" in first:
         return "nq"
     if "question" in first and ("must_mention_any" in first or "answerable" in first):
@@ -115,11 +141,17 @@ def load_qa(path: Path, fmt: QAFormat | None = None) -> QASet:
     if not path.is_file():
         raise ConfigError(f"question set {path} not found")
     fmt = fmt or detect_format(path)
-    if fmt == "squad":
-        return _squad(path)
-    if fmt == "nq":
-        return _nq(path)
-    return _seed(path)
+    loader = {"squad": _squad, "nq": _nq}.get(fmt, _seed)
+    try:
+        qa = loader(path)
+    except (KeyError, TypeError, ValueError) as exc:
+        what = f"has no {exc} field" if isinstance(exc, KeyError) else f"is malformed ({exc})"
+        raise ConfigError(
+            f"{path}: a {fmt} record {what}; docs/evaluation.md shows the {fmt} format"
+        ) from None
+    if not qa.items:
+        raise ConfigError(f"{path} holds no questions")
+    return qa
 
 
 def _seed(path: Path) -> QASet:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import collections
 import re
 import string
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -103,10 +104,15 @@ def score_answer(item: QAItem, answer: Answer, retrieved_sources: list[str]) -> 
         ]
         row["citation_recall"] = sum(supported) / len(supported) if supported else 0.0
     if item.answerable and gold:
-        row["retrieved_gold"] = any(Path(s).name in gold for s in retrieved_sources)
+        row["retrieved_gold"] = any(is_gold(s, gold) for s in retrieved_sources)
     if item.must_mention_any and item.answerable:
-        cited = {Path(c.source).name for c in answer.citations}
-        row["correct"] = not answer.refused and row["mentions"] and bool(cited) and cited <= gold
+        cited = [c.source for c in answer.citations]
+        row["correct"] = (
+            not answer.refused
+            and row["mentions"]
+            and bool(cited)
+            and all(is_gold(c, gold) for c in cited)
+        )
     elif not item.answerable:
         row["correct"] = answer.refused
     elif item.answers:
@@ -114,8 +120,19 @@ def score_answer(item: QAItem, answer: Answer, retrieved_sources: list[str]) -> 
     return row
 
 
+def is_gold(source: str, gold: Iterable[str]) -> bool:
+    """Whether an indexed file is one a question's `sources` name: by file name
+    ("expenses.md"), by a path ending ("handbook/expenses.md"), or by its whole path."""
+    path = Path(source).as_posix()
+    for g in gold:
+        want = Path(g).as_posix().removeprefix("./")
+        if want == Path(source).name or path == want or path.endswith("/" + want):
+            return True
+    return False
+
+
 def _citation_ok(source: str, start: int, end: int, item: QAItem) -> bool:
-    if Path(source).name not in item.sources:
+    if not is_gold(source, item.sources):
         return False
     if item.spans:
         return any(start < b and a < end for a, b in item.spans)
@@ -152,7 +169,9 @@ def summarise(rows: list[dict[str, Any]], latencies_ms: list[float]) -> dict[str
         vals = [r[key] for r in rows if key in r]
         if vals:
             out[key] = float(np.mean(vals))
-    out["correct"] = float(np.mean([r.get("correct", False) for r in rows])) if rows else 0.0
+    judged = [r["correct"] for r in rows if "correct" in r]  # none for an item with no key
+    if judged:
+        out["correct"] = float(np.mean(judged))
     out.update(refusal_scores(rows))
     if any(r["fallback"] for r in rows):
         out["fallback_rate"] = float(np.mean([r["fallback"] for r in rows]))

@@ -37,6 +37,15 @@ def compare(old: dict[str, Any], new: dict[str, Any], tolerance: float) -> list[
             f"cannot compare a {old.get('kind')} run on {old.get('dataset')} with a "
             f"{new.get('kind')} run on {new.get('dataset')}"
         )
+    # Runs of another scope (other questions, another sample, another corpus) give other
+    # figures whatever the code does: their difference says nothing, pass or fail.
+    for key in SCOPE:
+        if key in old and key in new and old[key] != new[key]:
+            raise ValueError(
+                f"the baseline was run with {key}={_short(old[key])} and this run with "
+                f"{key}={_short(new[key])}: run again with the baseline's settings (its "
+                "'command' field shows them), or save a new baseline"
+            )
     changes = []
     for key, value in old["metrics"].items():
         old_value = float(value)
@@ -55,10 +64,22 @@ def compare(old: dict[str, Any], new: dict[str, Any], tolerance: float) -> list[
     return changes
 
 
+# What a run measured on: two runs compare only when these agree (a key one of them lacks, as
+# baselines saved before it was recorded do, is not checked).
+SCOPE = ("queries", "questions", "documents", "limit", "corpus_limit", "sample_seed", "split",
+         "articles")  # fmt: skip
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
 def baseline(result: dict[str, Any]) -> dict[str, Any]:
     """What --compare needs, and nothing from the data set itself (safe to commit)."""
     keep = ("kind", "dataset", "queries", "questions", "documents", "limit", "corpus_limit",
-            "sample_seed", "backends", "command", "machine", "metrics", "results")  # fmt: skip
+            "sample_seed", "split", "articles", "formats", "backends", "command", "machine",
+            "metrics", "results")  # fmt: skip
     return {k: result[k] for k in keep if k in result}
 
 
