@@ -106,8 +106,10 @@ def check_bind(settings: Settings) -> None:
         )
 
 
-def server_of(request: Request) -> Server:
-    """The app's shared state (a FastAPI dependency)."""
+async def server_of(request: Request) -> Server:
+    """The app's shared state (a FastAPI dependency). Async on purpose: FastAPI runs a plain
+    function dependency in its thread pool, a thread hop on every request for one attribute
+    read (measured under /v1/embeddings load: BENCHMARKS.md, "HTTP embeddings")."""
     server: Server = request.app.state.server
     return server
 
@@ -116,7 +118,8 @@ async def authorize(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    require_key(server_of(request).keys, creds.credentials if creds is not None else "")
+    server: Server = request.app.state.server
+    require_key(server.keys, creds.credentials if creds is not None else "")
 
 
 def require_key(keys: list[str], given: str) -> None:
