@@ -184,8 +184,8 @@ class ExtractiveAnswerer:
         # it would show a quote without saying whose it is. Likewise one that began before it
         # ("“A bridge lasts a hundred years. A delay ... forgotten,” de Groot said.").
         for c in list(chosen):
-            chosen += [n for n in _rest_of_quote(cands, c) if n not in chosen]
-            chosen += [n for n in _start_of_quote(cands, c) if n not in chosen]
+            for after in (True, False):
+                chosen += [n for n in _quote_run(cands, c, after=after) if n not in chosen]
         order = {h: i for i, h in enumerate(dict.fromkeys(c.hit.doc_id for c in chosen))}
         return sorted(chosen, key=lambda c: (order[c.hit.doc_id], c.start))
 
@@ -199,29 +199,20 @@ def _earlier(cands: list[Candidate], c: Candidate) -> list[Candidate]:
     ]
 
 
-def _rest_of_quote(cands: list[Candidate], c: Candidate) -> list[Candidate]:
-    """The sentences after `c` in its passage up to the one that closes a quotation `c` opens
-    and leaves open; none if the quotation does not close within two sentences (or the
-    passage ends first)."""
-    if not _opens_quote(plain_text(c.reading)):
+def _quote_run(cands: list[Candidate], c: Candidate, *, after: bool) -> list[Candidate]:
+    """The sentences of `c`'s passage that complete a quotation it leaves open: after it, up to
+    the one that closes a quotation `c` opens; before it, back to the one that opens a
+    quotation `c` closes. None when that end is not within two sentences (or the passage ends
+    first)."""
+    leaves_open, completes = (
+        (_opens_quote, _closes_quote) if after else (_closes_quote, _opens_quote)
+    )
+    if not leaves_open(plain_text(c.reading)):
         return []
     out: list[Candidate] = []
-    for n in _neighbours(cands, c, after=True)[:_QUOTE_RUN]:
+    for n in _neighbours(cands, c, after=after)[:_QUOTE_RUN]:
         out.append(n)
-        if _closes_quote(plain_text(n.reading)):
-            return out
-    return []
-
-
-def _start_of_quote(cands: list[Candidate], c: Candidate) -> list[Candidate]:
-    """The sentences before `c` in its passage back to the one that opens a quotation `c`
-    closes without opening; none if it does not open within two sentences."""
-    if not _closes_quote(plain_text(c.reading)):
-        return []
-    out: list[Candidate] = []
-    for p in _neighbours(cands, c, after=False)[:_QUOTE_RUN]:
-        out.append(p)
-        if _opens_quote(plain_text(p.reading)):
+        if completes(plain_text(n.reading)):
             return out
     return []
 
