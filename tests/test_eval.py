@@ -354,3 +354,11 @@ def test_sources_may_be_paths_and_unscorable_items_are_left_out() -> None:
     bare = QAItem("2", "Who installed it?", True, [], [], ["a.txt"])  # nothing to judge by
     row = score_answer(bare, _answer("Kim installed it.", "a.txt", 0, 17), [])
     assert "correct" not in row and "correct" not in summarise([row], [])
+
+
+def test_counts_print_as_counts() -> None:
+    from rag.eval.report import _fmt
+
+    assert [_fmt(10.0), _fmt(0.5), _fmt(1.0), _fmt(8.25), _fmt(350.4)] == [
+        "10", "0.5000", "1.0000", "8.2", "350"
+    ]  # fmt: skip

@@ -383,3 +383,10 @@ def test_ctrl_c_keeps_the_files_embedded_before_it(settings, tmp_path, monkeypat
     )
     assert res.exit_code == 130, res.output
     assert "Interrupted: 0 new or changed files were committed" in res.output
+
+
+def test_the_summary_counts_one_ignored_file_in_the_singular() -> None:
+    from rag.ingest import IngestReport
+
+    assert IngestReport(ignored=1).summary().endswith("; 1 file of another type ignored")
+    assert IngestReport(ignored=3).summary().endswith("; 3 files of other types ignored")

@@ -195,8 +195,8 @@ def write(
 def _fmt(value: float | None) -> str:
     if value is None:
         return "-"
-    if abs(value) >= 100:
-        return f"{value:.0f}"
+    if abs(value) >= 100 or (abs(value) >= 1.5 and float(value).is_integer()):
+        return f"{value:.0f}"  # counts (questions: 10), and large values
     return f"{value:.4f}" if abs(value) < 1.5 else f"{value:.1f}"
 
 

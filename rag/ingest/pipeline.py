@@ -56,7 +56,11 @@ class IngestReport:
             f"; {self.chunks_embedded} chunks embedded, {self.chunks_reused} reused"
         )
         if self.ignored:
-            line += f"; {self.ignored} files of other types ignored"
+            line += (
+                "; 1 file of another type ignored"
+                if self.ignored == 1
+                else f"; {self.ignored} files of other types ignored"
+            )
         if self.notes:
             line += f"; {len(self.notes)} notes"
         return line
