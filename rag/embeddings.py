@@ -57,15 +57,14 @@ class Embedder(ABC):
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         if not len(texts):
             return out
-        # Tokens each text takes in the model (with [CLS] and [SEP], after truncation). Similar
-        # lengths in a batch means less padding, and the padded size bounds the batch.
-        width = [min(n, self.max_tokens) + 2 for n in self.count_tokens(texts)]
+        # Similar lengths in a batch means less padding, and the padded size bounds the batch.
+        width, compute = self._prepare(texts)
         order = sorted(range(len(texts)), key=lambda i: width[i], reverse=True)
         call = self.default_call_tokens if self.call_tokens is None else self.call_tokens
         bounds = cheapest_calls([width[i] for i in order], call, self.batch_size, self.batch_tokens)
         for lo, hi in bounds:
             idx = order[lo:hi]
-            vecs = np.asarray(self._embed_batch([texts[i] for i in idx]), dtype=np.float32)
+            vecs = np.asarray(compute(idx), dtype=np.float32)
             if vecs.shape != (len(idx), self.dim):
                 raise EmbeddingError(
                     f"{self.name} returned shape {vecs.shape}, expected ({len(idx)}, {self.dim})"
@@ -74,6 +73,13 @@ class Embedder(ABC):
             if progress is not None:
                 progress(len(idx))
         return normalize(out)
+
+    def _prepare(self, texts: Sequence[str]) -> tuple[list[int], Callable[[list[int]], np.ndarray]]:
+        """The tokens each text takes in the model (with [CLS] and [SEP], after truncation), and
+        what computes the vectors of the texts at some positions in one model call. A backend
+        that tokenizes to run the model overrides it to tokenize each text once, not twice."""
+        width = [min(n, self.max_tokens) + 2 for n in self.count_tokens(texts)]
+        return width, lambda idx: self._embed_batch([texts[i] for i in idx])
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]

@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -158,17 +158,35 @@ class OnnxEmbedder(LocalModelEmbedder):
 
     @property
     def _model_tokenizer(self) -> Any:
-        """A second tokenizer that truncates and pads as sentence-transformers does."""
+        """A second tokenizer that truncates as sentence-transformers does (padding is done
+        here, per model call: `_arrays`)."""
         tok = getattr(self, "_mtok", None)
         if tok is None:
             from tokenizers import Tokenizer
 
             tok = Tokenizer.from_file(str(self.path / "tokenizer.json"))
             tok.enable_truncation(max_length=self.max_tokens + 2)
+            tok.no_padding()
             pad_id = tok.token_to_id("[PAD]")
-            tok.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token="[PAD]")
+            self._pad_id = 0 if pad_id is None else pad_id
             self._mtok = tok
         return tok
+
+    def _ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Each text's token ids as the model reads them ([CLS] ... [SEP], truncated)."""
+        tok = self._model_tokenizer
+        encs = [tok.encode(texts[0])] if len(texts) == 1 else tok.encode_batch(list(texts))
+        return [e.ids for e in encs]
+
+    def _arrays(self, ids: Sequence[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """input_ids and attention_mask of one call, padded on the right to its longest text."""
+        width = max(len(x) for x in ids)
+        arr = np.full((len(ids), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(ids), width), dtype=np.int64)
+        for row, x in enumerate(ids):
+            arr[row, : len(x)] = x
+            mask[row, : len(x)] = 1
+        return arr, mask
 
     def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         feeds = {"input_ids": ids, "attention_mask": mask}
@@ -182,11 +200,16 @@ class OnnxEmbedder(LocalModelEmbedder):
         self._load()
         if self._torch is not None:
             return self._torch._embed_batch(texts)
-        tok = self._model_tokenizer
-        encs = [tok.encode(texts[0])] if len(texts) == 1 else tok.encode_batch(texts)
-        ids = np.array([e.ids for e in encs], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encs], dtype=np.int64)
-        return self._run(ids, mask)
+        return self._run(*self._arrays(self._ids(texts)))
+
+    def _prepare(self, texts: Sequence[str]) -> tuple[list[int], Callable[[list[int]], np.ndarray]]:
+        # Tokenized once: the ids that give each text's width are the ones the model reads
+        # (counting first, then encoding each call, tokenized everything twice).
+        self._load()
+        if self._torch is not None:
+            return super()._prepare(texts)
+        ids = self._ids(texts)
+        return [len(x) for x in ids], lambda idx: self._run(*self._arrays([ids[i] for i in idx]))
 
     def embed_query(self, text: str) -> np.ndarray:
         # One text needs no token count to be batched: straight to the model.

@@ -153,6 +153,51 @@ def test_auto_falls_back_to_pytorch_when_the_export_fails(tmp_path, monkeypatch)
         OnnxEmbedder(cache_dir=tmp_path, precision="int8", fallback=True).embed(["x"])
 
 
+def test_embed_tokenizes_each_text_once_and_pads_as_the_tokenizer_would(tmp_path, monkeypatch):
+    """The ids that size each text's call are the ones the model reads: no second pass (it was
+    counted, then encoded again per call), and the padding is the tokenizer's own."""
+    from tokenizers import Tokenizer
+
+    emb = OnnxEmbedder(cache_dir=tmp_path)
+    emb._session = object()  # a loaded model, as far as _load is concerned
+    calls: list[tuple[np.ndarray, np.ndarray]] = []
+    tokenized: list[str] = []
+    ids_of = emb._ids
+
+    def counting_ids(texts):
+        tokenized.extend(texts)
+        return ids_of(texts)
+
+    def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        calls.append((ids, mask))
+        return np.ones((len(ids), emb.dim), dtype=np.float32)
+
+    monkeypatch.setattr(emb, "_ids", counting_ids)
+    monkeypatch.setattr(emb, "_run", run)
+    monkeypatch.setattr(emb, "count_tokens", lambda texts: pytest.fail("counted again"))
+    texts = ["a", "Herons stand still in shallow water to fish.", "word " * 400, "Ünïcödé 日本語"]
+    assert emb.embed(texts).shape == (4, emb.dim)
+    assert sorted(tokenized) == sorted(texts)
+    padded = Tokenizer.from_file(str(emb.path / "tokenizer.json"))
+    padded.enable_truncation(max_length=emb.max_tokens + 2)
+    padded.enable_padding(pad_id=padded.token_to_id("[PAD]"), pad_token="[PAD]")
+    rows = 0
+    for ids, mask in calls:
+        rows += len(ids)
+        assert ids.shape == mask.shape and ids.dtype == mask.dtype == np.int64
+        for row, m in zip(ids, mask, strict=True):
+            n = int(m.sum())
+            assert m[:n].all() and not m[n:].any()
+            assert (row[n:] == padded.token_to_id("[PAD]")).all()
+    assert rows == len(texts)
+    # The arrays of one call equal the tokenizer's own padded encoding of those texts.
+    for group in (texts, texts[:2], [texts[2]]):
+        ids, mask = emb._arrays(emb._ids(group))
+        encs = padded.encode_batch(group)
+        assert (ids == np.array([e.ids for e in encs])).all()
+        assert (mask == np.array([e.attention_mask for e in encs])).all()
+
+
 def test_int8_kernel_follows_the_cpu_features():
     assert int8_kernel(["avx2", "fma"]) == "avx2"
     assert int8_kernel(["avx2", "avx512f"]) == "avx512"

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -651,3 +652,58 @@ def test_uploads_and_searches_embed_through_the_batcher_in_pieces(tmp_path) -> N
         stored = c.app.state.server.index.store
         some = next(iter(stored.vectors_by_text(r.json()["documents"][0]["id"]).values()))
         assert some.shape == (64,)
+
+
+def test_the_host_guard_remembers_its_answers_and_stays_bounded(client: TestClient) -> None:
+    """The Host check is remembered per header (it was parsed on every request); a refused name
+    stays refused, an allowed one allowed, and a client sending endless names fills no memory."""
+    for _ in range(2):
+        r = client.get("/healthz", headers={"Host": "rebound.evil.example"})
+        assert r.status_code == 403 and r.json()["error"]["code"] == "host_not_allowed"
+        assert client.get("/healthz", headers={"Host": "localhost:8000"}).status_code == 200
+    guard = client.app.middleware_stack
+    while type(guard).__name__ != "OriginAndHostGuard":
+        guard = guard.app
+    for i in range(1100):
+        assert not guard._host_allowed(f"name{i}.example")
+        assert guard._host_allowed(f"127.0.0.{i % 250 + 1}:80")
+    assert len(guard._hosts_seen) == 1024
+    assert not guard._host_allowed("rebound.evil.example")
+
+
+def test_fastapi_telemetry_is_on_only_when_opentelemetry_is_configured(monkeypatch) -> None:
+    from rag.server.app import _telemetry
+
+    for key in [k for k in os.environ if k.startswith("OTEL_")]:
+        monkeypatch.delenv(key)
+    assert _telemetry() == {"tracing": False, "metrics": False, "logs": False}
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "rag")
+    assert _telemetry() is None  # FastAPI's own defaults: spans and metrics on
+
+
+@pytest.mark.parametrize(("threads", "expected"), [(1, "false"), (2, None), (None, None)])
+def test_a_single_threaded_model_process_keeps_the_tokenizer_to_one_thread(
+    monkeypatch, threads: int | None, expected: str | None
+) -> None:
+    """What the child sees when it starts: a process meant for one core does not wake the
+    tokenizer's pool of one thread per core for every batch."""
+    from rag.server.worker import ProcessEmbedder
+
+    monkeypatch.delenv("TOKENIZERS_PARALLELISM", raising=False)
+    seen: dict[str, str | None] = {}
+
+    class Child:
+        def __init__(self, **kwargs) -> None:
+            pass
+
+        def start(self) -> None:
+            seen["tokenizers"] = os.environ.get("TOKENIZERS_PARALLELISM")
+            seen["omp"] = os.environ.get("OMP_NUM_THREADS")
+
+    worker = ProcessEmbedder(Settings(), threads=threads)
+    monkeypatch.setattr(worker._ctx, "Process", Child)
+    worker.start()
+    assert seen["tokenizers"] == expected
+    if threads is not None:
+        assert seen["omp"] == str(threads)
+    assert "TOKENIZERS_PARALLELISM" not in os.environ  # the server's own is left as it was
