@@ -375,21 +375,6 @@ class _Bars:
             bar.close()
 
 
-def read_baseline(path: Path) -> dict[str, Any]:
-    """An earlier result or baseline for --compare, checked before any work is done."""
-    try:
-        old = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"not readable as JSON ({exc})") from None
-    metrics = old.get("metrics") if isinstance(old, dict) else None
-    if not isinstance(metrics, dict) or not metrics:
-        raise ValueError("it holds no metrics: pass a result JSON or a --save-baseline file")
-    bad = [k for k, v in metrics.items() if not isinstance(v, int | float) or isinstance(v, bool)]
-    if bad:
-        raise ValueError(f"its metric {bad[0]!r} is not a number")
-    return old
-
-
 def _check_paths(out: Path, compare_to: Path | None, save_baseline: Path | None) -> None:
     """Fail before the evaluation, not after it: where the results go must be writable, and
     the baseline to compare with readable."""
@@ -405,6 +390,8 @@ def _check_paths(out: Path, compare_to: Path | None, save_baseline: Path | None)
                 "--out (or --save-baseline)"
             ) from None
     if compare_to is not None:
+        from ..eval.report import read_baseline
+
         try:
             read_baseline(compare_to)
         except ValueError as exc:
@@ -418,7 +405,15 @@ def _finish_eval(
     tolerance: float,
     save_baseline: Path | None = None,
 ) -> None:
-    from ..eval.report import baseline, changes_table, compare, machine, table, write
+    from ..eval.report import (
+        baseline,
+        changes_table,
+        compare,
+        machine,
+        read_baseline,
+        table,
+        write,
+    )
 
     result["command"] = "rag " + " ".join(sys.argv[1:])
     result["machine"] = machine()

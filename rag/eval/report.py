@@ -66,6 +66,21 @@ def compare(old: dict[str, Any], new: dict[str, Any], tolerance: float) -> list[
 
 # What a run measured on: two runs compare only when these agree (a key one of them lacks, as
 # baselines saved before it was recorded do, is not checked).
+def read_baseline(path: Path) -> dict[str, Any]:
+    """An earlier result or baseline for --compare, checked before any work is done."""
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"not readable as JSON ({exc})") from None
+    metrics = old.get("metrics") if isinstance(old, dict) else None
+    if not isinstance(metrics, dict) or not metrics:
+        raise ValueError("it holds no metrics: pass a result JSON or a --save-baseline file")
+    bad = [k for k, v in metrics.items() if not isinstance(v, int | float) or isinstance(v, bool)]
+    if bad:
+        raise ValueError(f"its metric {bad[0]!r} is not a number")
+    return old
+
+
 SCOPE = ("queries", "questions", "documents", "limit", "corpus_limit", "sample_seed", "split",
          "articles")  # fmt: skip
 
