@@ -239,7 +239,7 @@ def backends_section(r: dict[str, Any] | None) -> list[str]:
             out.append(
                 f"| {dataset} | {spec} | {s['questions']} | "
                 f"{f(s.get('pass', s.get('contains_gold')))} | {f(s.get('f1'))} | "
-                f"{f(s.get('citation_precision'))} | {f(s['refusal_precision'])} | "
+                f"{f(s.get('citation_precision'))} | {f(s.get('refusal_precision'))} | "
                 f"{f(s['refusal_recall'])} | {pct(kept)} | "
                 f"{pct(s['fallback_rate']) if s['model_called'] else '-'} | "
                 f"{pct(s['dropped_sentence_rate']) if s['model_called'] else '-'} |"

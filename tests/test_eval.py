@@ -362,3 +362,15 @@ def test_counts_print_as_counts() -> None:
     assert [_fmt(10.0), _fmt(0.5), _fmt(1.0), _fmt(8.25), _fmt(350.4)] == [
         "10", "0.5000", "1.0000", "8.2", "350"
     ]  # fmt: skip
+
+
+def test_refusal_precision_is_left_out_when_nothing_was_refused() -> None:
+    from rag.eval.metrics import refusal_scores
+
+    rows = [{"answerable": True, "refused": False}, {"answerable": False, "refused": False}]
+    scores = refusal_scores(rows)
+    assert "refusal_precision" not in scores and scores["refusal_recall"] == 0.0
+    rows[1]["refused"] = True
+    assert refusal_scores(rows)["refusal_precision"] == 1.0
+    rows[0]["refused"] = True
+    assert refusal_scores(rows)["refusal_precision"] == 0.5

@@ -147,7 +147,10 @@ def refusal_scores(rows: list[dict[str, Any]]) -> dict[str, float]:
         "answerable_answered": _share(not r["refused"] for r in answerable),
     }
     if unanswerable:
-        out["refusal_precision"] = _share(not r["answerable"] for r in refused) if refused else 0.0
+        # With nothing refused, precision has nothing to measure: left out (0 read as "every
+        # refusal was wrong"); a baseline that had it then reports it as gone.
+        if refused:
+            out["refusal_precision"] = _share(not r["answerable"] for r in refused)
         out["refusal_recall"] = _share(r["refused"] for r in unanswerable)
     return out
 
