@@ -88,7 +88,8 @@ class RagIndex:
         components: Components | None = None,
         create: bool = True,
     ) -> RagIndex:
-        """Open the index in `settings.index`; refuses one built with another model or chunking."""
+        """Open the index in `settings.index`; refuses one built with another model (and
+        `ingest` refuses to add chunks cut another way than the index's)."""
         components = components or Components()
         embedder = embedder or components.embedder(settings)
         store = open_store(
@@ -123,6 +124,11 @@ class RagIndex:
         as a deleted one does under `prune`; uploads pass False (the upload is refused and the
         copy it would have replaced stays, with its document). `on_embed(done, total)`: as each
         commit's chunks are embedded (not called for chunks Ray's workers embed)."""
+        # New chunks must be cut as the index's are (searching never minds: rag search and ask
+        # open an index whatever the chunk settings now say).
+        self.store.manifest.check_chunking(
+            chunking_of(self.settings, self.embedder), self.store.location
+        )
         limits = Limits(
             self.settings.max_doc_chars,
             int(self.settings.max_expanded_mb * 1024 * 1024),

@@ -82,8 +82,11 @@ def test_reingest_embeds_nothing(seed_index) -> None:
     assert "0 added, 0 updated, 2 unchanged" in out and "0 chunks embedded" in out
 
 
-def test_other_chunking_is_refused_with_how_to_rebuild(seed_index) -> None:
-    proc = rag("search", "x", index=seed_index, env={"RAG_CHUNK_TOKENS": "100"}, check=False)
+def test_other_chunking_searches_but_is_refused_an_ingest_with_how_to_rebuild(seed_index):
+    other = {"RAG_CHUNK_TOKENS": "100"}
+    proc = rag("search", "Austin", index=seed_index, env=other, check=False)
+    assert proc.returncode == 0 and "Austin" in proc.stdout, proc.stderr
+    proc = rag("ingest", str(shared("corpus", "seeds")), index=seed_index, env=other, check=False)
     assert proc.returncode == 1
     assert "chunk_tokens=" in proc.stderr and "--index NEW_DIR" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -50,12 +50,23 @@ def test_another_embedding_model_is_refused_with_a_way_out(settings, tmp_path) -
         RagIndex.open(settings, FakeEmbedder(dim=32))
 
 
-def test_other_chunking_settings_are_refused(settings, tmp_path) -> None:
+def test_other_chunk_sizes_may_search_but_not_add(settings, tmp_path) -> None:
+    """Chunks cut to another size would mix in one index: an ingest is refused, with the way
+    out. Searching reads the chunks as they are, whatever the settings say now."""
     with RagIndex.open(settings, FakeEmbedder()) as idx:
         _ingest_three(idx, tmp_path)
-    other = settings.model_copy(update={"chunk_tokens": 64})
-    with pytest.raises(IndexMismatchError, match="RAG_CHUNK_TOKENS=40"):
-        RagIndex.open(other, FakeEmbedder())
+        before = [h.chunk_id for h in idx.search("cherries", 3)]
+    for update in ({"chunk_tokens": 64}, {"chunk_overlap": 4}):
+        other = settings.model_copy(update=update)
+        with RagIndex.open(other, FakeEmbedder()) as idx:
+            assert [h.chunk_id for h in idx.search("cherries", 3)] == before
+            write(tmp_path / "c" / "four.txt", "Plums are dried into prunes.")
+            key = next(iter(update))
+            with pytest.raises(IndexMismatchError, match=f"RAG_{key.upper()}="):
+                idx.ingest([tmp_path / "c"])
+            assert idx.info()["documents"] == 3  # nothing was added or changed
+    with RagIndex.open(settings, FakeEmbedder()) as idx:
+        assert len(idx.ingest([tmp_path / "c"]).added) == 1  # with the index's own sizes
 
 
 def test_manifest_is_readable_json_and_versioned(index, tmp_path) -> None:

@@ -18,6 +18,7 @@ from ..errors import (
     EmbeddingError,
     GenerationError,
     IndexLockedError,
+    IndexMismatchError,
     LoadError,
     QueryError,
     RagError,
@@ -71,6 +72,8 @@ _RAG_STATUS: list[tuple[type[RagError], int, str, str | None]] = [
     (ConfigError, 500, "server_error", "invalid_setting"),
     (QueryError, 400, "invalid_request_error", "invalid_value"),
     (IndexLockedError, 409, "index_locked", "index_locked"),
+    # The server's chunk settings are not the index's: its operator's to fix, said plainly.
+    (IndexMismatchError, 500, "server_error", "index_mismatch"),
     (EmbeddingError, 503, "model_error", "model_error"),
     (GenerationError, 503, "model_error", "model_error"),
 ]

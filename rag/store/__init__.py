@@ -33,8 +33,8 @@ def open_store(
     *,
     create: bool = True,
 ) -> Store:
-    """The store the settings choose (RAG_STORE), opened or created; refuses an index built
-    with another store, model or chunking."""
+    """The store the settings choose (RAG_STORE), opened or created (a new one records
+    `chunking`); refuses an index built with another store, model or splitter version."""
     if settings.store == "milvus":
         from .milvus import MilvusStore  # the scale extra: imported only when asked for
 

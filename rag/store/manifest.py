@@ -62,8 +62,10 @@ class Manifest:
                 f"ingest your files into a new folder with --index NEW_DIR and RAG_STORE={store}."
             )
 
-    def check_compatible(self, embedding: dict[str, Any], chunking: dict[str, Any], where: str):
-        """Refuse to mix vectors of two models, or chunks cut two ways, in one index."""
+    def check_compatible(self, embedding: dict[str, Any], splitter: str, where: str) -> None:
+        """Refuse to mix vectors of two models in one index (or to search vectors of one with
+        queries embedded by another), and an index cut by another version of the splitter.
+        Other chunk sizes are refused by an ingest only (`check_chunking`)."""
         mine, theirs = self.embedding, embedding
         # Indexes from before precisions were recorded hold fp32 vectors.
         built, asked = mine.get("precision", "fp32"), theirs.get("precision", "fp32")
@@ -95,6 +97,18 @@ class Manifest:
                 f"with (RAG_MODEL_PATH), or rebuild: ingest your files into a new folder with "
                 f"--index NEW_DIR (or delete {where} and ingest again)."
             )
+        if self.chunking.get("splitter") != splitter:
+            # v1 left parts of long runs in no chunk, and unchanged files are never cut again:
+            # an index cut by an older splitter keeps its faults until it is rebuilt.
+            raise IndexMismatchError(
+                f"the index at {where} was chunked by splitter {self.chunking.get('splitter')}, "
+                f"this version of rag uses {splitter}; rebuild: ingest into a new folder with "
+                f"--index NEW_DIR (or delete {where} and ingest again)."
+            )
+
+    def check_chunking(self, chunking: dict[str, Any], where: str) -> None:
+        """Refuse to add chunks cut another way than the index's (asked before an ingest only:
+        searching, asking and removing read the chunks as they are)."""
         rebuild = (
             f"ingest into a new folder with --index NEW_DIR (or delete {where} and ingest again)"
         )
@@ -105,11 +119,6 @@ class Manifest:
                     f"the settings say {key}={chunking.get(key)}. Set RAG_{key.upper()}="
                     f"{self.chunking.get(key)} to use it, or rebuild: {rebuild}."
                 )
-        if self.chunking.get("splitter") != chunking.get("splitter"):
-            raise IndexMismatchError(
-                f"the index at {where} was chunked by splitter {self.chunking.get('splitter')}, "
-                f"this version of rag uses {chunking.get('splitter')}; rebuild: {rebuild}."
-            )
 
 
 def atomic_write(path: Path, data: bytes) -> None:
