@@ -16,6 +16,7 @@ from .answer.types import final_answer
 from .config import Settings
 from .documents import SearchHit
 from .embeddings import Embedder
+from .errors import QueryError
 from .ingest import IngestReport, TokenSplitter, ingest_paths, remove_documents
 from .ingest.loaders import Limits
 from .ingest.pipeline import EmbedProgressFn, ProgressFn, SkipFn, Stage
@@ -186,7 +187,7 @@ class RagIndex:
             check_glob(path) if path else None,
             file_types_of(file_types) if file_types else None,
         )
-        return self.retriever.search(query, k or self.settings.top_k, mode=mode, filters=filters)
+        return self.retriever.search(query, _k(k, self.settings.top_k), mode=mode, filters=filters)
 
     def ask(
         self,
@@ -217,7 +218,7 @@ class RagIndex:
         the app and HTTP all use this (through rag.conversation for chats); `answerer` is
         another backend than the index's own (the app's per-tab choice)."""
         t0 = time.perf_counter()
-        k = k or self.settings.top_k
+        k = _k(k, self.settings.top_k)
         # Passages written to the assistant are no evidence (rag/answer/instructions.py): more
         # are fetched, so that planted ones do not push the real passages out of the top k.
         found = self.search(question, 3 * k, mode=mode, path=path, file_types=file_types)
@@ -263,6 +264,16 @@ class RagIndex:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _k(k: int | None, default: int) -> int:
+    """The passages to fetch: `default` when not given; below 1 is an error (0 gave the
+    default, and -1 all but one of the index's chunks)."""
+    if k is None:
+        return default
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise QueryError(f"k={k!r}: ask for at least 1 passage (or leave k out for {default})")
+    return k
 
 
 def chunking_of(settings: Settings, embedder: Embedder) -> dict[str, Any]:

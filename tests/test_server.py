@@ -77,14 +77,14 @@ def fake() -> FakeEmbedder:
 
 # ------------------------------------------------------------------------------ embeddings
 def test_embeddings_match_the_embedder_and_report_tokens_and_fingerprint(client) -> None:
-    texts = ["the kiln runs hot", "a bicycle chain", ""]
+    texts = ["the kiln runs hot", "a bicycle chain", "oil"]
     r = client.post("/v1/embeddings", json={"input": texts, "model": "fake-hash-64"})
     assert r.status_code == 200, r.text
     body = r.json()
     got = np.array([d["embedding"] for d in body["data"]], dtype=np.float32)
     assert [d["index"] for d in body["data"]] == [0, 1, 2]
     np.testing.assert_allclose(got, fake().embed(texts), atol=1e-6)
-    assert body["usage"] == {"prompt_tokens": 7, "total_tokens": 7}
+    assert body["usage"] == {"prompt_tokens": 8, "total_tokens": 8}
     assert body["model"] == "fake-hash-64" and body["object"] == "list"
     assert body["model_fingerprint"] == "fake-64-v1" == r.headers["x-model-fingerprint"]
     # the index manifest records the same fingerprint
@@ -173,10 +173,40 @@ def test_filters_with_control_characters_are_refused(client) -> None:
     assert r.status_code == 422 and r.json()["error"]["param"] == "file_types"
 
 
-def test_an_unknown_file_type_filter_is_a_400(client) -> None:
-    r = client.post("/v1/search", json={"query": "kiln", "file_types": ["exe"]})
-    assert r.status_code == 400, r.text
-    assert r.json()["error"]["code"] == "invalid_value" and "pdf" in r.json()["error"]["message"]
+def test_bad_filters_and_blank_text_are_422s_naming_the_field(client) -> None:
+    """As the error table says: a wrong field value is a 422 whose `param` names it (an
+    unknown type or an unclosed [ was a 400 without one; a blank query a 200 with no hits,
+    a blank question a refusal that read as "the documents do not say")."""
+    cases = [
+        ("/v1/search", {"query": "kiln", "file_types": ["exe"]}, "file_types", "pdf"),
+        ("/v1/search", {"query": "kiln", "path": "report[1.pdf"}, "path", "never closed"),
+        ("/v1/ask", {"question": "kiln?", "file_types": ["exe"]}, "file_types", "pdf"),
+        ("/v1/search", {"query": ""}, "query", "empty"),
+        ("/v1/search", {"query": "   "}, "query", "empty"),
+        ("/v1/ask", {"question": ""}, "question", "empty"),
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": "kiln?"}], "path": "["},
+            "path",
+            "never closed",
+        ),
+    ]
+    for route, body, param, says in cases:
+        r = client.post(route, json=body)
+        assert r.status_code == 422, (route, body, r.text)
+        error = r.json()["error"]
+        assert error["code"] == "invalid_value" and error["param"] == param
+        assert says in error["message"]
+    assert (
+        client.post("/v1/search", json={"query": "kiln", "file_types": [".MD"]}).status_code == 200
+    )
+
+
+def test_an_empty_string_has_nothing_to_embed(client) -> None:
+    for body in ({"input": ""}, {"input": ["kiln", ""]}):
+        r = client.post("/v1/embeddings", json=body)
+        assert r.status_code == 400 and r.json()["error"]["param"] == "input", r.text
+        assert "empty string" in r.json()["error"]["message"]
 
 
 def test_union_fields_say_which_types_they_take(client) -> None:

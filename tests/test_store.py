@@ -463,3 +463,20 @@ def test_a_damaged_database_or_an_impossible_folder_is_one_clear_error(settings,
     under_a_file = settings.model_copy(update={"index": tmp_path / "c" / "one.txt" / "idx"})
     with pytest.raises(IndexFormatError, match="cannot create the index folder"):
         RagIndex.open(under_a_file, FakeEmbedder())
+
+
+def test_k_below_one_is_an_error_not_a_default(index, tmp_path) -> None:
+    """k=0 gave the default 5 passages and k=-1 all but one of the index's chunks."""
+    from rag.errors import QueryError
+    from rag.langchain import RagRetriever
+
+    _ingest_three(index, tmp_path)
+    for k in (0, -1):
+        with pytest.raises(QueryError, match="at least 1"):
+            index.search("fruit", k)
+        with pytest.raises(QueryError, match="at least 1"):
+            index.ask("Which fruit ripens in the sun?", k)
+        with pytest.raises(QueryError, match="at least 1"):
+            RagRetriever(index=index, k=k).invoke("fruit")
+    assert len(index.search("fruit", 1)) == 1
+    assert len(index.search("fruit")) == 3  # left out: the default (top_k 5, 3 chunks here)

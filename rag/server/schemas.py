@@ -52,12 +52,32 @@ class Body(BaseModel):
         return data
 
 
-def _no_control(value: str | list[str] | None) -> str | list[str] | None:
+def _check_filter(value: str | list[str] | None) -> str | list[str] | None:
     """A path pattern or file type with a NUL or other control character matches nothing a
-    user means (SQLite's GLOB stops at a NUL: "\\0zzz" matched every document)."""
+    user means (SQLite's GLOB stops at a NUL: "\\0zzz" matched every document); an unclosed
+    [ in a pattern or an unknown file type is refused here too, as a 422 naming the field
+    (it was a 400 without one, from deep in the search)."""
+    from ..errors import QueryError
+    from ..retrieve import check_glob, file_types_of
+
     for v in [value] if isinstance(value, str) else value or []:
         if any(ord(c) < 32 for c in v):
             raise ValueError("control characters (such as NUL) are not allowed here")
+    try:
+        if isinstance(value, str):
+            check_glob(value)
+        elif value is not None:
+            file_types_of(value)
+    except QueryError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+def _not_blank(value: str) -> str:
+    """An empty or blank query has nothing to search for: a 422, as the MCP tools' minLength
+    (it was a 200 with no hits, or a refusal that read as "the documents do not say")."""
+    if not value.strip():
+        raise ValueError("is empty: send some text")
     return value
 
 
@@ -88,15 +108,19 @@ class Filtering(Body):
     path: str | None = Field(None, max_length=1000, description="Glob or name the path matches.")
     file_types: list[str] | None = Field(None, max_length=10)
 
-    _filters = field_validator("path", "file_types")(_no_control)
+    _filters = field_validator("path", "file_types")(_check_filter)
 
 
 class SearchRequest(Filtering):
     query: str = Field(max_length=MAX_QUESTION_CHARS)
 
+    _query = field_validator("query")(_not_blank)
+
 
 class AskRequest(Filtering):
     question: str = Field(max_length=MAX_QUESTION_CHARS)
+
+    _question = field_validator("question")(_not_blank)
     stream: bool = Field(False, description="Server-Sent Events: deltas, sentences, the answer.")
 
 
@@ -118,4 +142,4 @@ class ChatRequest(Body):
     path: str | None = Field(None, max_length=1000)
     file_types: list[str] | None = Field(None, max_length=10)
 
-    _filters = field_validator("path", "file_types")(_no_control)
+    _filters = field_validator("path", "file_types")(_check_filter)

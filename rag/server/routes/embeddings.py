@@ -67,6 +67,14 @@ async def embeddings(req: EmbeddingsRequest, server: ServerDep) -> Response:
             code="unsupported_input",
         )
     texts_ = [str(t) for t in texts]
+    empty = next((i for i, t in enumerate(texts_) if not t), None)
+    if empty is not None:  # as OpenAI's: an empty string has nothing to embed
+        raise APIError(
+            400,
+            f"input[{empty}] is an empty string: send text to embed, or leave it out",
+            param="input",
+            code="invalid_value",
+        )
     if len(texts_) > server.settings.max_inputs:
         raise APIError(
             400,
