@@ -401,3 +401,55 @@ def test_a_sentence_naming_the_asked_speaker_is_not_taken_for_anothers_words() -
     assert spoken_by_another(claim, ["Kessler"])
     poem = "After the riot of 1819, poet Ada Vale wrote the poem The Mask of Order."
     assert not spoken_by_another(poem, ["Mask", "Order"])
+
+
+def test_the_same_sentence_in_several_files_is_said_once() -> None:
+    """Three copies of one news item: "What did Ferraro say?" gave her sentence three times,
+    cited [1] [2] [3]."""
+    from rag.answer.evidence import candidates
+    from rag.documents import SearchHit
+
+    text = "“The turbines paid for themselves,” Lucia Ferraro said. The farm opened in May."
+    hits = [
+        SearchHit(i, f"doc{i}", f"wind-{i}.txt", "txt", 0, len(text), text, 1.0 - i / 10, rank=i)
+        for i in (1, 2, 3)
+    ]
+    cands = candidates(hits)
+    for c in cands:
+        c.score = 0.9 if "Ferraro" in c.text else 0.1
+    chosen = _selector(3, 0.5).select("What did Lucia Ferraro say?", cands, gate=0.8)
+    assert len(chosen) == 1 and chosen[0].hit.doc_id == "doc1"
+
+
+@pytest.mark.parametrize(
+    ("question", "context", "absent"),
+    [
+        ("How many gigawatt hours did the farm produce in 2019?", "Last year: 212 GWh.", "2019"),
+        ("Who won the 2022 football world cup?", "Kestrel won the 2021 robotics cup.", "2022"),
+        ("What happened in 2019?", "In 2019, the port closed.", None),
+        ("Who got 2,000 votes?", "She got 2000 votes.", None),
+        ("Who got 2000 votes?", "She got 2,000 votes.", None),
+        ("What changed in the 1990s?", "During the 1990s the port grew.", None),
+        ("Who got 20 votes?", "She got 2000 votes.", None),  # short numbers: the gate's call
+        ("Which flight was 201?", "Flight 2019 left late.", "201"),
+        ("What is 3.14?", "Pi is 3.14159.", None),
+    ],
+)
+def test_a_long_number_the_retrieved_text_lacks_closes_the_gate(
+    question: str, context: str, absent: str | None
+) -> None:
+    from rag.answer.evidence import absent_number
+
+    assert absent_number(question, context) == absent
+
+
+def test_a_question_about_a_year_the_documents_do_not_report_is_refused(index, tmp_path) -> None:
+    write(
+        tmp_path / "d" / "wind.txt",
+        "The Brannoch wind farm produced 212 gigawatt hours last year, its operator said on "
+        "3 July 2024. " + LOREM,
+    )
+    index.ingest([tmp_path / "d"])
+    asked = "How many gigawatt hours did the Brannoch wind farm produce in 2019?"
+    answer = index.ask(asked)
+    assert answer.refused and answer.citations == []

@@ -383,4 +383,22 @@ def score(
     model = model or load_model()
     evidence = featurize(question, cands, embedder, doc_freq, encoder)
     scores = apply_model(cands, evidence, model.sentence.prob(evidence.rows))
+    if absent_number(question, evidence.context) is not None:
+        return 0.0
     return float(model.gate.prob(evidence.gate_x(scores))[0])
+
+
+_LONG_NUMBER = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,])|(?<![\d.,])\d{3,}(?:\.\d+)?")
+
+
+def absent_number(question: str, context: str) -> str | None:
+    """A number of three digits or more in the question (a year, a count: "in 2019", "2,000
+    votes") that the retrieved text holds nowhere, or None. Such a question asks about
+    something the documents do not report, whatever else matches: the gate is closed. Shorter
+    numbers are left to the gate, as the text may spell them ("five", "a dozen")."""
+    plain = context.replace(",", "")
+    for m in _LONG_NUMBER.finditer(question):
+        number = m.group().replace(",", "")
+        if not re.search(rf"(?<!\d){re.escape(number)}(?!\d)", plain):
+            return m.group()
+    return None

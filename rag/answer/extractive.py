@@ -187,7 +187,16 @@ class ExtractiveAnswerer:
             for after in (True, False):
                 chosen += [n for n in _quote_run(cands, c, after=after) if n not in chosen]
         order = {h: i for i, h in enumerate(dict.fromkeys(c.hit.doc_id for c in chosen))}
-        return sorted(chosen, key=lambda c: (order[c.hit.doc_id], c.start))
+        # The same sentence in several files (copies, a press release in two folders) is said
+        # once, from the best one's document: repeated, it read as three findings.
+        seen: set[str] = set()
+        out = []
+        for c in sorted(chosen, key=lambda c: (order[c.hit.doc_id], c.start)):
+            key = " ".join(plain_text(c.reading).lower().split())
+            if key not in seen:
+                seen.add(key)
+                out.append(c)
+        return out
 
 
 def _earlier(cands: list[Candidate], c: Candidate) -> list[Candidate]:
