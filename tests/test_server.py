@@ -755,3 +755,17 @@ def test_a_server_with_other_chunk_sizes_searches_but_refuses_uploads(tmp_path: 
         assert error["code"] == "index_mismatch" and "RAG_CHUNK_TOKENS=40" in error["message"]
         names = [Path(d["source"]).name for d in c.get("/v1/documents").json()["data"]]
         assert names == ["kiln.md"]
+
+
+def test_chat_n_other_than_one_and_a_text_field_for_a_file_say_what_to_send(client) -> None:
+    """n=3 returned one choice without a word; a form field where a file belongs showed
+    pydantic's "Expected UploadFile, received: <class 'str'>"."""
+    msgs = [{"role": "user", "content": "Which firmware does the kiln run?"}]
+    r = client.post("/v1/chat/completions", json={"messages": msgs, "n": 3})
+    assert r.status_code == 422 and r.json()["error"]["param"] == "n"
+    assert "one answer per request" in r.json()["error"]["message"]
+    assert client.post("/v1/chat/completions", json={"messages": msgs, "n": 1}).status_code == 200
+    r = client.post("/v1/documents", data={"files": "just a string"})
+    assert r.status_code == 422, r.text
+    message = r.json()["error"]["message"]
+    assert "expected a file" in message and "files=@" in message and "UploadFile" not in message

@@ -146,6 +146,9 @@ def install_error_handlers(app: FastAPI) -> None:
             loc = ".".join(str(p) for p in parts)
             loc = loc or str((first.get("ctx") or {}).get("param") or "")
             text = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
+            if "Expected UploadFile" in text:  # a form field where a file belongs
+                text = "expected a file, got a text field: send each file as a file part "
+                text += "(curl -F 'files=@report.pdf')"
             msg = f"{loc}: {text}" if loc else text
         body = error_body(msg, "invalid_request_error", loc or None, "invalid_value")
         body["detail"] = [{k: e[k] for k in ("loc", "msg", "type") if k in e} for e in errors]

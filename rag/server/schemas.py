@@ -141,5 +141,13 @@ class ChatRequest(Body):
     mode: Literal["dense", "keyword", "hybrid"] | None = None
     path: str | None = Field(None, max_length=1000)
     file_types: list[str] | None = Field(None, max_length=10)
+    n: StrictInt = Field(1, description="One answer per request: any other n is a 422.")
 
     _filters = field_validator("path", "file_types")(_check_filter)
+
+    @field_validator("n")
+    @classmethod
+    def _one_choice(cls, n: int) -> int:
+        if n != 1:  # it returned one choice whatever n asked for
+            raise ValueError(f"n={n}: rag gives one answer per request; leave n out or send 1")
+        return n
