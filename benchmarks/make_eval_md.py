@@ -444,7 +444,7 @@ WHOSE_WORDS_AGAIN = [
 
 def numbers_section() -> list[str]:
     return [
-        "### Numbers the documents do not hold",
+        "### Numbers, topics and copies the documents do not hold",
         "",
         'Found in an exploratory run over news items written for it: "How many gigawatt hours did '
         'the Brannoch wind farm produce in 2019?" was answered "212" from a document that gives '
@@ -472,6 +472,15 @@ def numbers_section() -> list[str]:
         'say?" give her sentence three times, cited [1] [2] [3]. The same sentence in several '
         "files is now said once, from the best one's document; no held-out answer changed "
         "(NQ-open, every question, whose pooled passages hold repeats).",
+        "",
+        'Also from that run: "What did Marta Lindgren say about cold storage costs?" gave her '
+        "words on the harvest (the cold-storage warning was another trader's). A question about "
+        "what someone said about something now takes only sentences that speak of it (its "
+        'words after "about", a derived form counting: "Japanese" for "Japan"), or that '
+        "follow one that does and is not somebody else's words; with none, it is refused. "
+        "Every held-out question before and after: no figure and no answer changed (SQuAD 2.0 "
+        'and NQ-open ask few such questions); seed s08 ("What did Austin say about Taiwan?", '
+        "unanswerable) is refused by this rule now, not only by the gate.",
     ]
 
 

@@ -453,3 +453,24 @@ def test_a_question_about_a_year_the_documents_do_not_report_is_refused(index, t
     asked = "How many gigawatt hours did the Brannoch wind farm produce in 2019?"
     answer = index.ask(asked)
     assert answer.refused and answer.citations == []
+
+
+def test_what_someone_said_about_a_topic_is_their_words_on_it_or_a_refusal() -> None:
+    """Found by an exploratory run: "What did Lindgren say about cold storage costs?" gave her
+    words on the harvest; the cold-storage warning was Eberhardt's."""
+    text = (
+        "Grower Marta Lindgren said the harvest was the best in a decade. "
+        "Trader Paul Eberhardt warned that cold storage costs had doubled. "
+        "On storage, Lindgren was blunt. “We will build our own,” she said."
+    )
+    cands, _ = _scored(text, [0.9, 0.5, 0.3, 0.6])
+    answerer = _selector(2, 0.3)
+    chosen = answerer.select("What did Lindgren say about the harvest?", cands, gate=0.8)
+    assert [c.text[:10] for c in chosen] == ["Grower Mar"]
+    chosen = answerer.select("What did Lindgren say about storage?", cands, gate=0.8)
+    texts = [c.text[:10] for c in chosen]
+    assert "“We will b" in texts and "On storage" in texts and "Trader Pau" not in texts
+    assert answerer.select("What did Lindgren say about cold chain fees?", cands, gate=0.8) == []
+    # without a topic, her best words stand
+    chosen = answerer.select("What did Lindgren say?", cands, gate=0.8)
+    assert chosen[0].text.startswith("Grower Mar")

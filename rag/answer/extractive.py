@@ -26,7 +26,14 @@ from .evidence import (
 )
 from .model import AnswerModel, load_model
 from .short import short_answer
-from .speakers import quoted_speakers, speaker_names, spoken_by, spoken_by_another
+from .speakers import (
+    on_topic,
+    quoted_speakers,
+    speaker_names,
+    speech_topic,
+    spoken_by,
+    spoken_by_another,
+)
 from .types import REFUSAL, Answer, AnswerSentence, Checked, Citation, Delta, StreamEvent
 
 
@@ -117,6 +124,13 @@ class ExtractiveAnswerer:
         if speakers:
             # "What did Smits say?": a sentence giving somebody else's words is no answer.
             ranked = [c for c in ranked if not _words_of_another(cands, c, speakers)]
+            # "What did Lindgren say about cold storage?": her words on the harvest are no
+            # answer. A sentence speaks of the topic, or the one before it in its passage
+            # does ("On storage, Lindgren was blunt. 'It will ruin us,' she said."), unless
+            # that one gives somebody else's words.
+            topic = speech_topic(question, speakers)
+            if topic:
+                ranked = [c for c in ranked if _speaks_of(cands, c, topic, speakers)]
         if not ranked or gate < self.threshold or ranked[0].score <= 0.0:
             return []
         multi = bool(_MULTI_PART.search(question))
@@ -232,6 +246,16 @@ def _neighbours(cands: list[Candidate], c: Candidate, *, after: bool) -> list[Ca
     if after:
         return sorted((n for n in same if n.start >= c.end), key=lambda n: n.start)
     return sorted((n for n in same if n.end <= c.start), key=lambda n: -n.end)
+
+
+def _speaks_of(cands: list[Candidate], c: Candidate, topic: set[str], speakers: list[str]) -> bool:
+    if on_topic(plain_text(c.reading), topic):
+        return True
+    before = _neighbours(cands, c, after=False)[:1]
+    return any(
+        on_topic(plain_text(p.reading), topic) and not _words_of_another(cands, p, speakers)
+        for p in before
+    )
 
 
 def _words_of_another(cands: list[Candidate], c: Candidate, speakers: list[str]) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from .evidence import ATTRIBUTION, CAPITALISED, TITLES, expected_type
+from .evidence import ATTRIBUTION, CAPITALISED, TITLES, content_terms, expected_type
 
 _SPEECH_VERBS = (
     r"said|says|told|tells|stated|states|wrote|writes|tweeted|posted|added|noted|warned|"
@@ -83,3 +83,28 @@ def spoken_by_another(sentence: str, names: Sequence[str]) -> bool:
     if any(re.search(rf"\b{re.escape(n)}\b", sentence) for n in names):
         return False
     return bool(quoted_speakers(sentence))
+
+
+_ABOUT = re.compile(r"\babout\s+(.+?)[\s?.!]*$", re.IGNORECASE)
+
+
+def speech_topic(question: str, names: Sequence[str]) -> set[str]:
+    """What a question about someone's words asks them to have spoken of: the content stems
+    after "about" ("What did Lindgren say about cold storage costs?" -> cold, storag, cost),
+    less the names; empty when the question names no topic ("What did Austin say?")."""
+    m = _ABOUT.search(question) if names else None
+    if not m:
+        return set()
+    named = {t for n in names for t in content_terms(n)}
+    return set(content_terms(m.group(1))) - named
+
+
+def on_topic(text: str, topic: set[str]) -> bool:
+    """Whether a text speaks of one of the topic's stems (a derived form counts: "Japanese"
+    for "Japan")."""
+    words = content_terms(text)
+    return any(
+        w == t or (min(len(w), len(t)) >= 4 and (w.startswith(t) or t.startswith(w)))
+        for t in topic
+        for w in words
+    )
