@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -271,9 +272,13 @@ def _k(k: int | None, default: int) -> int:
     default, and -1 all but one of the index's chunks)."""
     if k is None:
         return default
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+    try:
+        n = operator.index(k)  # an int, or numpy's
+    except TypeError:
+        n = 0
+    if isinstance(k, bool) or n < 1:
         raise QueryError(f"k={k!r}: ask for at least 1 passage (or leave k out for {default})")
-    return k
+    return n
 
 
 def chunking_of(settings: Settings, embedder: Embedder) -> dict[str, Any]:

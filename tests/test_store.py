@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag.api import RagIndex
@@ -479,4 +480,5 @@ def test_k_below_one_is_an_error_not_a_default(index, tmp_path) -> None:
         with pytest.raises(QueryError, match="at least 1"):
             RagRetriever(index=index, k=k).invoke("fruit")
     assert len(index.search("fruit", 1)) == 1
+    assert len(index.search("fruit", np.int64(2))) == 2  # numpy's ints are ints
     assert len(index.search("fruit")) == 3  # left out: the default (top_k 5, 3 chunks here)

@@ -64,8 +64,6 @@ def compare(old: dict[str, Any], new: dict[str, Any], tolerance: float) -> list[
     return changes
 
 
-# What a run measured on: two runs compare only when these agree (a key one of them lacks, as
-# baselines saved before it was recorded do, is not checked).
 def read_baseline(path: Path) -> dict[str, Any]:
     """An earlier result or baseline for --compare, checked before any work is done."""
     try:
@@ -81,6 +79,8 @@ def read_baseline(path: Path) -> dict[str, Any]:
     return old
 
 
+# What a run measured on: two runs compare only when these agree (a key one of them lacks, as
+# baselines saved before it was recorded do, is not checked).
 SCOPE = ("queries", "questions", "documents", "limit", "corpus_limit", "sample_seed", "split",
          "articles")  # fmt: skip
 
