@@ -739,14 +739,19 @@ def test_a_single_threaded_model_process_keeps_the_tokenizer_to_one_thread(
     assert "TOKENIZERS_PARALLELISM" not in os.environ  # the server's own is left as it was
 
 
-def test_a_server_with_other_chunk_sizes_searches_but_refuses_uploads(tmp_path: Path) -> None:
+def test_a_server_with_other_chunk_sizes_searches_but_refuses_uploads(
+    tmp_path: Path, caplog
+) -> None:
     """The index was cut to 40 tokens, the server's settings say 64: searching works, and an
     upload gets the operator's way out instead of a traceback (the server used not to start)."""
     with make_client(tmp_path) as c:
         r = c.post("/v1/documents", files={"files": ("kiln.md", KILN.encode(), "text/markdown")})
         assert r.status_code == 201, r.text
     settings = Settings(index=tmp_path / "index", chunk_tokens=64, chunk_overlap=8)
-    with TestClient(create_app(settings, embedder=FakeEmbedder()), base_url=LOCAL) as c:
+    with caplog.at_level(logging.WARNING, logger="rag.server"):
+        app = create_app(settings, embedder=FakeEmbedder())
+    assert "RAG_CHUNK_TOKENS=40" in caplog.text and "uploads are refused" in caplog.text
+    with TestClient(app, base_url=LOCAL) as c:
         r = c.post("/v1/search", json={"query": "kiln firmware"})
         assert r.status_code == 200 and r.json()["hits"], r.text
         r = c.post("/v1/documents", files={"files": ("new.txt", b"Glaze recipes.", "text/plain")})

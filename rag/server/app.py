@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,9 +19,10 @@ from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from starlette.concurrency import run_in_threadpool
 
-from ..api import RagIndex
+from ..api import RagIndex, chunking_of
 from ..config import Settings
 from ..embeddings import Embedder
+from ..errors import IndexMismatchError
 from .errors import APIError, error_body, install_error_handlers
 from .limits import LimitsAndMetrics
 from .mcp import mcp_route as mcp_endpoint
@@ -28,6 +30,8 @@ from .routes import ask, chat, documents, embeddings, service
 from .schemas import CHAT_MODEL
 from .security import install_guards
 from .state import Server, check_bind, is_loopback
+
+log = logging.getLogger("rag.server")
 
 __all__ = [
     "CHAT_MODEL",
@@ -57,6 +61,12 @@ def create_app(
     if model_process is None:
         model_process = index is None and embedder is None
     opened = index or RagIndex.open(settings, embedder)
+    try:  # say it at start, not at the first upload
+        opened.store.manifest.check_chunking(
+            chunking_of(opened.settings, opened.embedder), opened.store.location
+        )
+    except IndexMismatchError as exc:
+        log.warning("%s Searching and answering work; uploads are refused until then.", exc)
     server = Server(settings, opened, model_process=model_process)
     idx = server.index
     mcp_route, run_mcp = mcp_endpoint(server)  # the MCP tools at /mcp (rag/server/mcp.py)
