@@ -482,6 +482,12 @@ def numbers_section() -> list[str]:
         "few such questions; one SQuAD answer, to an unanswerable question, lost two of its "
         'sentences); seed s08 ("What did Austin say about Taiwan?", '
         "unanswerable) is refused by this rule now, not only by the gate.",
+        "",
+        'And: "When will the southern terminal reopen?" got the short answer "12 March 2024", '
+        "the date of the news item's dateline (\"HARBOR CITY, 12 March 2024 — The terminal will "
+        "stay closed until 30 April\"). A date between a dateline's place and its dash now "
+        "counts after the others. Held out, short-answer figures unchanged to the fourth "
+        "decimal (SQuAD 2.0 short EM 0.4405, NQ-open 0.4937): Wikipedia has no datelines.",
     ]
 
 

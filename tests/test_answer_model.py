@@ -173,6 +173,11 @@ def test_an_echo_of_the_question_never_stands_as_the_answer(index, tmp_path: Pat
         ("How many people live there?", "In 2019 the town had 4,200 people.", "4,200 people"),
         ("When was the garden planted?", "The garden was planted in 1976 by Omar.", "1976"),
         ("When did the NBA add the line?", "Since 1979 the NBA has had the line, and in 1980 ...", "1979"),
+        # A news dateline dates the report, not what it reports (exploratory run).
+        ("When will the terminal reopen?", "HARBOR CITY, 12 March 2024 — The terminal will stay closed until 30 April.", "30 April"),
+        ("When did the storm hit?", "LONDON, March 3 (Reuters) - The storm hit the coast on Friday.", "Friday"),
+        ("When was the report out?", "HARBOR CITY, 12 March 2024 — The report was out today.", "12 March 2024"),
+        ("When did the port open?", "It opened on 12 March 2024 — and closed on 3 May.", "12 March 2024"),
     ],
 )  # fmt: skip
 def test_short_answers_are_spans_of_the_cited_sentence(

@@ -39,6 +39,10 @@ _GLUED = re.compile(r"[A-Za-z]-$")
 _LEAD = re.compile(r"(?:in|since|by|until|from)\s+", re.IGNORECASE)
 _YEAR = re.compile(r"(?:1\d|20)\d\d")
 _TOKEN = re.compile(r"\w+")
+# A news dateline: a place and a comma, the date, then a dash (maybe after an agency,
+# "(Reuters) -").
+_DATELINE_START = re.compile(r"\s*[A-Z][\w.'’ -]{1,40},\s*")
+_DATELINE_END = re.compile(r"\s*(?:\([A-Z][\w .]*\)\s*)?(?:—|–|--?)\s")
 
 
 def _spans(kind: str | None, question: str, sentence: str) -> list[tuple[int, int]]:
@@ -92,7 +96,14 @@ def find_short(question: str, sentence: str, offset: int, citation: int) -> Shor
             distance = min((lo - i if i < lo else i - hi for i in anchors), default=999)
         year = kind == "number" and bool(_YEAR.fullmatch(text))
         counted = year and not asked.startswith(("how old", "how long"))
-        key = (int(counted), distance, a)
+        # "HARBOR CITY, 12 March 2024 — The terminal stays closed until 30 April": the
+        # dateline dates the report; it answers no "when" about what the report says.
+        dateline = (
+            kind == "time"
+            and bool(_DATELINE_START.fullmatch(sentence[:a]))
+            and bool(_DATELINE_END.match(sentence, b))
+        )
+        key = (int(counted) + int(dateline), distance, a)
         if best is None or key < best[0]:
             best = (key, text, a)
     if best is None:
