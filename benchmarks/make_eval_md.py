@@ -487,7 +487,7 @@ def numbers_section() -> list[str]:
         "the date of the news item's dateline (\"HARBOR CITY, 12 March 2024 — The terminal will "
         "stay closed until 30 April\"). A date between a dateline's place and its dash now "
         "counts after the others. Held out, short-answer figures unchanged to the fourth "
-        "decimal (SQuAD 2.0 short EM 0.4405, NQ-open 0.4937): Wikipedia has no datelines.",
+        "decimal (SQuAD 2.0 short EM 0.4405, NQ-open 0.4937); no held-out short answer changed.",
     ]
 
 
