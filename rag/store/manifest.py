@@ -62,7 +62,7 @@ class Manifest:
                 f"ingest your files into a new folder with --index NEW_DIR and RAG_STORE={store}."
             )
 
-    def check_compatible(self, embedding: dict[str, Any], splitter: str, where: str) -> None:
+    def check_compatible(self, embedding: dict[str, Any], splitter: str | None, where: str) -> None:
         """Refuse to mix vectors of two models in one index (or to search vectors of one with
         queries embedded by another), and an index cut by another version of the splitter.
         Other chunk sizes are refused by an ingest only (`check_chunking`)."""

@@ -188,7 +188,7 @@ class MilvusStore:
             )
         manifest = Manifest.from_json(rows[0]["value"], where)
         manifest.check_store("milvus", where)
-        manifest.check_compatible(embedding, chunking["splitter"], where)
+        manifest.check_compatible(embedding, chunking.get("splitter"), where)
         return manifest
 
     @property

@@ -116,7 +116,7 @@ class IndexStore:
             row = conn.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()
         manifest = Manifest.from_json(row[0], str(path))
         manifest.check_store("local", str(path))
-        manifest.check_compatible(embedding, chunking["splitter"], str(path))
+        manifest.check_compatible(embedding, chunking.get("splitter"), str(path))
         if read_only:
             return cls(path, conn, manifest, read_only=True)
         add_ocr_column(conn)
