@@ -438,7 +438,7 @@ def test_the_same_sentence_in_several_files_is_said_once() -> None:
 def test_a_long_number_the_retrieved_text_lacks_closes_the_gate(
     question: str, context: str, absent: str | None
 ) -> None:
-    from rag.answer.evidence import absent_number
+    from rag.answer.features import absent_number
 
     assert absent_number(question, context) == absent
 

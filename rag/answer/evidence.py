@@ -14,7 +14,14 @@ from ..ingest.tables import TableSpan, find_tables, header_length, labelled_row,
 from ..store.keyword import IGNORED
 from ..text.markup import join_lines, plain_text
 from ..text.sentences import Span, split_sentences
-from .features import SENTENCE_FEATURES, QuestionTerms, gate_vector, sentence_matrix, stem_word
+from .features import (
+    SENTENCE_FEATURES,
+    QuestionTerms,
+    absent_number,
+    gate_vector,
+    sentence_matrix,
+    stem_word,
+)
 from .instructions import looks_like_instruction
 from .model import AnswerModel, load_model
 from .types import Citation
@@ -386,19 +393,3 @@ def score(
     if absent_number(question, evidence.context) is not None:
         return 0.0
     return float(model.gate.prob(evidence.gate_x(scores))[0])
-
-
-_LONG_NUMBER = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,])|(?<![\d.,])\d{3,}(?:\.\d+)?")
-
-
-def absent_number(question: str, context: str) -> str | None:
-    """A number of three digits or more in the question (a year, a count: "in 2019", "2,000
-    votes") that the retrieved text holds nowhere, or None. Such a question asks about
-    something the documents do not report, whatever else matches: the gate is closed. Shorter
-    numbers are left to the gate, as the text may spell them ("five", "a dozen")."""
-    plain = context.replace(",", "")
-    for m in _LONG_NUMBER.finditer(question):
-        number = m.group().replace(",", "")
-        if not re.search(rf"(?<!\d){re.escape(number)}(?!\d)", plain):
-            return m.group()
-    return None

@@ -296,3 +296,19 @@ def _type_ok(rows: np.ndarray, best: int, col: dict[str, int]) -> float:
     r = rows[best]
     typed = ("match_number", "match_time", "match_name", "match_speech")
     return float(r[col["kind_other"]] > 0 or any(r[col[t]] > 0 for t in typed))
+
+
+_LONG_NUMBER = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,])|(?<![\d.,])\d{3,}(?:\.\d+)?")
+
+
+def absent_number(question: str, context: str) -> str | None:
+    """A number of three digits or more in the question (a year, a count: "in 2019", "2,000
+    votes") that the retrieved text holds nowhere, or None. Such a question asks about
+    something the documents do not report, whatever else matches: the gate is closed. Shorter
+    numbers are left to the gate, as the text may spell them ("five", "a dozen")."""
+    plain = context.replace(",", "")
+    for m in _LONG_NUMBER.finditer(question):
+        number = m.group().replace(",", "")
+        if not re.search(rf"(?<!\d){re.escape(number)}(?!\d)", plain):
+            return m.group()
+    return None
