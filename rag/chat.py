@@ -87,8 +87,16 @@ def names_in(text: str) -> list[str]:
     return out
 
 
-def rewrite(question: str, previous: str | None) -> str:
-    """A standalone version of `question`, given the previous standalone question."""
+Speaks = Callable[[str], bool]
+
+
+def rewrite(question: str, previous: str | None, speaks: Speaks | None = None) -> str:
+    """A standalone version of `question`, given the previous standalone question.
+
+    "And X?" after a question about someone's words asks what X said when X speaks in the
+    documents (`speaks`, which the conversation answers from its index), else what the same
+    person said about X. After any other question naming someone or something, "And X?" asks
+    the same of X ("Where was Becker born?", "And Vogel?" -> "Where was Vogel born?")."""
     if not previous:
         return question
     carried = [n for n in names_in(previous) if n.lower() not in question.lower()]
@@ -112,10 +120,39 @@ def rewrite(question: str, previous: str | None) -> str:
     if (cue or short) and len(rest.split()) <= 3:
         # "And Taiwan?", "What about Kishi?": the previous question, about something else; if
         # it was already about something ("... say about Japan?"), about this instead.
-        rest = re.sub(r"^about\s+", "", rest, flags=re.IGNORECASE)
+        about = re.match(r"about\s+", rest, flags=re.IGNORECASE)
+        rest = rest[about.end() :] if about else rest
+        if not rest:
+            return previous
+        named = names_in(rest) == [rest]  # "Thomas Becker", "Japan"; not "the harbour"
+        if named and not about and not _speech(previous):
+            # The same question of another name; of several, the one of the same kind
+            # (someone who speaks in the documents, or not), else the last: "When did Austin
+            # visit Japan?", "And Korea?" -> "When did Austin visit Korea?".
+            kind = [n for n in carried if speaks is None or speaks(n) == speaks(rest)]
+            return _put(previous, (kind or carried)[-1], rest)
+        if named and not about and speaks is not None and speaks(rest):
+            return _put(previous, subject, rest)  # "And Becker?": what Becker said
         base = re.sub(r"\s+about\s+[^?]{1,60}\?*\s*$", "", previous).rstrip(" ?")
-        return f"{base} about {rest}?" if rest else previous
+        return f"{base} about {rest}?"
     return question
+
+
+_SPEECH = re.compile(
+    r"\b(say|says|said|tell|told|think|thinks|thought|write|wrote|claim|claimed|warn|warned|"
+    r"promise|promised|announce|announced|argue|argued|comment|commented|mean|meant)\b",
+    re.IGNORECASE,
+)
+
+
+def _speech(question: str) -> bool:
+    """Whether a question asks what someone said or thinks (so "And X?" may name a topic)."""
+    return bool(_SPEECH.search(question))
+
+
+def _put(question: str, old: str, new: str) -> str:
+    """`question` with the name `old` replaced by `new` (the whole name, once)."""
+    return re.sub(rf"\b{re.escape(old)}\b", lambda _: new, question, count=1)
 
 
 @dataclass
@@ -129,10 +166,13 @@ class LLMRewriter:
     """Rewrites follow-ups with a language model and the rewrite prompt; falls back to the
     rule-based rewrite when the model's output does not look like one question."""
 
-    def __init__(self, llm: LLM, prompt: PromptTemplate, max_tokens: int = 48) -> None:
+    def __init__(
+        self, llm: LLM, prompt: PromptTemplate, max_tokens: int = 48, speaks: Speaks | None = None
+    ) -> None:
         self.llm = llm
         self.prompt = prompt
         self.max_tokens = max_tokens
+        self.speaks = speaks
         self.fallbacks = 0
 
     def __call__(self, question: str, turns: Sequence[Turn]) -> str:
@@ -148,7 +188,7 @@ class LLMRewriter:
         if _plausible(candidate, question):
             return candidate
         self.fallbacks += 1
-        return rewrite(question, turns[-1].standalone)
+        return rewrite(question, turns[-1].standalone, self.speaks)
 
 
 def _clip(text: str, limit: int) -> str:
@@ -178,5 +218,5 @@ def _plausible(candidate: str, question: str) -> bool:
 Rewriter = Callable[[str, Sequence[Turn]], str]
 
 
-def rule_rewriter(question: str, turns: Sequence[Turn]) -> str:
-    return rewrite(question, turns[-1].standalone if turns else None)
+def rule_rewriter(question: str, turns: Sequence[Turn], speaks: Speaks | None = None) -> str:
+    return rewrite(question, turns[-1].standalone if turns else None, speaks)

@@ -17,14 +17,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .answer import Answer, Answerer, AskEvent
+from .answer.speakers import spoken_by
 from .answer.types import final_answer
 from .chat import LLMRewriter, Rewriter, Turn, rewrite, rule_rewriter
 from .errors import RagError
+from .text.sentences import split_sentences
 
 if TYPE_CHECKING:
     from .api import RagIndex
 
 log = logging.getLogger(__name__)
+
+SPEAKER_PASSAGES = 8  # passages read to tell whether a name speaks in the documents
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class Conversation:
         self.answerer = answerer
         self.turns: list[Turn] = turns if turns is not None else []
         self.rewriter = rewriter
+        self._speakers: dict[str, bool] = {}
 
     @classmethod
     def from_questions(
@@ -67,7 +72,7 @@ class Conversation:
         conversation = cls(index, **kwargs)  # type: ignore[arg-type]
         previous: str | None = None
         for question in earlier:
-            previous = rewrite(question, previous)
+            previous = rewrite(question, previous, conversation.speaks)
             conversation.turns.append(Turn(question, previous, None))
         return conversation
 
@@ -79,15 +84,29 @@ class Conversation:
             return self.rewriter(question, self.turns)
         llm = getattr(self.answerer or self.index.answerer, "llm", None)
         if llm is None or any(t.answer is None for t in self.turns[-2:]):
-            return rule_rewriter(question, self.turns)
+            return rule_rewriter(question, self.turns, self.speaks)
         from .prompts import load_prompt
 
         try:
-            rewriter = LLMRewriter(llm, load_prompt("rewrite", self.index.settings.prompts_dir))
+            prompt = load_prompt("rewrite", self.index.settings.prompts_dir)
+            rewriter = LLMRewriter(llm, prompt, speaks=self.speaks)
             return rewriter(question, self.turns)
         except RagError as exc:  # the model failed: the rules still give a usable question
             log.warning("rewriting the follow-up with the model failed: %s", exc)
-            return rule_rewriter(question, self.turns)
+            return rule_rewriter(question, self.turns, self.speaks)
+
+    def speaks(self, name: str) -> bool:
+        """Whether the documents give `name`'s words ("Becker said ...", "..., said Thomas
+        Becker"): then "And Becker?" after "What did Vogel say?" asks what Becker said. Read
+        from the passages a keyword search for the name finds; remembered per name."""
+        if name not in self._speakers:
+            names = [name, name.split()[-1]]  # "Thomas Becker" is "Becker" once introduced
+            self._speakers[name] = any(
+                spoken_by(s.text, names)
+                for hit in self.index.search(name, SPEAKER_PASSAGES, mode="keyword")
+                for s in split_sentences(hit.text)
+            )
+        return self._speakers[name]
 
     def stream(
         self,

@@ -47,6 +47,40 @@ def test_rewrite_neither_takes_auxiliaries_for_names_nor_piles_up_topics() -> No
     assert rewrite("And Korea?", "What did Austin say?") == "What did Austin say about Korea?"
 
 
+def test_and_x_asks_what_x_said_when_x_speaks_in_the_documents() -> None:
+    """Found by an exploratory run: "And Thomas Becker?" after "What did Lena Vogel say?" was
+    read as a topic ("... say about Thomas Becker?") though Becker is quoted himself."""
+
+    def speaks(name: str) -> bool:
+        return name in {"Thomas Becker", "Kishi", "Vogel", "Lena Vogel"}
+
+    previous = "What did Lena Vogel say?"
+    assert rewrite("And Thomas Becker?", previous, speaks) == "What did Thomas Becker say?"
+    assert rewrite("What about Kishi?", "What did Austin say about Japan?", speaks) == (
+        "What did Kishi say about Japan?"
+    )
+    # a place, or a name asked "about", stays a topic of the same speaker
+    assert rewrite("And Taiwan?", previous, speaks) == "What did Lena Vogel say about Taiwan?"
+    assert rewrite("And about Kishi?", previous, speaks) == "What did Lena Vogel say about Kishi?"
+
+
+def test_and_x_asks_another_question_of_x() -> None:
+    """ "Where was Becker born?" then "And Vogel?" used to search for "Where was Becker born
+    about Vogel?"; the question is asked of the new name, in place of the one of its kind."""
+    assert rewrite("And Vogel?", "Where was Becker born?") == "Where was Vogel born?"
+    assert rewrite("And Leiden?", "How many people live in Utrecht?") == (
+        "How many people live in Leiden?"
+    )
+    assert rewrite("And Korea?", "When did Austin visit Japan?") == "When did Austin visit Korea?"
+
+    def speaks(name: str) -> bool:
+        return name in {"Austin", "Vogel"}
+
+    assert rewrite("And Vogel?", "When did Austin visit Japan?", speaks) == (
+        "When did Vogel visit Japan?"
+    )
+
+
 def test_first_question_is_left_alone_and_names_are_found() -> None:
     assert rewrite("What did he say?", None) == "What did he say?"
     assert names_in("What did Lloyd Austin tell Japan?") == ["Lloyd Austin", "Japan"]
@@ -72,6 +106,21 @@ def test_conversation_uses_the_rewritten_question(index, tmp_path) -> None:
         "What did Austin say?",
         "What did he say about Japan?",
     ]
+
+
+def test_conversation_reads_who_speaks_from_the_index(index, tmp_path) -> None:
+    write(
+        tmp_path / "d" / "a.txt",
+        "Lena Vogel said the harbour will reopen in May. Thomas Becker, the port's director, "
+        "warned of delays. Becker said the cranes need repairs. Rotterdam ships wait.",
+    )
+    index.ingest([tmp_path / "d"])
+    chat = Conversation(index)
+    assert chat.speaks("Thomas Becker") and chat.speaks("Lena Vogel")
+    assert not chat.speaks("Rotterdam") and not chat.speaks("Utrecht")
+    _send(chat, "What did Lena Vogel say?")
+    assert _send(chat, "And Thomas Becker?").standalone == "What did Thomas Becker say?"
+    assert _send(chat, "And Rotterdam?").standalone == "What did Thomas Becker say about Rotterdam?"
 
 
 def test_cli_chat_shows_the_standalone_question(tmp_path) -> None:
