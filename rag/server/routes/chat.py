@@ -20,7 +20,7 @@ from ...embeddings import Embedder
 from ...errors import RagError
 from ..errors import APIError, error_body, rag_error
 from ..schemas import CHAT_MODEL, MAX_QUESTION_CHARS, ChatRequest
-from ..state import AUTH, ServerDep
+from ..state import AUTH, Server, ServerDep
 
 router = APIRouter()
 log = logging.getLogger("rag.server")
@@ -55,9 +55,9 @@ async def chat(req: ChatRequest, server: ServerDep) -> Any:
             param="messages",
             code="question_too_long",
         )
-    # The history is the request's own: earlier questions are made standalone in turn.
-    conversation = Conversation.from_questions(server.index, users[:-1])
-    question = conversation.standalone(users[-1])
+    # The history is the request's own: earlier questions are made standalone in turn (off
+    # the event loop: a follow-up's rewrite may read the index to tell who speaks in it).
+    conversation, question = await run_in_threadpool(_standalone, server, users)
     kwargs: dict[str, Any] = {"mode": req.mode, "path": req.path, "file_types": req.file_types}
     cid = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
@@ -85,6 +85,11 @@ async def chat(req: ChatRequest, server: ServerDep) -> Any:
         _chat_chunks(events, cid, created, req.model, question, server.embedder),
         media_type="text/event-stream",
     )
+
+
+def _standalone(server: Server, users: list[str]) -> tuple[Conversation, str]:
+    conversation = Conversation.from_questions(server.index, users[:-1])
+    return conversation, conversation.standalone(users[-1])
 
 
 def _text(content: str | list[dict[str, Any]] | None) -> str:
