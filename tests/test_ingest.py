@@ -162,6 +162,30 @@ def test_prune_of_a_vanished_folder(index, tmp_path) -> None:
     _integrity(index)
 
 
+def test_prune_drops_a_file_that_became_a_folder_and_a_named_missing_file_says_it_stays(
+    index, tmp_path
+) -> None:
+    """Exploratory run: a file replaced by a folder of its name survived --prune (and went on
+    being cited); a deleted file named to ingest said "path does not exist" and nothing of its
+    document, which stayed searchable."""
+    root = _corpus(tmp_path / "docs")
+    index.ingest([root])
+    (root / "a.txt").unlink()
+    report = index.ingest([root / "a.txt"])
+    assert report.skipped == [
+        (
+            str(root / "a.txt"),
+            "path does not exist; the version indexed before is kept (drop it with `rag "
+            "remove` or `rag ingest --prune`)",
+        )
+    ]
+    (root / "a.txt").mkdir()
+    report = index.ingest([root], prune=True)
+    assert [Path(s).name for s in report.removed] == ["a.txt"]
+    assert index.search("zebras", 10, mode="keyword") == []
+    _integrity(index)
+
+
 def test_remove_by_id_path_and_folder(index, tmp_path) -> None:
     root = _corpus(tmp_path / "docs")
     index.ingest([root])

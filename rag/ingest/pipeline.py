@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -152,7 +153,13 @@ def ingest_paths(
 
     for p in missing:
         if not (prune and indexed_under(store, p)):
-            skip(str(p), "path does not exist")
+            gone = "path does not exist"
+            if indexed_under(store, p):  # deleted since it was indexed: say what stays
+                gone += (
+                    "; the version indexed before is kept (drop it with `rag remove` or "
+                    "`rag ingest --prune`)"
+                )
+            skip(str(Path(os.path.abspath(p))), gone)
     for p, reason in broken:
         skip(str(p), reason)
 

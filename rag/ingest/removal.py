@@ -28,7 +28,8 @@ def vanished(store: Store, paths: Sequence[Path]) -> list[DocumentInfo]:
     return [
         d
         for d in store.documents()
-        if any(under(d.source, r) for r in {*roots, *resolved}) and not Path(d.source).exists()
+        # not a file any more: deleted, a dangling link, or a folder of the same name now
+        if any(under(d.source, r) for r in {*roots, *resolved}) and not Path(d.source).is_file()
     ]
 
 
