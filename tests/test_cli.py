@@ -98,6 +98,24 @@ def test_errors_are_messages_not_tracebacks(run, tmp_path) -> None:
     assert res.exit_code == 2 and "fuzzy" in res.output
 
 
+def test_path_from_the_working_directory(tmp_path, monkeypatch) -> None:
+    """Exploratory run: `--path ./notes/a.txt` matched nothing, and `--path .` matched every
+    path with a dot in it, files outside the working directory too."""
+    write(tmp_path / "here" / "notes" / "a.txt", "Herons nest in tall trees near the lake.")
+    write(tmp_path / "elsewhere" / "b.txt", "Herons fish in the shallows of the lake.")
+    index = str(tmp_path / "idx")
+    runner = CliRunner()
+    ingest = ["--index", index, "ingest", "-q", str(tmp_path / "here"), str(tmp_path / "elsewhere")]
+    assert runner.invoke(cli, ingest, obj=fakes()).exit_code == 0
+    monkeypatch.chdir(tmp_path / "here")
+    for path in (".", "./notes/a.txt", "./notes/*", "notes"):
+        res = runner.invoke(
+            cli, ["--index", index, "search", "herons", "--path", path], obj=fakes()
+        )
+        assert res.exit_code == 0 and "a.txt" in res.output, (path, res.output)
+        assert "b.txt" not in res.output, (path, res.output)
+
+
 def test_index_may_follow_the_command(tmp_path) -> None:
     """Found by an exploratory run: `rag ask "..." --index I` said "No such option: --index";
     only `rag --index I ask "..."` worked. Both do now, for every command."""

@@ -212,6 +212,17 @@ def test_filters_apply_in_every_mode(index, tmp_path) -> None:
         assert {h.source.rsplit("/", 1)[1] for h in hits} == {"one.txt", "three.txt"}
 
 
+def test_a_relative_path_pattern_matches_from_any_folder(index, tmp_path) -> None:
+    """Exploratory run: `--path 'c/*'` matched nothing (paths are stored whole), though `--path
+    c` and `--path '/abs/c/*'` found the files."""
+    _ingest_three(index, tmp_path)
+    hits = index.search("bananas cherries apples", 10, mode="keyword", path="c/*.txt")
+    assert {h.source.rsplit("/", 1)[1] for h in hits} == {"one.txt", "three.txt"}
+    hits = index.search("bananas cherries apples", 10, mode="keyword", path="sub/*")
+    assert [h.source.rsplit("/", 1)[1] for h in hits] == ["three.txt"]
+    assert index.search("apples", 10, mode="keyword", path="ub/*") == []  # folder names whole
+
+
 def test_file_types_are_read_as_a_user_writes_them(index, tmp_path) -> None:
     """ ".MD", "markdown" and "md" are one type; an unknown one was a filter that silently
     matched nothing ("no matching passages"), now it names the known types."""

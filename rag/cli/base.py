@@ -3,6 +3,7 @@ the search and answer commands."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -120,7 +121,12 @@ def retrieval_options(fn: F) -> F:
             ),
             click.option("--mode", type=click.Choice(["dense", "keyword", "hybrid"]), default=None),
             click.option(
-                "--path", "path_glob", default=None, help="Only documents whose path matches."
+                "--path",
+                "path_glob",
+                default=None,
+                callback=_here,
+                help="Only documents whose path matches: a glob ('*/handbook/*', 'notes/*.md'), "
+                "a name or folder found anywhere in the path, or a path from here ('./notes').",
             ),
             click.option(
                 "--type", "file_types", multiple=True, help="Only these file types (pdf, md, ...)."
@@ -130,6 +136,17 @@ def retrieval_options(fn: F) -> F:
     ):
         fn = option(fn)
     return fn
+
+
+def _here(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """`--path .`, `./notes/*`, `../x`: a path from the working directory, made absolute (the
+    index stores absolute paths; "." would otherwise match every path with a dot in it)."""
+    if value is None:
+        return None
+    if value in (".", "..") or value.startswith(("./", "../")):
+        tail = "/" if value.endswith("/") or value in (".", "..") else ""
+        return os.path.abspath(value) + tail
+    return value
 
 
 def answer_options(fn: F) -> F:

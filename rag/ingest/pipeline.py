@@ -153,13 +153,13 @@ def ingest_paths(
 
     for p in missing:
         if not (prune and indexed_under(store, p)):
-            gone = "path does not exist"
+            why = "path does not exist"
             if indexed_under(store, p):  # deleted since it was indexed: say what stays
-                gone += (
+                why += (
                     "; the version indexed before is kept (drop it with `rag remove` or "
                     "`rag ingest --prune`)"
                 )
-            skip(str(Path(os.path.abspath(p))), gone)
+            skip(str(Path(os.path.abspath(p))), why)
     for p, reason in broken:
         skip(str(p), reason)
 

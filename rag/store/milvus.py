@@ -47,6 +47,7 @@ from .schema import (
     decode_ocr_pages,
     encode_ocr_pages,
     ocr_page_dicts,
+    path_pattern,
 )
 
 if TYPE_CHECKING:
@@ -371,7 +372,7 @@ class MilvusStore:
     def _filter(self, path_glob: str | None, file_types: Sequence[str] | None) -> str:
         clauses = []
         if path_glob:
-            clauses.append(f"source like {_lit(_like(_bare(path_glob)))}")
+            clauses.append(f"source like {_lit(_like(path_pattern(path_glob)))}")
         if file_types:
             types = ",".join(_lit(t.lower().lstrip(".")) for t in file_types)
             clauses.append(f"file_type in [{types}]")
@@ -390,7 +391,7 @@ class MilvusStore:
         if k <= 0:
             return []
         expr = self._filter(path_glob, file_types)
-        exact = _glob_regex(_bare(path_glob)) if path_glob else None
+        exact = _glob_regex(path_pattern(path_glob)) if path_glob else None
         limit = min(MAX_LIMIT, k + max(10, k // 4))
         while True:
             res = self.client.search(
@@ -631,8 +632,3 @@ def _extra(text: str) -> dict[str, Any]:
         # Chunks written before section breaks were kept have none: their first section holds.
         "section_breaks": [(int(o), str(s)) for o, s in extra.get("section_breaks", [])],
     }
-
-
-def _bare(glob: str) -> str:
-    """A bare folder or file name matches anywhere in the path, as in the local store."""
-    return glob if any(ch in glob for ch in "*?[") else f"*{glob}*"

@@ -164,14 +164,23 @@ def statements(script: str) -> list[str]:
     return out
 
 
+def path_pattern(path_glob: str) -> str:
+    """The GLOB a path filter means: a bare folder or file name matches anywhere in the path,
+    like a person expects; a relative pattern ("notes/*.md") matches from any folder down
+    (paths are stored whole); an absolute one, or one opening with *, as it is."""
+    if not any(ch in path_glob for ch in "*?["):
+        return f"*{path_glob}*"
+    if path_glob.startswith(("/", "*")):
+        return path_glob
+    return f"*/{path_glob}"
+
+
 def filter_sql(path_glob: str | None, file_types: Sequence[str] | None) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     args: list[Any] = []
     if path_glob:
-        # A bare folder or file name matches anywhere in the path, like a person expects.
-        pattern = path_glob if any(ch in path_glob for ch in "*?[") else f"*{path_glob}*"
         clauses.append("d.source GLOB ?")
-        args.append(pattern)
+        args.append(path_pattern(path_glob))
     if file_types:
         clauses.append(f"d.file_type IN ({','.join('?' * len(file_types))})")
         args.extend(t.lower().lstrip(".") for t in file_types)
