@@ -271,6 +271,44 @@ def test_a_symlink_loop_is_skipped_and_the_batch_goes_on(index, tmp_path: Path) 
     assert len(report.skipped) == 4  # l1 named twice: once in the folder, once by itself
 
 
+def test_linked_folders_are_followed_and_links_outside_are_said(index, tmp_path: Path) -> None:
+    """Exploratory run: a linked folder in a notes folder was passed over without a word, a
+    folder loop too, and a linked file was indexed under its target's path silently (so that
+    pruning the folder never saw it)."""
+    notes, ext = tmp_path / "notes", tmp_path / "ext"
+    write(notes / "main.txt", "Main note about the Dunmore lighthouse keeper.")
+    shared = write(ext / "shared.txt", "External note about the Wexcombe quarry permit.")
+    plan = write(ext / "proj" / "plan.txt", "Project note about the Ulverstone bypass.")
+    os.symlink(ext / "shared.txt", notes / "shared-link.txt")
+    os.symlink(ext / "proj", notes / "proj")
+    (notes / "loopdir").mkdir()
+    os.symlink("../loopdir", notes / "loopdir" / "self")
+    report = index.ingest([notes])
+    assert sorted(report.added) == sorted(
+        [str((notes / "main.txt").resolve()), str(shared.resolve()), str(plan.resolve())]
+    )
+    said = {Path(s).name: n for s, n in report.notes}
+    assert said["shared-link.txt"].startswith(f"a link to {shared.resolve()}, outside this folder")
+    assert said["proj"].startswith(f"a link to {(ext / 'proj').resolve()}, outside")
+    reasons = {Path(s).name: r for s, r in report.skipped}
+    assert reasons == {"self": reasons["self"]} and reasons["self"].startswith("symbolic link loop")
+
+
+def test_a_hidden_file_indexed_by_name_is_kept_up_to_date(index, tmp_path: Path) -> None:
+    """Exploratory run: a walk skips hidden entries, so a hidden file indexed by naming it was
+    never updated by ingesting its folder again: its old text stayed searchable."""
+    d = tmp_path / "odd"
+    write(d / "seen.txt", "Ospreys dive for fish in the estuary.")
+    hidden = write(d / ".hidden" / "s.md", "Herons nest in the reeds.")
+    assert index.ingest([d]).added == [str((d / "seen.txt").resolve())]  # skipped on a walk
+    index.ingest([hidden])
+    write(hidden, "Cormorants dry their wings on the pier.")
+    report = index.ingest([d])
+    assert report.updated == [str(hidden.resolve())]
+    assert index.search("cormorants", 5, mode="keyword")
+    assert index.search("herons", 5, mode="keyword") == []
+
+
 @pytest.mark.slow  # a real process
 def test_cli_ingest_of_a_folder_with_a_symlink_loop(tmp_path: Path) -> None:
     """The issue's reproduction, as a real process with the fake embedder."""

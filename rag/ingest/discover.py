@@ -11,13 +11,18 @@ from pathlib import Path
 from .loaders import SUPPORTED_SUFFIXES
 
 
-def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path], int, list[tuple[Path, str]]]:
-    """Files to ingest (folders walked, hidden entries skipped), paths that are missing, the
-    number of files in the folders whose type rag does not read, and paths that cannot be
-    followed (a symlink loop), each with its reason."""
+def discover(
+    paths: Iterable[Path],
+) -> tuple[list[Path], list[Path], int, list[tuple[Path, str]], list[tuple[Path, str]]]:
+    """Files to ingest (folders walked, hidden entries skipped, linked folders followed), paths
+    that are missing, the number of files in the folders whose type rag does not read, paths
+    that cannot be followed (a symlink loop), each with its reason, and notes: a link in a
+    folder to a file or folder outside it, whose files are indexed under the link's target
+    (the index keeps one path per file, the real one)."""
     files: dict[Path, None] = {}
     missing: list[Path] = []
     broken: list[tuple[Path, str]] = []
+    notes: list[tuple[Path, str]] = []
     ignored = 0
 
     def add(f: Path) -> None:
@@ -41,21 +46,48 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path], int, list[t
         elif not p.exists():
             missing.append(p)
         elif p.is_dir():
-            for root, dirs, names in os.walk(p):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            top = p.resolve()
+            # Linked folders are followed, each real folder once: a link back up (a loop) or
+            # to a folder already walked is said, not walked again.
+            seen = {top}
+            for root, dirs, names in os.walk(p, followlinks=True):
+                keep = []
+                here = Path(root).resolve()
+                for d in sorted(d for d in dirs if not d.startswith(".")):
+                    sub = Path(root) / d
+                    if sub.is_symlink():
+                        real = sub.resolve()
+                        if here.is_relative_to(real) or real in seen:  # back up, or again
+                            broken.append((sub, _LOOP if here.is_relative_to(real) else _TWICE))
+                            continue
+                        seen.add(real)
+                        if not real.is_relative_to(top):
+                            notes.append((sub, _outside(real)))
+                    keep.append(d)
+                dirs[:] = keep
                 for name in sorted(names):
                     if name.startswith("."):
                         continue
                     f = Path(root) / name
                     if f.suffix.lower() in SUPPORTED_SUFFIXES:
+                        if f.is_symlink() and f.exists() and not f.resolve().is_relative_to(top):
+                            notes.append((f, _outside(f.resolve())))
                         add(f)
                     else:
                         ignored += 1
         else:  # a file named on purpose: an unsupported type is reported, not ignored
             add(p)
-    return list(files), missing, ignored, broken
+    return list(files), missing, ignored, broken, notes
 
 
+def _outside(real: Path) -> str:
+    return (
+        f"a link to {real}, outside this folder: indexed under that path (remove it by that "
+        "path; pruning this folder does not see it)"
+    )
+
+
+_TWICE = "a link to a folder already read in this ingest: not read twice"
 _LOOP = "symbolic link loop (the link points back to itself): fix or delete the link"
 _NOT_UTF8 = "its name is not valid UTF-8 (an older encoding, such as Latin-1): rename the file"
 

@@ -19,7 +19,7 @@ from ..store import DocumentWrite, Store
 from ..text.markup import reading_text
 from .discover import discover, printable
 from .loaders import NO_TEXT, NOTHING_TO_INDEX, Limits, load_file
-from .removal import indexed_under, vanished
+from .removal import hidden_indexed, indexed_under, vanished
 from .splitter import TokenSplitter
 
 # Called after each file with (files done, files in all, the file's path).
@@ -143,7 +143,7 @@ def ingest_paths(
     holds no text loses its document (`emptied_removes`; uploads say False: an empty upload is
     refused and the copy it would have replaced is kept)."""
     report = IngestReport()
-    files, missing, report.ignored, broken = discover(paths)
+    files, missing, report.ignored, broken, linked = discover(paths)
 
     def skip(source: str, reason: str) -> None:
         source = printable(source)  # printable and storable, whatever the name's bytes
@@ -162,6 +162,11 @@ def ingest_paths(
             skip(str(Path(os.path.abspath(p))), why)
     for p, reason in broken:
         skip(str(p), reason)
+    for p, note in linked:
+        report.notes.append((printable(str(p)), note))
+        if on_note is not None:
+            on_note(printable(str(p)), note)
+    files += hidden_indexed(store, paths, files)
 
     pending: list[_Pending] = []
     to_embed = 0

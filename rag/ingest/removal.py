@@ -21,6 +21,22 @@ def indexed_under(store: Store, path: Path) -> bool:
     return any(under(d.source, root) for d in store.documents())
 
 
+def hidden_indexed(store: Store, paths: Sequence[Path], found: Sequence[Path]) -> list[Path]:
+    """Indexed files in hidden entries under the folders of `paths` (a walk skips them; named
+    on purpose, they were indexed): listed so that an edit to one is not left unseen."""
+    roots = [Path(p).expanduser().resolve() for p in paths if Path(p).expanduser().is_dir()]
+    seen = set(found)
+    out = []
+    for d in store.documents() if roots else []:
+        src = Path(d.source)
+        root = next((r for r in roots if under(d.source, r)), None)
+        if root is None or src in seen or not src.is_file():
+            continue
+        if any(part.startswith(".") for part in src.relative_to(root).parts):
+            out.append(src)
+    return out
+
+
 def vanished(store: Store, paths: Sequence[Path]) -> list[DocumentInfo]:
     """Indexed documents under `paths` whose files are gone."""
     roots = [Path(os.path.abspath(Path(p).expanduser())) for p in paths]
