@@ -99,6 +99,14 @@ def rewrite(question: str, previous: str | None, speaks: Speaks | None = None) -
     the same of X ("Where was Becker born?", "And Vogel?" -> "Where was Vogel born?")."""
     if not previous:
         return question
+    bare = _BARE_WH.match(question)
+    if bare:  # "Why?", "How so?", "When?": the previous question, asked that way
+        so = re.search(r"\bso\b", question, re.IGNORECASE)  # "How so?" asks why
+        return _ask_again(previous, "why" if so else bare.group(1))
+    rest = _FOLLOW_UP.sub("", question).strip(" ?")
+    if (_FOLLOW_UP.match(question) or len(question.split()) <= 4) and _TIME.match(rest):
+        # "And in 2020?", "What about last year?": the previous question, at that time
+        return f"{_TIME_TAIL.sub('', previous.rstrip(' ?'))} {rest}?"
     carried = [n for n in names_in(previous) if n.lower() not in question.lower()]
     if not carried:
         return question
@@ -143,6 +151,42 @@ _SPEECH = re.compile(
     r"promise|promised|announce|announced|argue|argued|comment|commented|mean|meant)\b",
     re.IGNORECASE,
 )
+
+
+_BARE_WH = re.compile(
+    r"^\s*(why|how|when|where|who)(?:\s+(?:not|so|exactly|then))?\s*\?*\s*$", re.I
+)
+_WH_AUX = re.compile(
+    r"^\s*(?:what|who|whom|which|when|where|why|how)\s+(?=(?:did|does|do|is|are|was|were|has|"
+    r"have|had|will|would|can|could)\b)",
+    re.IGNORECASE,
+)
+_AUX = re.compile(r"^\s*(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could)\b", re.I)
+_PERIOD = (
+    r"(?:(?:in|during|for|since|before|after|by|on|from|until)\s+\S.*|(?:last|next|this|"
+    r"previous|the\s+(?:previous|following))\s+(?:year|month|week|quarter|season|term)\b.*|"
+    r"(?:1[5-9]|20)\d\d\b.*)"
+)
+_TIME = re.compile(_PERIOD + r"$", re.IGNORECASE)
+# What the previous question already said of its time: replaced by the follow-up's.
+_TIME_TAIL = re.compile(
+    r"\s+(?:(?:in|during|for|since|before|after|by|on|from|until)\s+)?(?:(?:1[5-9]|20)\d\d|"
+    r"(?:last|next|this|previous)\s+(?:year|month|week|quarter|season|term))\b[^?]*$",
+    re.IGNORECASE,
+)
+
+
+def _ask_again(previous: str, wh: str) -> str:
+    """The previous question asked with `wh` instead ("What did Reardon say about the flood?",
+    "Why?" -> "Why did Reardon say about the flood?"); one that opens otherwise keeps all its
+    words after the new question word ("Why: How many votes did Chen get?")."""
+    wh = wh.capitalize()
+    m = _WH_AUX.match(previous)
+    if m:
+        return f"{wh} {previous[m.end() :]}"
+    if _AUX.match(previous):
+        return f"{wh} {previous.lstrip()[0].lower()}{previous.lstrip()[1:]}"
+    return f"{wh}: {previous}"
 
 
 def _speech(question: str) -> bool:

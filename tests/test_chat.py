@@ -27,7 +27,9 @@ from .conftest import ScriptedLLM, fakes, write
         ("What did Austin tell Kishi?", "What did Austin tell Kishi?"),
         # a short question that asks its own question is left alone (exploratory run)
         ("Who is Smits?", "Who is Smits?"),
-        ("Why?", "Why?"),
+        # a bare question word asks the previous question that way (exploratory run: "Why?"
+        # was searched as it was, and refused)
+        ("Why?", "Why did Austin say?"),
     ],
 )
 def test_rewrite_carries_the_previous_subject(question: str, expected: str) -> None:
@@ -79,6 +81,26 @@ def test_and_x_asks_another_question_of_x() -> None:
     assert rewrite("And Vogel?", "When did Austin visit Japan?", speaks) == (
         "When did Vogel visit Japan?"
     )
+
+
+def test_why_and_when_follow_ups_ask_the_previous_question_again() -> None:
+    """Exploratory run: "Why?" was never rewritten (three refusals in three chats); "And in
+    2020?" became "... get about in 2020?" and "What about last year?" "... say about last
+    year?"."""
+    previous = "What did Reardon say about the flood?"
+    assert rewrite("Why?", previous) == "Why did Reardon say about the flood?"
+    assert rewrite("How so?", previous) == "Why did Reardon say about the flood?"
+    assert rewrite("Why?", "Did Austin visit Japan?") == "Why did Austin visit Japan?"
+    assert rewrite("Why?", "How many votes did Chen get?") == (
+        "Why: How many votes did Chen get?"  # every word of it kept
+    )
+    assert rewrite("And in 2020?", "How many votes did Chen get?") == (
+        "How many votes did Chen get in 2020?"
+    )
+    assert rewrite("What about last year?", "What was Norvane's profit in 2024?") == (
+        "What was Norvane's profit last year?"
+    )
+    assert rewrite("Why?", None) == "Why?"
 
 
 def test_first_question_is_left_alone_and_names_are_found() -> None:
