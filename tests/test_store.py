@@ -212,6 +212,25 @@ def test_filters_apply_in_every_mode(index, tmp_path) -> None:
         assert {h.source.rsplit("/", 1)[1] for h in hits} == {"one.txt", "three.txt"}
 
 
+def test_every_file_of_the_index_is_as_readable_as_its_database(index, tmp_path) -> None:
+    """Exploratory run: manifest.json and the vectors' and keywords' files were written 0600
+    (mkstemp's mode), the SQLite file 0644: an index shared read-only with another user could
+    not be opened."""
+    import stat
+
+    _ingest_three(index, tmp_path)
+    index.search("apples", 3, mode="keyword")
+    folder = Path(index.store.location)
+    db = folder / "rag.sqlite3"
+    if not db.exists():
+        pytest.skip("this store keeps no SQLite file")
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir() if p.is_file()}
+    want = stat.S_IMODE(db.stat().st_mode)
+    assert {n: m for n, m in modes.items() if not n.endswith((".lock", "-wal", "-shm"))} == {
+        n: want for n in modes if not n.endswith((".lock", "-wal", "-shm"))
+    }
+
+
 def test_a_relative_path_pattern_matches_from_any_folder(index, tmp_path) -> None:
     """Exploratory run: `--path 'c/*'` matched nothing (paths are stored whole), though `--path
     c` and `--path '/abs/c/*'` found the files."""

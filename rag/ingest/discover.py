@@ -66,7 +66,7 @@ def discover(
                     keep.append(d)
                 dirs[:] = keep
                 for name in sorted(names):
-                    if name.startswith("."):
+                    if name.startswith((".", "~$")):  # hidden, or Office's lock file
                         continue
                     f = Path(root) / name
                     if f.suffix.lower() in SUPPORTED_SUFFIXES:

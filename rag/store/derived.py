@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from .manifest import fsync_dir
+from .manifest import FILE_MODE, fsync_dir
 
 
 def read_generation(conn: sqlite3.Connection) -> int:
@@ -36,6 +36,7 @@ def write_generation_file(
     if not target.exists():
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
         try:
+            os.fchmod(fd, FILE_MODE)  # as readable as the SQLite file, not mkstemp's 0600
             with os.fdopen(fd, "wb") as f:
                 write(f)
                 f.flush()

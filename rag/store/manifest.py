@@ -121,10 +121,22 @@ class Manifest:
                 )
 
 
+def _file_mode() -> int:
+    """The mode a plain new file gets here (0o666 less the umask), read once at import."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+FILE_MODE = _file_mode()
+
+
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write a file so that readers see the old content or the new, never a part."""
+    """Write a file so that readers see the old content or the new, never a part. It gets the
+    mode any new file gets (mkstemp's 0600 would hide it from a reader the SQLite file lets in)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
