@@ -144,9 +144,16 @@ def test_keyword_file_is_rebuilt_from_sqlite(settings, tmp_path, damage) -> None
         kw_file.write_bytes(b"PK not really")
     with RagIndex.open(settings, FakeEmbedder()) as idx:
         got = idx.search("bananas cherries", 3, mode="keyword")
+        idx.ingest([tmp_path / "c"])  # nothing changed: the next write makes the file whole
     assert [(h.chunk_id, round(h.score, 5)) for h in got] == [
         (h.chunk_id, round(h.score, 5)) for h in expected
     ]
+    if damage == "corrupt" and settings.store == "local":  # it was left in place, forever
+        from rag.store.keyword import KeywordIndex
+
+        [kw_file] = settings.index.glob("keywords-*.npz")
+        gen = int(kw_file.stem.split("-")[1])
+        assert KeywordIndex(settings.index)._read(gen, 3) is not None
 
 
 @LOCAL_ONLY
@@ -194,6 +201,12 @@ def test_faiss_file_is_rebuilt_from_sqlite(settings, tmp_path, damage) -> None:
         got = [h.chunk_id for h in idx.search("bananas sun", 3, mode="dense")]
         n = idx.store.counts()["chunks"]
         assert idx.store.vector_count() == n
+        idx.ingest([tmp_path / "c"])  # nothing changed: the next write makes the file whole
+    if damage == "corrupt":
+        import faiss
+
+        [vec_file] = settings.index.glob("vectors-*.faiss")
+        assert faiss.read_index(str(vec_file)).ntotal == 3
     assert len(expected) == 3 and n == (2 if damage == "stale" else 3)
     if damage == "stale":  # the rebuilt vectors are the rows SQLite still holds, all found
         assert got == [c for c in expected if c != min(expected)]

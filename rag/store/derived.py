@@ -3,6 +3,7 @@ reflect: `<stem>-<generation><suffix>`. One file per kind is current; older ones
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import tempfile
@@ -49,3 +50,10 @@ def write_generation_file(
         if old != target:
             old.unlink(missing_ok=True)
     fsync_dir(folder)
+
+
+def discard(file: Path) -> None:
+    """Delete a derived file found damaged, so that the next flush writes it afresh (it was
+    left in place, and every later process rebuilt it in memory); a read-only index keeps it."""
+    with contextlib.suppress(OSError):
+        file.unlink(missing_ok=True)

@@ -23,7 +23,7 @@ import numpy as np
 import Stemmer
 
 from ..text.lines import rejoin_words
-from .derived import generation_file, read_generation, write_generation_file
+from .derived import discard, generation_file, read_generation, write_generation_file
 
 K1 = 1.2
 B = 0.75
@@ -290,8 +290,10 @@ class KeywordIndex:
                     z["tf"].astype(np.uint16, copy=False),
                 )
         except (OSError, ValueError, KeyError):
-            return None  # damaged, or written by an older version: rebuilt from SQLite
+            discard(file)  # damaged, or of an older version: rebuilt from SQLite
+            return None
         if len(p.chunk_ids) != n_chunks or len(p.indptr) != len(vocab) + 1:
+            discard(file)
             return None
         p.prepare()
         return p

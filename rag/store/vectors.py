@@ -26,7 +26,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from .derived import generation_file, read_generation, write_generation_file
+from .derived import discard, generation_file, read_generation, write_generation_file
 
 # Searches here are one query at a time; on a single query, FAISS's OpenMP threads cost more than
 # they give (measured: 20 ms with 2 threads, 15 ms with 1, over 100k vectors).
@@ -184,8 +184,10 @@ class VectorIndex:
         try:
             index = faiss.read_index(str(file))
         except RuntimeError:
-            return None  # damaged: the caller rebuilds it
+            discard(file)  # damaged: the caller rebuilds it, the next flush writes it
+            return None
         if index.ntotal != n or index.d != self.dim or not suits(index, n):
+            discard(file)
             return None
         return index
 
