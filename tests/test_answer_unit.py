@@ -211,10 +211,12 @@ def test_what_someone_said_brings_their_own_words() -> None:
     # a question that does not ask what someone said does not take the quote
     chosen = answerer.select("What did Ruiz discuss?", cands, gate=0.8)
     assert [c.text[:10] for c in chosen] == ["Mayor Ana "]
-    # words below the runner-up floor stay out
-    cands, _ = _scored(text, [0.9, 0.6, 0.5, 0.1])
+    # their words answer however far below the best they score: the scorer reads closeness
+    # to the question's words, which a quotation rarely shares (exploratory run: "What did
+    # Fiona Mackay say?" gave a union's statement about her case, her own quote at 0.06)
+    cands, _ = _scored(text, [0.9, 0.6, 0.5, 0.05])
     chosen = answerer.select("What did Ruiz say?", cands, gate=0.8)
-    assert "“We will r" not in [c.text[:10] for c in chosen]
+    assert [c.text[:10] for c in chosen] == ["Mayor Ana ", "“We will r"]
 
 
 @pytest.mark.parametrize(
@@ -401,6 +403,44 @@ def test_a_sentence_naming_the_asked_speaker_is_not_taken_for_anothers_words() -
     assert spoken_by_another(claim, ["Kessler"])
     poem = "After the riot of 1819, poet Ada Vale wrote the poem The Mask of Order."
     assert not spoken_by_another(poem, ["Mask", "Order"])
+
+
+def test_whose_words_a_news_item_gives() -> None:
+    """Found by an exploratory run on news items: a name inside another's quotation, a
+    namesake, a named topic, and the asked speaker told apart from what they spoke of."""
+    from rag.answer.speakers import another_namesake, asked_speakers, spoken_by_another
+
+    dunbar = 'Regional officer James Dunbar said: "Fiona\'s case is not the only one."'
+    assert spoken_by_another(dunbar, ["Fiona", "Mackay"])  # Dunbar's words about her
+    judge = "Employment Judge Helen Marsh said the dismissal was unfair."
+    assert another_namesake(judge, ["Leo", "Marsh"])
+    assert not another_namesake("Captain Leo Marsh said he was proud.", ["Leo", "Marsh"])
+    assert not another_namesake("Judge Helen Marsh said so.", ["Marsh"])  # no given name asked
+    assert asked_speakers("What did Vasquez say about Harlow Rovers?") == ["Vasquez"]
+    assert asked_speakers("What did Mattis tell Onodera?") == ["Mattis"]
+
+
+def test_what_someone_said_about_a_topic_is_theirs_or_refused() -> None:
+    """ "What did Elena Vasquez say about the light rail?" was answered with Okafor's plan;
+    "What did Fiona Mackay say?" stopped before the quotation that goes on with her words."""
+    text = (
+        "Mayor David Okafor unveiled a plan for a light rail line. "
+        "Mayor Elena Vasquez did not attend the rally. "
+        "In a written statement, she said the city could not afford the library. "
+        '"I love that library. I will not promise what the budget cannot pay for," the '
+        "statement said. "
+        '"I did my job," Vasquez said outside the hall. '
+        '"I hope others see that the truth is worth it."'
+    )
+    answerer = _selector(2, 0.3)
+    cands, _ = _scored(text, [0.9, 0.1, 0.3, 0.6, 0.5, 0.2, 0.1])
+    assert answerer.select("What did Elena Vasquez say about the light rail?", cands, 0.8) == []
+    chosen = answerer.select("What did Vasquez say about the library?", cands, gate=0.8)
+    assert '"I love that library.' in [c.text for c in chosen]  # goes on from "she said"
+    assert not any(c.text.startswith("Mayor David") for c in chosen)
+    chosen = answerer.select("What did Vasquez say?", cands, gate=0.8)
+    texts = [c.text[:12] for c in chosen]
+    assert '"I did my jo' in texts and '"I hope othe' in texts
 
 
 def test_the_same_sentence_in_several_files_is_said_once() -> None:

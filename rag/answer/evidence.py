@@ -47,7 +47,7 @@ SPEECH = re.compile(
     r"underscored|emphasi[sz]ed|stressed|according to)\b",
     re.IGNORECASE,
 )
-_ASKS_SPEECH = re.compile(
+ASKS_SPEECH = re.compile(
     r"\b(say|says|said|tell|tells|told|promise|promised|announce|announced|claim|claimed|"
     r"state|stated|warn|warned|write|wrote|tweet|tweeted|pledge|pledged|assure|assured)\b",
     re.IGNORECASE,
@@ -262,7 +262,7 @@ def expected_type(question: str) -> str | None:
         return "name"
     if re.match(r"where\b", q):
         return "name"
-    if _ASKS_SPEECH.search(q):  # "What did Austin say?": what someone said, not what they did
+    if ASKS_SPEECH.search(q):  # "What did Austin say?": what someone said, not what they did
         return "speech"
     return None
 

@@ -27,12 +27,16 @@ from .evidence import (
 from .model import AnswerModel, load_model
 from .short import short_answer
 from .speakers import (
+    another_namesake,
+    asked_speakers,
+    asks_their_words,
+    names_outside_quotes,
     on_topic,
     quoted_speakers,
-    speaker_names,
     speech_topic,
     spoken_by,
     spoken_by_another,
+    unquoted,
 )
 from .types import REFUSAL, Answer, AnswerSentence, Checked, Citation, Delta, StreamEvent
 
@@ -120,7 +124,7 @@ class ExtractiveAnswerer:
         several parts ("which ..., and which ...", "each") may take one sentence more, and one
         that adds a new name or document."""
         ranked = sorted(cands, key=lambda c: -c.score)
-        speakers = speaker_names(question)
+        speakers = asked_speakers(question)
         if speakers:
             # "What did Smits say?": a sentence giving somebody else's words is no answer.
             ranked = [c for c in ranked if not _words_of_another(cands, c, speakers)]
@@ -129,8 +133,20 @@ class ExtractiveAnswerer:
             # does ("On storage, Lindgren was blunt. 'It will ruin us,' she said."), unless
             # that one gives somebody else's words.
             topic = speech_topic(question, speakers)
+            # And it is theirs: it names them, or goes on from a sentence that does ("...,"
+            # she said.): Okafor's plan is no answer to what Vasquez said about the rail line.
             if topic:
-                ranked = [c for c in ranked if _speaks_of(cands, c, topic, speakers)]
+                ranked = [
+                    c
+                    for c in ranked
+                    if _speaks_of(cands, c, topic, speakers) and _theirs(cands, c, speakers)
+                ]
+            # Their own words, where the passages give any ("'I did my job,' Mackay said."),
+            # answer before sentences that only name them ("Fiona Mackay, 44, worked ..."),
+            # however much closer to the question those read.
+            if asks_their_words(question):
+                own = [c for c in ranked if c.score > 0 and _own_words(c, speakers)]
+                ranked = own + [c for c in ranked if c not in own]
         if not ranked or gate < self.threshold or ranked[0].score <= 0.0:
             return []
         multi = bool(_MULTI_PART.search(question))
@@ -193,6 +209,10 @@ class ExtractiveAnswerer:
                 nxt = _next(cands, c)
                 if nxt is not None and nxt not in chosen and _says_more(nxt, c, speakers):
                     chosen.append(nxt)
+                # '"I did my job," Mackay said. "I hope other engineers see ..."': a bare
+                # quotation after their words goes on with them.
+                if nxt is not None and nxt not in chosen and _goes_on(nxt, c, speakers):
+                    chosen.append(nxt)
         # A quotation that runs on past the chosen sentence ("“Mattis assured minister Song
         # that ... ROK. He emphasised ...,” White said.") comes whole: cut at the sentence end,
         # it would show a quote without saying whose it is. Likewise one that began before it
@@ -251,6 +271,8 @@ def _neighbours(cands: list[Candidate], c: Candidate, *, after: bool) -> list[Ca
 def _speaks_of(cands: list[Candidate], c: Candidate, topic: set[str], speakers: list[str]) -> bool:
     if on_topic(plain_text(c.reading), topic):
         return True
+    if not SPEECH.search(plain_text(c.reading)):
+        return False  # "Vasquez did not attend." after a sentence on the rail line says nothing
     before = _neighbours(cands, c, after=False)[:1]
     return any(
         on_topic(plain_text(p.reading), topic) and not _words_of_another(cands, p, speakers)
@@ -265,8 +287,7 @@ def _words_of_another(cands: list[Candidate], c: Candidate, speakers: list[str])
     text = plain_text(c.reading)
     if spoken_by_another(text, speakers):
         return True
-    marks = _quote_marks(text)
-    if not marks or marks[0] != "open" or quoted_speakers(text) or spoken_by(text, speakers):
+    if not _bare_quote(text) or names_outside_quotes(text, speakers):
         return False
     prev = next(iter(_neighbours(cands, c, after=False)), None)
     return prev is not None and spoken_by_another(plain_text(prev.reading), speakers)
@@ -291,6 +312,41 @@ def _says_more(nxt: Candidate, c: Candidate, speakers: list[str]) -> bool:
     names_them = any(re.search(rf"\b{re.escape(n)}\b", first) for n in speakers)
     pronoun = _PRONOUN_LED.match(text)
     return bool(names_them and pronoun and spoken_by(text, [pronoun.group(1)]))
+
+
+def _theirs(cands: list[Candidate], c: Candidate, speakers: list[str]) -> bool:
+    """Whether `c` names one of `speakers` outside its quotation, or names nobody (a pronoun,
+    a bare quotation, "the statement said") and goes on from sentences before it that name
+    nobody either, back to one that names them (at most `_QUOTE_RUN` back)."""
+    for n in [c, *_neighbours(cands, c, after=False)[:_QUOTE_RUN]]:
+        text = plain_text(n.reading)
+        if names_outside_quotes(text, speakers):
+            return True
+        if quoted_speakers(text) or new_names(unquoted(text), ""):
+            return False  # somebody else's words, or a sentence about somebody else
+    return False
+
+
+def _bare_quote(text: str) -> bool:
+    """A quotation that opens the sentence and says whose it is nowhere in it."""
+    marks = _quote_marks(text)
+    return (
+        bool(marks)
+        and marks[0] == "open"
+        and text.lstrip()[:1] in '“"'
+        and not quoted_speakers(text)
+    )
+
+
+def _own_words(c: Candidate, speakers: list[str]) -> bool:
+    text = plain_text(c.reading)
+    return spoken_by(text, speakers) and not another_namesake(text, speakers)
+
+
+def _goes_on(nxt: Candidate, c: Candidate, speakers: list[str]) -> bool:
+    """Whether `nxt` is a quotation that says whose it is nowhere, right after `c`, which
+    gives the words of one of `speakers`: the same person going on."""
+    return _bare_quote(plain_text(nxt.reading)) and spoken_by(plain_text(c.reading), speakers)
 
 
 def _opens_quote(text: str) -> bool:

@@ -6,7 +6,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from .evidence import ATTRIBUTION, CAPITALISED, TITLES, content_terms, expected_type
+from .evidence import (
+    ASKS_SPEECH,
+    ATTRIBUTION,
+    CAPITALISED,
+    TITLES,
+    content_terms,
+    expected_type,
+)
 
 _SPEECH_VERBS = (
     r"said|says|told|tells|stated|states|wrote|writes|tweeted|posted|added|noted|warned|"
@@ -44,6 +51,44 @@ def speaker_names(question: str) -> list[str]:
     return [w.capitalize() for w in m.group(1).split()]
 
 
+def asked_speakers(question: str) -> list[str]:
+    """The names of whoever a question asks to have spoken: of `speaker_names`, those before
+    its verb of saying ("What did Vasquez say about Harlow Rovers?" -> ["Vasquez"]; the others
+    are what they spoke of); all of them when none comes before it."""
+    names = speaker_names(question)
+    verb = ASKS_SPEECH.search(question)
+    if not verb:
+        return names
+    head = question[: verb.start()]
+    return [n for n in names if re.search(rf"\b{re.escape(n)}\b", head)] or names
+
+
+_ASKS_WORDS = re.compile(
+    r"\s*(?:and\s+)?what\s+(?:did|does|do|has|have|had|will|would)\s+[^?]{1,60}?\b(?:say|tell|"
+    r"claim|promise|announce|write|state|warn|think|argue|add|reply|respond)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_their_words(question: str) -> bool:
+    """Whether the question asks for someone's words themselves ("What did Mackay say?", "What
+    did Austin tell Kishi about Taiwan?"), not for a thing their words name ("What service did
+    BSkyB offer that they claimed ...?")."""
+    return bool(_ASKS_WORDS.match(question))
+
+
+def another_namesake(sentence: str, names: Sequence[str]) -> bool:
+    """Whether the sentence names someone else with the asked person's surname: for "Leo
+    Marsh", "Judge Helen Marsh said ..." (a given name the question does not give)."""
+    if len(names) < 2:
+        return False
+    surname = re.escape(names[-1])
+    return any(
+        w not in names and w.lower() not in TITLES
+        for w in re.findall(rf"\b([A-Z][\w'-]+)\s+{surname}\b", sentence)
+    )
+
+
 _LOWER_SPEAKER = re.compile(
     r"what (?:did|does|has|have) ([a-z][a-z'-]+(?: [a-z][a-z'-]+)?) (?:say|said|tell|told|"
     r"promise|promised|announce|announced|claim|claimed|state|stated|warn|warned|write|wrote)\b"
@@ -77,12 +122,29 @@ def quoted_speakers(sentence: str) -> list[str]:
 
 
 def spoken_by_another(sentence: str, names: Sequence[str]) -> bool:
-    """Whether the sentence gives somebody else's words and does not name any of `names`: for
-    "What did Smits say?", "'...,' Kessler told supporters." is not an answer; "Virgin Media
-    claimed that BSkyB ..." may be one for "What did BSkyB claim?"."""
-    if any(re.search(rf"\b{re.escape(n)}\b", sentence) for n in names):
+    """Whether the sentence gives somebody else's words and does not name any of `names`
+    outside its quotation: for "What did Smits say?", "'...,' Kessler told supporters." is not
+    an answer, nor is 'Kessler said: "Smits is wrong."'; "Virgin Media claimed that BSkyB ..."
+    may be one for "What did BSkyB claim?"."""
+    if names_outside_quotes(sentence, names):  # a name inside the quotation is its subject
         return False
     return bool(quoted_speakers(sentence))
+
+
+def names_outside_quotes(sentence: str, names: Sequence[str]) -> bool:
+    """Whether the sentence names one of `names` outside its quotations."""
+    told = unquoted(sentence)
+    return any(re.search(rf"\b{re.escape(n)}\b", told) for n in names)
+
+
+def unquoted(sentence: str) -> str:
+    """The sentence with its quotations blanked out."""
+    return _QUOTED.sub(" ", sentence)
+
+
+# A quotation within a sentence: 'Dunbar said: "Fiona's case is not the only one."' gives
+# Dunbar's words about Fiona, not Fiona's.
+_QUOTED = re.compile(r"“[^”]*”|\"[^\"]*\"")
 
 
 _ABOUT = re.compile(r"\babout\s+(.+?)[\s?.!]*$", re.IGNORECASE)
