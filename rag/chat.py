@@ -104,7 +104,8 @@ def rewrite(question: str, previous: str | None, speaks: Speaks | None = None) -
         so = re.search(r"\bso\b", question, re.IGNORECASE)  # "How so?" asks why
         return _ask_again(previous, "why" if so else bare.group(1))
     rest = _FOLLOW_UP.sub("", question).strip(" ?")
-    if (_FOLLOW_UP.match(question) or len(question.split()) <= 4) and _TIME.match(rest):
+    brief = len(question.split()) <= 4 and not _WH_WORD.search(rest)
+    if (_FOLLOW_UP.match(question) or brief) and _TIME.match(rest):
         # "And in 2020?", "What about last year?": the previous question, at that time
         return f"{_TIME_TAIL.sub('', previous.rstrip(' ?'))} {rest}?"
     carried = [n for n in names_in(previous) if n.lower() not in question.lower()]
@@ -123,7 +124,6 @@ def rewrite(question: str, previous: str | None, speaks: Speaks | None = None) -
 
         return _PRONOUN.sub(swap, question, count=1)
     cue = _FOLLOW_UP.match(question)
-    rest = _FOLLOW_UP.sub("", question).strip(" ?")
     short = len(question.split()) <= 3 and not _ASKS.match(question)
     if (cue or short) and len(rest.split()) <= 3:
         # "And Taiwan?", "What about Kishi?": the previous question, about something else; if
@@ -168,6 +168,7 @@ _PERIOD = (
     r"(?:1[5-9]|20)\d\d\b.*)"
 )
 _TIME = re.compile(_PERIOD + r"$", re.IGNORECASE)
+_WH_WORD = re.compile(r"\b(?:what|who|whom|whose|which|when|where|why|how)\b", re.IGNORECASE)
 # What the previous question already said of its time: replaced by the follow-up's.
 _TIME_TAIL = re.compile(
     r"\s+(?:(?:in|during|for|since|before|after|by|on|from|until)\s+)?(?:(?:1[5-9]|20)\d\d|"

@@ -101,6 +101,7 @@ def test_why_and_when_follow_ups_ask_the_previous_question_again() -> None:
         "What was Norvane's profit last year?"
     )
     assert rewrite("Why?", None) == "Why?"
+    assert rewrite("In 2020, who won?", "How many votes did Chen get?") == "In 2020, who won?"
 
 
 def test_first_question_is_left_alone_and_names_are_found() -> None:
