@@ -178,6 +178,13 @@ def test_an_echo_of_the_question_never_stands_as_the_answer(index, tmp_path: Pat
         ("When did the storm hit?", "LONDON, March 3 (Reuters) - The storm hit the coast on Friday.", "Friday"),
         ("When was the report out?", "HARBOR CITY, 12 March 2024 — The report was out today.", "12 March 2024"),
         ("When did the port open?", "It opened on 12 March 2024 — and closed on 3 May.", "12 March 2024"),
+        # A dateline, or a day of the month, counts nothing (exploratory run: "How long is the
+        # line?" gave "2024", "How much rain fell?" the 8 of "June 8")
+        ("How long is the rail line?", "HARLOW, March 20, 2024 — Okafor unveiled a 14-kilometre light rail line.", "14-kilometre"),
+        ("How much rain fell?", "MILLBROOK, June 8, 2024 — Homes flooded after 94 millimetres of rain.", "94 millimetres"),
+        ("How many people live in Paris?", "Paris, the capital, has 2 million people — more than Lyon.", "2 million"),
+        ("How many turbines does the farm have?", "She saw cracks in its turbines in 2022.", None),
+        ("How much will the rail line cost?", "Okafor unveiled a 14-kilometre line, at an estimated cost of $1.1 billion.", "$1.1 billion"),
     ],
 )  # fmt: skip
 def test_short_answers_are_spans_of_the_cited_sentence(

@@ -28,7 +28,9 @@ _NUMBER_WORDS = (
 _QUANTITY = re.compile(
     rf"(?:[$£€]\s?)?\b(?:\d[\d,]*(?:\.\d+)?|(?:{_NUMBER_WORDS})(?:[\s-](?:{_NUMBER_WORDS}))*)"
     r"(?:\s?(?:%|percent|per cent|million|billion|thousand|km|kilometres|kilometers|miles|"
-    r"metres|meters|kg|tonnes|tons|years|days|hours|minutes|people|troops))?\b",
+    r"metres|meters|millimetres|millimeters|mm|cm|kg|tonnes|tons|years|days|hours|minutes|"
+    r"people|troops)|-(?:kilometre|kilometer|mile|metre|meter|millimetre|millimeter|tonne|ton)s?)?"
+    r"\b",
     re.IGNORECASE,
 )
 
@@ -39,6 +41,12 @@ _GLUED = re.compile(r"[A-Za-z]-$")
 _LEAD = re.compile(r"(?:in|since|by|until|from)\s+", re.IGNORECASE)
 _YEAR = re.compile(r"(?:1\d|20)\d\d")
 _TOKEN = re.compile(r"\w+")
+_MONEY = re.compile(
+    r"\b(?:cost|costs|price|prices|pay|paid|pays|spend|spent|worth|budget|fund|funding|fee|"
+    r"fees|salary|wage|wages|revenue|revenues|profit|profits|compensation|award|fine|sales)\b|"
+    r"how much money|[$£€]"
+)
+_PRICED = re.compile(r"[$£€]|.*\b(?:dollars|pounds|euros|pence|cents)\b", re.IGNORECASE)
 # A news dateline: a place and a comma, the date, then a dash (maybe after an agency,
 # "(Reuters) -").
 _DATELINE_START = re.compile(r"\s*[A-Z][\w.'’ -]{1,40},\s*")
@@ -80,6 +88,8 @@ def find_short(question: str, sentence: str, offset: int, citation: int) -> Shor
     wanted = {stem_word(w) for w in _TOKEN.findall(asked) if len(w) > 2}
     words = [(m.start(), m.end(), stem_word(m.group().lower())) for m in _TOKEN.finditer(sentence)]
     best: tuple[tuple[int, int, int], str, int] | None = None
+    dates = [m.span() for m in _DATE.finditer(sentence)] if kind == "number" else []
+    money = kind == "number" and bool(_MONEY.search(asked))
     for a, b in _spans(kind, question, sentence):
         text = sentence[a:b].strip(" ,.")
         if not text or text.lower() in asked or not any(ch.isalnum() for ch in text):
@@ -97,19 +107,31 @@ def find_short(question: str, sentence: str, offset: int, citation: int) -> Shor
         year = kind == "number" and bool(_YEAR.fullmatch(text))
         counted = year and not asked.startswith(("how old", "how long"))
         # "HARBOR CITY, 12 March 2024 — The terminal stays closed until 30 April": the
-        # dateline dates the report; it answers no "when" about what the report says.
-        dateline = (
-            kind == "time"
-            and bool(_DATELINE_START.fullmatch(sentence[:a]))
-            and bool(_DATELINE_END.match(sentence, b))
-        )
-        key = (int(counted) + int(dateline), distance, a)
+        # dateline dates the report: the last "when" to give, and never a count.
+        dateline = _in_dateline(sentence, a, b)
+        if dateline and kind == "number":
+            continue
+        # "94 millimetres of rain on June 8": a day of the month counts nothing.
+        if kind == "number" and any(s <= a and b <= e and (s, e) != (a, b) for s, e in dates):
+            continue
+        # "How much did the estimate rise?" asks for money: "$1.1 billion", not "14-kilometre".
+        unpriced = money and not _PRICED.match(text)
+        key = (int(counted) + int(dateline) + int(unpriced), distance, a)
         if best is None or key < best[0]:
             best = (key, text, a)
     if best is None:
         return None
     _, text, a = best
     return ShortAnswer(text, offset + a, offset + a + len(text), citation)
+
+
+def _in_dateline(sentence: str, a: int, b: int) -> bool:
+    """Whether [a, b) lies in the sentence's news dateline ("HARLOW, March 20, 2024 — ...")."""
+    start = _DATELINE_START.match(sentence)
+    if start is None or a < start.end():
+        return False
+    dash = _DATELINE_END.search(sentence, b)
+    return dash is not None and bool(_DATE.fullmatch(sentence[start.end() : dash.start()].strip()))
 
 
 def short_answer(question: str, citations: Sequence[Citation]) -> ShortAnswer | None:
