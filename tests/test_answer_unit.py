@@ -341,9 +341,9 @@ def test_a_quotation_that_began_earlier_comes_from_its_start() -> None:
     ],
 )
 def test_quotation_marks_open_and_close(text: str, opens: bool, closes: bool) -> None:
-    from rag.answer.extractive import _closes_quote, _opens_quote
+    from rag.answer.passage import closes_quote, opens_quote
 
-    assert (_opens_quote(text), _closes_quote(text)) == (opens, closes)
+    assert (opens_quote(text), closes_quote(text)) == (opens, closes)
 
 
 def test_a_pronoun_sentence_brings_the_sentence_that_names_whom_it_means() -> None:
