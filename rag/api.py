@@ -23,6 +23,7 @@ from .ingest.loaders import Limits
 from .ingest.pipeline import EmbedProgressFn, ProgressFn, SkipFn, Stage
 from .retrieve import Filters, Retriever, check_glob, file_types_of
 from .store import DocumentInfo, Store, open_store
+from .text.markup import typed_text
 
 # v2: chunks are cut on spans, so their offsets are where they were cut. v1 placed repeated
 # pieces (long runs of one character, a divider line, a base64 blob) at the wrong occurrence and
@@ -188,6 +189,7 @@ class RagIndex:
             check_glob(path) if path else None,
             file_types_of(file_types) if file_types else None,
         )
+        query = typed_text(query) or query  # "<b>What</b> is the **port**?" asks for the port
         return self.retriever.search(query, _k(k, self.settings.top_k), mode=mode, filters=filters)
 
     def ask(
@@ -220,6 +222,7 @@ class RagIndex:
         another backend than the index's own (the app's per-tab choice)."""
         t0 = time.perf_counter()
         k = _k(k, self.settings.top_k)
+        question = typed_text(question) or question
         # Passages written to the assistant are no evidence (rag/answer/instructions.py): more
         # are fetched, so that planted ones do not push the real passages out of the top k.
         found = self.search(question, 3 * k, mode=mode, path=path, file_types=file_types)

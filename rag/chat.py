@@ -104,7 +104,7 @@ def rewrite(question: str, previous: str | None, speaks: Speaks | None = None) -
         so = re.search(r"\bso\b", question, re.IGNORECASE)  # "How so?" asks why
         return _ask_again(previous, "why" if so else bare.group(1))
     rest = _FOLLOW_UP.sub("", question).strip(" ?")
-    brief = len(question.split()) <= 4 and not _WH_WORD.search(rest)
+    brief = len(question.split()) <= 4 and len(rest) <= _SHORT_CHARS and not _WH_WORD.search(rest)
     if (_FOLLOW_UP.match(question) or brief) and _TIME.match(rest):
         # "And in 2020?", "What about last year?": the previous question, at that time
         return f"{_TIME_TAIL.sub('', previous.rstrip(' ?'))} {rest}?"
@@ -125,7 +125,7 @@ def rewrite(question: str, previous: str | None, speaks: Speaks | None = None) -
         return _PRONOUN.sub(swap, question, count=1)
     cue = _FOLLOW_UP.match(question)
     short = len(question.split()) <= 3 and not _ASKS.match(question)
-    if (cue or short) and len(rest.split()) <= 3:
+    if (cue or short) and len(rest.split()) <= 3 and len(rest) <= _SHORT_CHARS:
         # "And Taiwan?", "What about Kishi?": the previous question, about something else; if
         # it was already about something ("... say about Japan?"), about this instead.
         about = re.match(r"about\s+", rest, flags=re.IGNORECASE)
@@ -145,6 +145,10 @@ def rewrite(question: str, previous: str | None, speaks: Speaks | None = None) -
         return f"{base} about {rest}?"
     return question
 
+
+# A follow-up's words after "And"/"What about" that still read as a name or a time: 2,500
+# characters of "xxxx" is a question of its own, not the last one asked of it.
+_SHORT_CHARS = 60
 
 _SPEECH = re.compile(
     r"\b(say|says|said|tell|told|think|thinks|thought|write|wrote|claim|claimed|warn|warned|"

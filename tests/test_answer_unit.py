@@ -443,6 +443,19 @@ def test_what_someone_said_about_a_topic_is_theirs_or_refused() -> None:
     assert '"I did my jo' in texts and '"I hope othe' in texts
 
 
+def test_markup_typed_into_a_question_is_not_searched_for(index, tmp_path) -> None:
+    """Exploratory run: '<b>What</b> is the **default port**?' got a table row about Ray; the
+    question without its markup is answered."""
+    from rag.text.markup import typed_text
+
+    assert typed_text("<b>What</b> is the **default port**?") == "What is the default port?"
+    assert typed_text("How do I use `rag ingest`?") == "How do I use rag ingest?"
+    assert typed_text("Is 3 < 4 > 2?") == "Is 3 < 4 > 2?"  # no tag, nothing taken
+    write(tmp_path / "d" / "a.txt", "The app listens on port 7860 by default.")
+    index.ingest([tmp_path / "d"])
+    assert index.ask("<b>What</b> is the **default port**?").question == "What is the default port?"
+
+
 def test_the_same_sentence_in_several_files_is_said_once() -> None:
     """Three copies of one news item: "What did Ferraro say?" gave her sentence three times,
     cited [1] [2] [3]."""

@@ -102,6 +102,9 @@ def test_why_and_when_follow_ups_ask_the_previous_question_again() -> None:
     )
     assert rewrite("Why?", None) == "Why?"
     assert rewrite("In 2020, who won?", "How many votes did Chen get?") == "In 2020, who won?"
+    # 2,500 characters of junk after a 2,000-character question was glued onto it
+    assert rewrite("x" * 2500, "How do I change the port?") == "x" * 2500
+    assert rewrite("And " + "x" * 100, "What did Austin say?") == "And " + "x" * 100
 
 
 def test_first_question_is_left_alone_and_names_are_found() -> None:

@@ -292,6 +292,9 @@ def test_linked_folders_are_followed_and_links_outside_are_said(index, tmp_path:
     assert said["proj"].startswith(f"a link to {(ext / 'proj').resolve()}, outside")
     reasons = {Path(s).name: r for s, r in report.skipped}
     assert reasons == {"self": reasons["self"]} and reasons["self"].startswith("symbolic link loop")
+    assert report.summary().endswith("; 2 notes")
+    report.notes = report.notes[:1]
+    assert report.summary().endswith("; 1 note")  # it said "1 notes"
 
 
 def test_a_hidden_file_indexed_by_name_is_kept_up_to_date(index, tmp_path: Path) -> None:

@@ -62,6 +62,33 @@ def test_app_serves_on_loopback(index, tmp_path) -> None:
         app.close()
 
 
+def test_the_app_refuses_an_address_others_can_reach_unless_told() -> None:
+    """Exploratory run: `rag ui --host 0.0.0.0` put uploads and removals on the network with no
+    key, where the docs said the app listens on this machine only."""
+    from rag.errors import ConfigError
+    from rag.ui.layout import check_host
+
+    for host in ("127.0.0.1", "localhost", "::1"):
+        check_host(host, allow_network=False)
+    with pytest.raises(ConfigError, match="open to anyone who can reach this machine"):
+        check_host("0.0.0.0", allow_network=False)
+    check_host("0.0.0.0", allow_network=True)
+
+
+def test_text_typed_while_an_answer_streams_is_kept(kiln_index) -> None:
+    """Exploratory run: every update of a streaming answer emptied the question box, so a
+    question typed meanwhile vanished (and one sent meanwhile, which Gradio ignores while the
+    answer runs, with it). The box is emptied once, when the question is taken."""
+    from rag.ui.chat import Session
+
+    app = build_app(kiln_index)
+    ask = next(f.fn for f in app.fns.values() if getattr(f.fn, "__name__", "") == "ask")
+    updates = list(ask("When was the kiln built?", Session(), "extractive", "hybrid", 5))
+    assert len(updates) > 2
+    boxes = [u[2] for u in updates]
+    assert boxes[0] == "" and all(b != "" for b in boxes[1:]), boxes
+
+
 # ---------------------------------------------------------------- the chat as it streams
 
 

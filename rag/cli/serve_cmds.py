@@ -16,13 +16,22 @@ from .base import _answer_settings, _open, _run, _settings, answer_options, cli
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=7860, show_default=True, type=int)
+@click.option(
+    "--allow-network",
+    is_flag=True,
+    help="Serve on an address others can reach (the app has no keys: anyone there could read, "
+    "upload and remove documents).",
+)
 @click.pass_context
-def ui(ctx: click.Context, host: str, port: int) -> None:
+def ui(ctx: click.Context, host: str, port: int, allow_network: bool) -> None:
     """Open the chat app (indexes the user guide first when the index is empty)."""
     settings = _settings(ctx)
+    from ..ui.layout import check_host
+
+    _run(lambda: check_host(host, allow_network))  # before the index and the model load
     from ..ui import launch
 
-    _run(lambda: launch(settings, host=host, port=port))
+    _run(lambda: launch(settings, host=host, port=port, allow_network=allow_network))
 
 
 @cli.command()

@@ -88,7 +88,7 @@ def _outside(real: Path) -> str:
 
 
 _TWICE = "a link to a folder already read in this ingest: not read twice"
-_LOOP = "symbolic link loop (the link points back to itself): fix or delete the link"
+_LOOP = "symbolic link loop (the link points back to itself or to a folder above it): fix or delete the link"
 _NOT_UTF8 = "its name is not valid UTF-8 (an older encoding, such as Latin-1): rename the file"
 
 

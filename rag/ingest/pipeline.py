@@ -63,7 +63,7 @@ class IngestReport:
                 else f"; {self.ignored} files of other types ignored"
             )
         if self.notes:
-            line += f"; {len(self.notes)} notes"
+            line += f"; {len(self.notes)} note{'s' if len(self.notes) != 1 else ''}"
         return line
 
     def to_dict(self) -> dict[str, Any]:

@@ -3,7 +3,6 @@ route reaches it, and the bearer-key check."""
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import secrets
 import time
@@ -13,7 +12,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..api import RagIndex
-from ..config import Settings
+from ..config import Settings, is_loopback
 from ..embeddings import Embedder
 from ..errors import ConfigError
 from ..uploads import Uploads
@@ -86,15 +85,6 @@ class Server:
         if name is None:
             return True
         return name in (self.model_id, self.fingerprint) or name.rsplit("/", 1)[-1] == self.model_id
-
-
-def is_loopback(host: str) -> bool:
-    if host in ("localhost", ""):
-        return host == "localhost"
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_bind(settings: Settings) -> None:

@@ -44,6 +44,16 @@ def reading_text(chunk: str) -> str:
     return _INLINE.sub(_plain, join_lines(text))
 
 
+def typed_text(question: str) -> str:
+    """A question as typed, without the markup a chat box invites or a paste brings: HTML tags
+    ("<b>What</b>"), Markdown emphasis and code marks ("**default port**"); the words stay."""
+    text = _TAG.sub(" ", question)
+    return " ".join(_INLINE.sub(_plain, text).split())
+
+
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]{0,20}(?:\s[^<>]{0,200})?/?>")
+
+
 def plain_text(source: str) -> str:
     """The sentence as text: lines joined, list bullets, heading and quote marks, emphasis,
     code and link syntax removed (a link keeps its words)."""

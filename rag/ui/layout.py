@@ -10,7 +10,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from ..api import RagIndex
-from ..config import AnswerBackend, Settings
+from ..config import AnswerBackend, Settings, is_loopback
+from ..errors import ConfigError
 from .chat import Answerers, Session, effective_config, stream_answer
 from .documents import DocumentsTab, Preparing
 from .render import launch_kwargs, sources_panel
@@ -118,10 +119,14 @@ def _wire_ask(index: RagIndex, ask_ui: SimpleNamespace, tab: SimpleNamespace, se
     def ask(
         question: str, session: Session, backend: str, mode: str, k: float
     ) -> Iterator[tuple[Any, ...]]:
+        # The box is emptied once, when the question is taken: what the user types while the
+        # answer is written is the next question, not something to wipe at each update.
+        box: Any = ""
         for messages, panel, state in stream_answer(
             index, answerers, question, session, backend, mode, int(k)
         ):
-            yield messages, gr.update() if panel is None else panel, "", state
+            yield messages, gr.update() if panel is None else panel, box, state
+            box = gr.update()
 
     def new_conversation() -> tuple[Any, ...]:
         return [], sources_panel("", [], False), "", Session()
@@ -261,9 +266,24 @@ def serve(
     return app
 
 
-def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
+def launch(
+    settings: Settings, host: str = "127.0.0.1", port: int = 7860, *, allow_network: bool = False
+) -> None:
+    check_host(host, allow_network)
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     index = RagIndex.open(settings)
     preparing = Preparing(index)
     preparing.start()  # the page opens at once and shows the progress
     serve(index, host, port, preparing=preparing)
+
+
+def check_host(host: str, allow_network: bool) -> None:
+    """The app has no keys: on an address others can reach, anyone there could read, upload
+    and remove the documents. That takes `allow_network`, said on purpose."""
+    if not is_loopback(host) and not allow_network:
+        raise ConfigError(
+            f"the app on {host} would be open to anyone who can reach this machine: it has no "
+            "keys, and lets a visitor read, upload and remove your documents. Keep the default "
+            "127.0.0.1 (from another machine, use an SSH tunnel: ssh -L 7860:127.0.0.1:7860 "
+            "HOST), or pass --allow-network if only people you trust can reach this address"
+        )
