@@ -100,8 +100,8 @@ def test_unsupported_suffix(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedFileError) as info:
         load_file(path)
     assert info.value.reason == (
-        "unsupported file type '.xyz' (supported: .txt, .md, .html, .htm, .pdf, .docx, "
-        ".png, .jpg, .jpeg, .tif, .tiff)"
+        "unsupported file type '.xyz' (supported: .txt, .text, .md, .markdown, .html, .htm, "
+        ".pdf, .docx, .png, .jpg, .jpeg, .tif, .tiff)"
     )
     no_suffix = write(tmp_path, "Makefile", "all:")
     with pytest.raises(UnsupportedFileError, match="no extension"):

@@ -35,7 +35,7 @@ SUPPORTED_SUFFIXES: dict[str, str] = {
     ".tif": "image",
     ".tiff": "image",
 }
-_SUPPORTED_LIST = ".txt, .md, .html, .htm, .pdf, .docx, .png, .jpg, .jpeg, .tif, .tiff"
+_SUPPORTED_LIST = ", ".join(SUPPORTED_SUFFIXES)  # every one: '.text' and '.markdown' were left out
 _MB = 1024 * 1024
 # Why a file is skipped when it holds no text at all. Unlike a file that cannot be read, such a
 # file's earlier version leaves the index (pipeline.py): what the file now says is nothing.
