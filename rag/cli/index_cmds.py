@@ -50,8 +50,8 @@ def ingest(
     ray: str | None,
     ray_workers: int | None,
 ):
-    """Index files and folders (.txt .md .html .pdf .docx; .png .jpg .tif and scanned PDF pages
-    by OCR); unchanged files are not re-embedded."""
+    """Index files and folders (.txt .text .md .markdown .html .htm .pdf .docx; .png .jpg .jpeg
+    .tif .tiff and scanned PDF pages by OCR); unchanged files are not re-embedded."""
     if ray and not _ray_address_like(ray):  # `--ray docs/`: a path, not an address
         paths, ray = (Path(ray), *paths), ""
     if not paths:
