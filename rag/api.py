@@ -185,11 +185,22 @@ class RagIndex:
         path: str | None = None,
         file_types: Sequence[str] | None = None,
     ) -> list[SearchHit]:
+        # "<b>What</b> is the **port**?" asks for the port.
+        return self._search(typed_text(query) or query, k, mode, path, file_types)
+
+    def _search(
+        self,
+        query: str,
+        k: int | None,
+        mode: str | None,
+        path: str | None,
+        file_types: Sequence[str] | None,
+    ) -> list[SearchHit]:
+        """`search` of a query whose markup is already stripped."""
         filters = Filters(
             check_glob(path) if path else None,
             file_types_of(file_types) if file_types else None,
         )
-        query = typed_text(query) or query  # "<b>What</b> is the **port**?" asks for the port
         return self.retriever.search(query, _k(k, self.settings.top_k), mode=mode, filters=filters)
 
     def ask(
@@ -225,7 +236,7 @@ class RagIndex:
         question = typed_text(question) or question
         # Passages written to the assistant are no evidence (rag/answer/instructions.py): more
         # are fetched, so that planted ones do not push the real passages out of the top k.
-        found = self.search(question, 3 * k, mode=mode, path=path, file_types=file_types)
+        found = self._search(question, 3 * k, mode, path, file_types)
         hits = drop_instruction_chunks(found, k)
         retrieve_ms = round((time.perf_counter() - t0) * 1000, 1)
         yield Retrieved(hits)

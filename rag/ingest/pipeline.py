@@ -152,9 +152,10 @@ def ingest_paths(
             on_skip(source, reason)
 
     for p in missing:
-        if not (prune and indexed_under(store, p)):
+        was_indexed = bool(indexed_under(store, p))
+        if not (prune and was_indexed):
             why = "path does not exist"
-            if indexed_under(store, p):  # deleted since it was indexed: say what stays
+            if was_indexed:  # deleted since it was indexed: say what stays
                 why += (
                     "; the version indexed before is kept (drop it with `rag remove` or "
                     "`rag ingest --prune`)"

@@ -13,7 +13,6 @@ state-changing request from a browser must come from the server's own origin (or
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import re
@@ -23,7 +22,7 @@ from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..config import Settings
+from ..config import Settings, is_loopback
 
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -31,12 +30,7 @@ _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 def loopback_name(host: str) -> bool:
     """localhost, *.localhost (RFC 6761 keeps it on the machine) or a loopback address."""
     host = host.strip("[]").lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return host.endswith(".localhost") or is_loopback(host)
 
 
 def _host_only(value: str) -> str:
