@@ -31,7 +31,7 @@ from common import load_beir, machine, save
 from rag.embeddings import Embedder, SentenceTransformerEmbedder
 from rag.ingest.splitter import TokenSplitter
 from rag.onnx_embed import OnnxEmbedder, cpu_features, int8_kernel
-from rag.onnx_export import _quantize, int8_weight_type
+from rag.onnx_export import _quantize, fused_graph, int8_weight_type
 
 
 def other_int8_form(int8: OnnxEmbedder, cache: Path) -> tuple[str, str, OnnxEmbedder]:
@@ -43,7 +43,8 @@ def other_int8_form(int8: OnnxEmbedder, cache: Path) -> tuple[str, str, OnnxEmbe
     other = QuantType.QUInt8 if mine == QuantType.QInt8 else QuantType.QInt8
     form = {QuantType.QInt8: "u8 x s8", QuantType.QUInt8: "u8 x u8"}
     graph = Path(tempfile.mkdtemp(prefix="rag-int8-", dir=cache)) / "model-int8.onnx"
-    _quantize(int8.model_file().with_name("model-fp32.onnx"), graph, other)
+    fused_graph(int8.path, graph.with_name("fused.onnx"))  # int8 starts from the unpacked graph
+    _quantize(graph.with_name("fused.onnx"), graph, other)
     return form[mine], form[other], OnnxEmbedder.of_graph(graph)
 
 

@@ -167,6 +167,14 @@ def main() -> None:
         metavar="RAG_X=V",
         help="a setting for the server only (repeatable), e.g. RAG_EMBED_CALL_TOKENS=64",
     )
+    ap.add_argument(
+        "--compare-env",
+        action="append",
+        default=[],
+        metavar="RAG_X=V",
+        help="start a second server with this setting too (repeatable) and load both in each "
+        "round, alternating which goes first: e.g. RAG_EMBED_PACK_TEXTS=0",
+    )
     ap.add_argument("--client", choices=["httpx", "wrk"], default="httpx")
     ap.add_argument(
         "--encoding-format",
@@ -182,71 +190,68 @@ def main() -> None:
     emb.embed(texts[:64])  # export the ONNX graph if it is not cached
     ideal(emb, texts, sizes)  # warm up: every call shape once, before any round is timed
 
-    port = free_port()
-    tmp = Path(tempfile.mkdtemp(prefix="rag-bench-serve-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    env.update(RAG_INDEX=str(tmp / "index"), RAG_PORT=str(port))
-    env.update(kv.split("=", 1) for kv in args.server_env)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rag", "serve", "--no-access-log"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    # The server as configured, and with --compare-env a second one ("B") beside it: each
+    # round loads both, in alternating order, so that their ratio sees the same machine.
+    servers = {"A": args.server_env}
+    if args.compare_env:
+        servers["B"] = args.server_env + args.compare_env
+    started: dict[str, tuple[subprocess.Popen, str, list[int]]] = {}
     rounds: list[dict] = []
     try:
-        import httpx
-
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise SystemExit("rag serve did not start")
-        kids = children(proc.pid)  # the model processes (and multiprocessing's resource tracker)
+        for label, extra in servers.items():
+            started[label] = start_server(extra)
         for r in range(args.rounds):
-            # The ideal while the server is idle (its processes asleep), then the server.
+            # The ideal while the servers are idle (their processes asleep), then the servers.
             round_ = {"round": r + 1, "ideal": ideal(emb, texts, sizes), "server": []}
             print(
                 f"round {r + 1}: ideal",
                 {b: round(v["texts_per_s"], 1) for b, v in round_["ideal"].items()},
             )
-            for c in levels:
-                round_["server"].append(load_server(args, url, texts, c, kids, proc.pid))
+            order = list(started) if r % 2 == 0 else list(started)[::-1]
+            by_label: dict[str, list[dict]] = {}
+            for label in order:
+                proc, url, kids = started[label]
+                by_label[label] = [load_server(args, url, texts, c, kids, proc.pid) for c in levels]
+            round_["server"] = by_label["A"]
+            if "B" in by_label:
+                round_["server_b"] = by_label["B"]
             rounds.append(round_)
-        metrics = httpx.get(url + "/metrics").text
-        m = re.search(r"^rag_embed_batch_size_sum (\S+)$", metrics, re.M)
-        n = re.search(r"^rag_embed_batch_size_count (\S+)$", metrics, re.M)
-        mean_batch = float(m.group(1)) / float(n.group(1)) if m and n else None
+        mean_batch = {label: model_batch(url) for label, (_, url, _) in started.items()}
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(30)
+        for proc, _, _ in started.values():
+            proc.send_signal(signal.SIGINT)
+            proc.wait(30)
 
     mean = {b: statistics.mean(r["ideal"][b]["texts_per_s"] for r in rounds) for b in sizes}
     best = max(mean, key=lambda b: mean[b])
     summary = {}
     for i, c in enumerate(levels):
-        ratios = []
-        for r in rounds:
-            run = r["server"][i]
-            run["ratio_to_ideal"] = round(run["texts_per_s"] / r["ideal"][best]["texts_per_s"], 3)
-            ratios.append(run["ratio_to_ideal"])
-        summary[c] = {
-            "ratio_to_ideal_median": round(statistics.median(ratios), 3),
-            "ratio_to_ideal_mean": round(statistics.mean(ratios), 3),
-            "ratio_to_ideal_min_max": [min(ratios), max(ratios)],
-            "texts_per_s_median": statistics.median(r["server"][i]["texts_per_s"] for r in rounds),
-        }
+        summary[c] = {}
+        for key in ("server", "server_b") if args.compare_env else ("server",):
+            ratios = []
+            for r in rounds:
+                run = r[key][i]
+                ideal_tps = r["ideal"][best]["texts_per_s"]
+                run["ratio_to_ideal"] = round(run["texts_per_s"] / ideal_tps, 3)
+                ratios.append(run["ratio_to_ideal"])
+            summary[c][key] = {
+                "ratio_to_ideal_median": round(statistics.median(ratios), 3),
+                "ratio_to_ideal_mean": round(statistics.mean(ratios), 3),
+                "ratio_to_ideal_min_max": [min(ratios), max(ratios)],
+                "texts_per_s_median": statistics.median(r[key][i]["texts_per_s"] for r in rounds),
+            }
+        if args.compare_env:
+            b_over_a = [
+                r["server_b"][i]["texts_per_s"] / r["server"][i]["texts_per_s"] for r in rounds
+            ]
+            summary[c]["b_over_a_median"] = round(statistics.median(b_over_a), 3)
+            summary[c]["b_over_a"] = [round(x, 3) for x in b_over_a]
     result = {
         "machine": machine(),
         "load_average_at_end": os.getloadavg(),
         "texts": len(texts),
         "server_env": args.server_env,
+        "compare_env": args.compare_env,
         "client": args.client,
         "encoding_format": args.encoding_format,
         "mean_tokens_per_text": round(
@@ -256,15 +261,65 @@ def main() -> None:
         "ideal_texts_per_s_mean": mean,
         "rounds": rounds,
         "summary_by_concurrency": summary,
-        "mean_model_batch": round(mean_batch, 1) if mean_batch else None,
+        "mean_model_batch": mean_batch["A"],
+        "mean_model_batch_b": mean_batch.get("B"),
     }
     print(result)
     for c, row in summary.items():
-        print(
-            f"concurrency {c}: of the ideal, median {row['ratio_to_ideal_median']}, "
-            f"mean {row['ratio_to_ideal_mean']}, range {row['ratio_to_ideal_min_max']}"
-        )
+        for key in ("server", "server_b"):
+            if key in row:
+                s = row[key]
+                print(
+                    f"concurrency {c}, {key}: of the ideal, median {s['ratio_to_ideal_median']}, "
+                    f"mean {s['ratio_to_ideal_mean']}, range {s['ratio_to_ideal_min_max']}"
+                )
+        if "b_over_a_median" in row:
+            print(
+                f"concurrency {c}: B / A texts/s per round {row['b_over_a']}, median {row['b_over_a_median']}"
+            )
     print("saved", save("embeddings_server", result))
+
+
+def start_server(extra: list[str]) -> tuple[subprocess.Popen, str, list[int]]:
+    """`rag serve` on a free port with these settings, once /healthz answers: (process, url,
+    its model processes)."""
+    import httpx
+
+    port = free_port()
+    tmp = Path(tempfile.mkdtemp(prefix="rag-bench-serve-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env.update(RAG_INDEX=str(tmp / "index"), RAG_PORT=str(port))
+    env.update(kv.split("=", 1) for kv in extra)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rag", "serve", "--no-access-log"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.3)
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise SystemExit("rag serve did not start")
+    # The model processes (and multiprocessing's resource tracker).
+    return proc, url, children(proc.pid)
+
+
+def model_batch(url: str) -> float | None:
+    """The server's mean model batch (texts), from its metrics."""
+    import httpx
+
+    metrics = httpx.get(url + "/metrics").text
+    m = re.search(r"^rag_embed_batch_size_sum (\S+)$", metrics, re.M)
+    n = re.search(r"^rag_embed_batch_size_count (\S+)$", metrics, re.M)
+    return round(float(m.group(1)) / float(n.group(1)), 1) if m and n else None
 
 
 def load_server(

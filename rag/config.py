@@ -97,6 +97,13 @@ class Settings(BaseSettings):
         "the calls that cost least, padding included. Unset: the backend's measured figure "
         "(16 for ONNX Runtime, 64 for PyTorch; BENCHMARKS.md).",
     )
+    embed_pack_texts: int = Field(
+        32,
+        ge=0,
+        description="ONNX: an embedding call of at most this many texts (a server's batch, a "
+        "query) puts short texts side by side in rows of up to 64 tokens, each text seeing only "
+        "itself; 0 turns packing off (BENCHMARKS.md, 'Packed rows').",
+    )
     chunk_tokens: int = Field(
         200, ge=16, description="Largest chunk, in the embedding model's word-piece tokens."
     )

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from .config import Settings
 
 ProgressFn = Callable[[int], None]
+# One model call: its rows, each the positions of the texts it holds (one, or several packed).
+Rows = list[list[int]]
 
 
 class Embedder(ABC):
@@ -59,12 +61,9 @@ class Embedder(ABC):
             return out
         # Similar lengths in a batch means less padding, and the padded size bounds the batch.
         width, compute = self._prepare(texts)
-        order = sorted(range(len(texts)), key=lambda i: width[i], reverse=True)
-        call = self.default_call_tokens if self.call_tokens is None else self.call_tokens
-        bounds = cheapest_calls([width[i] for i in order], call, self.batch_size, self.batch_tokens)
-        for lo, hi in bounds:
-            idx = order[lo:hi]
-            vecs = np.asarray(compute(idx), dtype=np.float32)
+        for rows in self._plan(width):
+            idx = [i for row in rows for i in row]
+            vecs = np.asarray(compute(rows), dtype=np.float32)
             if vecs.shape != (len(idx), self.dim):
                 raise EmbeddingError(
                     f"{self.name} returned shape {vecs.shape}, expected ({len(idx)}, {self.dim})"
@@ -74,12 +73,25 @@ class Embedder(ABC):
                 progress(len(idx))
         return normalize(out)
 
-    def _prepare(self, texts: Sequence[str]) -> tuple[list[int], Callable[[list[int]], np.ndarray]]:
+    def _plan(self, width: Sequence[int]) -> list[Rows]:
+        """The model calls for texts of these widths: each call its rows, each row the texts
+        (positions) it holds. Here one text a row, texts sorted by width and cut into the
+        cheapest calls; a backend that can pack several short texts into a row overrides it."""
+        order = sorted(range(len(width)), key=lambda i: width[i], reverse=True)
+        bounds = cheapest_calls(
+            [width[i] for i in order], self._call_tokens(), self.batch_size, self.batch_tokens
+        )
+        return [[[i] for i in order[lo:hi]] for lo, hi in bounds]
+
+    def _call_tokens(self) -> int:
+        return self.default_call_tokens if self.call_tokens is None else self.call_tokens
+
+    def _prepare(self, texts: Sequence[str]) -> tuple[list[int], Callable[[Rows], np.ndarray]]:
         """The tokens each text takes in the model (with [CLS] and [SEP], after truncation), and
-        what computes the vectors of the texts at some positions in one model call. A backend
-        that tokenizes to run the model overrides it to tokenize each text once, not twice."""
+        what computes the vectors of one call's rows (in row order). A backend that tokenizes to
+        run the model overrides it to tokenize each text once, not twice."""
         width = [min(n, self.max_tokens) + 2 for n in self.count_tokens(texts)]
-        return width, lambda idx: self._embed_batch([texts[i] for i in idx])
+        return width, lambda rows: self._embed_batch([texts[i] for row in rows for i in row])
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
@@ -341,5 +353,6 @@ def make_embedder(settings: Settings) -> Embedder:
         cache_dir=settings.cache_dir,
         precision=settings.embed_precision,
         fallback=settings.embed_backend == "auto",
+        pack_texts=settings.embed_pack_texts,
         **batching,
     )

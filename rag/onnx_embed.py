@@ -24,12 +24,21 @@ from typing import Any
 
 import numpy as np
 
-from .embeddings import LocalModelEmbedder, SentenceTransformerEmbedder, normalize
+from .embeddings import (
+    LocalModelEmbedder,
+    Rows,
+    SentenceTransformerEmbedder,
+    cheapest_calls,
+    normalize,
+)
 from .errors import EmbeddingError
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = "rag-onnx-v1"
+# v2: the graph reads packed rows (position ids and a per-row attention mask) and returns each
+# token's vector; pooling is done here, per text.
+CACHE_FORMAT = "rag-onnx-v2"
+PACKED_MASK = "attention_mask3d"
 PRECISIONS = ("fp32", "int8")
 
 
@@ -79,6 +88,12 @@ class OnnxEmbedder(LocalModelEmbedder):
     # A call costs ONNX Runtime little besides its tokens: tight, many calls win (BENCHMARKS.md,
     # "Embedding batches": 16 best of 0-128 on sentences and chunks, 8 to 256 per embed call).
     default_call_tokens = 16
+    # An embed call of at most `pack_texts` texts (a server's batch, a query) puts short texts
+    # side by side in rows of up to `pack_tokens` tokens: fewer, fuller rows and calls for a
+    # random mix of lengths. Larger calls (ingest) sort their texts by length, where one text a
+    # row measured cheaper. Measured in BENCHMARKS.md ("Packed rows").
+    pack_texts = 32
+    pack_tokens = 64
 
     def __init__(
         self,
@@ -91,8 +106,11 @@ class OnnxEmbedder(LocalModelEmbedder):
         batch_size: int = 64,
         batch_tokens: int = 2048,
         call_tokens: int | None = None,
+        pack_texts: int | None = None,
     ):
         super().__init__(path, batch_size, batch_tokens, call_tokens)
+        if pack_texts is not None:
+            self.pack_texts = pack_texts
         if precision not in PRECISIONS:
             raise EmbeddingError(f"unknown embedding precision {precision!r}: use fp32 or int8")
         self.precision = precision
@@ -159,7 +177,7 @@ class OnnxEmbedder(LocalModelEmbedder):
     @property
     def _model_tokenizer(self) -> Any:
         """A second tokenizer that truncates as sentence-transformers does (padding is done
-        here, per model call: `_arrays`)."""
+        here, per model call: `_feeds`)."""
         tok = getattr(self, "_mtok", None)
         if tok is None:
             from tokenizers import Tokenizer
@@ -178,42 +196,104 @@ class OnnxEmbedder(LocalModelEmbedder):
         encs = [tok.encode(texts[0])] if len(texts) == 1 else tok.encode_batch(list(texts))
         return [e.ids for e in encs]
 
-    def _arrays(self, ids: Sequence[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-        """input_ids and attention_mask of one call, padded on the right to its longest text."""
-        width = max(len(x) for x in ids)
-        arr = np.full((len(ids), width), self._pad_id, dtype=np.int64)
-        mask = np.zeros((len(ids), width), dtype=np.int64)
-        for row, x in enumerate(ids):
-            arr[row, : len(x)] = x
-            mask[row, : len(x)] = 1
-        return arr, mask
+    @property
+    def _packs(self) -> bool:
+        """Whether the loaded graph reads packed rows (every graph cached since rag-onnx-v2)."""
+        return PACKED_MASK in self._input_names
 
-    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        feeds = {"input_ids": ids, "attention_mask": mask}
+    def _plan(self, width: Sequence[int]) -> list[Rows]:
+        if len(width) > self.pack_texts or not self._packs:
+            return super()._plan(width)
+        rows = pack_rows(width, self.pack_tokens)
+        fill = [sum(width[i] for i in row) for row in rows]
+        order = sorted(range(len(rows)), key=lambda r: fill[r], reverse=True)
+        bounds = cheapest_calls(
+            [fill[r] for r in order], self._call_tokens(), self.batch_size, self.batch_tokens
+        )
+        return [[rows[r] for r in order[lo:hi]] for lo, hi in bounds]
+
+    def _feeds(self, rows: Sequence[Sequence[list[int]]]) -> dict[str, np.ndarray]:
+        """One call's inputs, each row padded on the right to the fullest row. A packed row's
+        texts each restart their positions and see only their own tokens (a block-diagonal
+        attention mask), so each comes out as it would alone."""
+        width = max(sum(len(x) for x in row) for row in rows)
+        shape = (len(rows), width)
+        ids = np.full(shape, self._pad_id, dtype=np.int64)
+        mask = np.zeros(shape, dtype=np.int64)
+        pos = np.zeros(shape, dtype=np.int64)
+        block = np.zeros((*shape, width), dtype=np.int32) if self._packs else None
+        for r, row in enumerate(rows):
+            at = 0
+            for x in row:
+                end = at + len(x)
+                ids[r, at:end] = x
+                mask[r, at:end] = 1
+                pos[r, at:end] = np.arange(len(x))
+                if block is not None:
+                    block[r, at:end, at:end] = 1
+                at = end
+        feeds: dict[str, np.ndarray] = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._input_names:
             feeds["token_type_ids"] = np.zeros_like(ids)
+        if block is not None:
+            feeds["position_ids"], feeds[PACKED_MASK] = pos, block
+        return feeds
+
+    def _run(self, rows: Sequence[Sequence[list[int]]]) -> np.ndarray:
+        """Vectors (not normalised) of the texts of one call, row by row; `rows` hold token ids,
+        one text a row unless the graph packs."""
+        if not self._packs and any(len(row) != 1 for row in rows):
+            raise EmbeddingError("this ONNX graph reads one text a row; it cannot pack")
+        feeds = self._feeds(rows)
         # ONNX Runtime sessions are thread-safe, but two calls at once only split the same cores.
         with self._run_lock:
-            return np.asarray(self._session.run(None, feeds)[0], dtype=np.float32)
+            out = np.asarray(self._session.run(None, feeds)[0], dtype=np.float32)
+        if not self._packs:
+            return out
+        # Mean pooling over each text's own tokens ([CLS] and [SEP] included, as the model's).
+        vecs = []
+        for r, row in enumerate(rows):
+            at = 0
+            for x in row:
+                vecs.append(out[r, at : at + len(x)].mean(axis=0))
+                at += len(x)
+        return np.stack(vecs)
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         self._load()
         if self._torch is not None:
             return self._torch._embed_batch(texts)
-        return self._run(*self._arrays(self._ids(texts)))
+        return self._run([[x] for x in self._ids(texts)])
 
-    def _prepare(self, texts: Sequence[str]) -> tuple[list[int], Callable[[list[int]], np.ndarray]]:
+    def _prepare(self, texts: Sequence[str]) -> tuple[list[int], Callable[[Rows], np.ndarray]]:
         # Tokenized once: the ids that give each text's width are the ones the model reads
         # (counting first, then encoding each call, tokenized everything twice).
         self._load()
         if self._torch is not None:
             return super()._prepare(texts)
         ids = self._ids(texts)
-        return [len(x) for x in ids], lambda idx: self._run(*self._arrays([ids[i] for i in idx]))
+        return [len(x) for x in ids], lambda rows: self._run([[ids[i] for i in r] for r in rows])
 
     def embed_query(self, text: str) -> np.ndarray:
         # One text needs no token count to be batched: straight to the model.
         return normalize(self._embed_batch([text]))[0]
+
+
+def pack_rows(width: Sequence[int], capacity: int) -> Rows:
+    """Texts (positions) of these widths in rows of at most `capacity` tokens, first fit, longest
+    first; a text wider than that has a row of its own."""
+    rows: Rows = []
+    fill: list[int] = []
+    for i in sorted(range(len(width)), key=lambda i: width[i], reverse=True):
+        for r, used in enumerate(fill):
+            if used + width[i] <= capacity:
+                rows[r].append(i)
+                fill[r] += width[i]
+                break
+        else:
+            rows.append([i])
+            fill.append(width[i])
+    return rows
 
 
 def cache_folder(cache_dir: Path, fingerprint: str) -> Path:

@@ -3,7 +3,8 @@
 Run once per model (and ONNX Runtime version), by whichever process first needs the graph; this
 is the only part of the ONNX path that imports PyTorch. Steps: export with eager attention (its
 pattern is the one ONNX Runtime's BERT fusions recognise: one Attention, SkipLayerNormalization
-and BiasGelu node per layer), fuse, compare with PyTorch on fixed texts, then for int8 quantise
+and BiasGelu node per layer), fuse, make the fp32 graph read packed rows (several short texts
+side by side in one row, `_packed`), compare with PyTorch on fixed texts, then for int8 quantise
 the fused graph's weights (dynamic int8: activations are quantised per batch at run time).
 """
 
@@ -39,35 +40,48 @@ INT8_MIN_COSINE = 0.98
 
 
 def build(model_path: Path, folder: Path, precision: str) -> None:
-    """Write `folder/model-<precision>.onnx` and its record; fp32 first, as int8 starts from it."""
+    """Write `folder/model-<precision>.onnx` and its record. fp32 reads packed rows (`_packed`);
+    int8 is quantised from the fused graph as exported, one text a row: its embedding node's
+    quantised form takes no position ids."""
     from .onnx_embed import read_record
 
     folder.mkdir(parents=True, exist_ok=True)
     st = _load_torch_model(model_path)
     reference = st.encode(CHECK_TEXTS, normalize_embeddings=True, convert_to_numpy=True)
     fp32 = folder / "model-fp32.onnx"
-    if read_record(fp32) is None:
-        with tempfile.TemporaryDirectory(dir=folder) as tmp:
-            raw = Path(tmp) / "raw.onnx"
-            _export(st, raw)
-            fused = Path(tmp) / "fused.onnx"
-            _fuse(raw, fused, st)
-            diff, cos = _check(fused, model_path, reference)
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        fused = Path(tmp) / "fused.onnx"
+        _fused(st, fused)
+        if read_record(fp32) is None:
+            packed = Path(tmp) / "packed.onnx"
+            _packed(fused, packed)
+            diff, cos = _check(packed, model_path, reference)
             if diff > FP32_TOLERANCE:
                 raise EmbeddingError(
                     f"the ONNX export differs from PyTorch by {diff:.2e} (> {FP32_TOLERANCE})"
                 )
-            _commit(fused, fp32, "fp32", diff, cos)
-    if precision == "int8":
-        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            _commit(packed, fp32, "fp32", diff, cos)
+        if precision == "int8":
             q = Path(tmp) / "int8.onnx"
-            _quantize(fp32, q)
+            _quantize(fused, q)
             diff, cos = _check(q, model_path, reference)
             if cos < INT8_MIN_COSINE:
                 raise EmbeddingError(
                     f"the int8 graph's vectors are too far from PyTorch's (cosine {cos:.4f})"
                 )
             _commit(q, folder / _int8_file(), "int8", diff, cos)
+
+
+def fused_graph(model_path: Path, out: Path) -> None:
+    """The exported and fused graph, one text a row (what int8 is quantised from)."""
+    _fused(_load_torch_model(model_path), out)
+
+
+def _fused(st: Any, out: Path) -> None:
+    raw = out.with_name("raw.onnx")
+    _export(st, raw)
+    _fuse(raw, out, st)
+    raw.unlink()
 
 
 def _load_torch_model(model_path: Path) -> Any:
@@ -150,6 +164,58 @@ def _fuse(raw: Path, out: Path, st: Any) -> None:
         opt_level=0,
     )
     model.save_model_to_file(str(out))
+
+
+def _packed(fused: Path, out: Path) -> None:
+    """The fused graph made to read packed rows: several texts side by side in one row, each
+    with its own positions (a `position_ids` input to the embedding node) and seeing only its
+    own tokens (a per-row attention mask, `attention_mask3d`, to every Attention node), and to
+    return each token's vector (mean pooling moves to rag.onnx_embed, per text)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from .onnx_embed import PACKED_MASK
+
+    model = onnx.load(str(fused))
+    g = model.graph
+    embed = [n for n in g.node if n.op_type == "EmbedLayerNormalization"]
+    attention = [n for n in g.node if n.op_type == "Attention"]
+    # Pooling: sentence_embedding = ReduceSum(Mul(tokens, mask)) / count; `tokens` is wanted.
+    made = {o: n for n in g.node for o in n.output}
+    div = made.get(g.output[0].name)
+    reduce = made.get(div.input[0]) if div is not None and div.op_type == "Div" else None
+    mul = (
+        made.get(reduce.input[0]) if reduce is not None and reduce.op_type == "ReduceSum" else None
+    )
+    if len(embed) != 1 or not attention or mul is None or mul.op_type != "Mul":
+        raise EmbeddingError("the fused graph is not the BERT form that packs (rag.onnx_export)")
+    tokens = mul.input[0]
+    axes = ["batch", "tokens"]
+    g.input.append(helper.make_tensor_value_info("position_ids", TensorProto.INT64, axes))
+    g.input.append(helper.make_tensor_value_info(PACKED_MASK, TensorProto.INT32, [*axes, "keys"]))
+    cast = helper.make_node("Cast", ["position_ids"], ["position_ids_int32"], to=TensorProto.INT32)
+    inputs = list(embed[0].input)[:8]
+    inputs += [""] * (8 - len(inputs)) + ["position_ids_int32"]
+    del embed[0].input[:]
+    embed[0].input.extend(inputs)
+    for node in attention:
+        node.input[3] = PACKED_MASK
+    hidden = int(g.output[0].type.tensor_type.shape.dim[-1].dim_value) or None
+    del g.output[:]
+    g.output.append(helper.make_tensor_value_info(tokens, TensorProto.FLOAT, [*axes, hidden]))
+    # Keep only what the token vectors need (the pooling nodes go).
+    needed, keep = {tokens}, []
+    for node in reversed([cast, *g.node]):
+        if any(o in needed for o in node.output):
+            keep.append(node)
+            needed.update(i for i in node.input if i)
+    del g.node[:]
+    g.node.extend(reversed(keep))
+    kept = [i for i in g.input if i.name in needed]
+    del g.input[:]
+    g.input.extend(kept)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(out))
 
 
 def _quantize(fp32: Path, out: Path, weight_type: Any = None) -> None:

@@ -160,7 +160,8 @@ def test_embed_tokenizes_each_text_once_and_pads_as_the_tokenizer_would(tmp_path
 
     emb = OnnxEmbedder(cache_dir=tmp_path)
     emb._session = object()  # a loaded model, as far as _load is concerned
-    calls: list[tuple[np.ndarray, np.ndarray]] = []
+    emb._input_names = ["input_ids", "attention_mask", "token_type_ids"]  # one text a row
+    calls: list[list[list[list[int]]]] = []
     tokenized: list[str] = []
     ids_of = emb._ids
 
@@ -168,9 +169,9 @@ def test_embed_tokenizes_each_text_once_and_pads_as_the_tokenizer_would(tmp_path
         tokenized.extend(texts)
         return ids_of(texts)
 
-    def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        calls.append((ids, mask))
-        return np.ones((len(ids), emb.dim), dtype=np.float32)
+    def run(rows):
+        calls.append(rows)
+        return np.ones((sum(len(r) for r in rows), emb.dim), dtype=np.float32)
 
     monkeypatch.setattr(emb, "_ids", counting_ids)
     monkeypatch.setattr(emb, "_run", run)
@@ -178,24 +179,81 @@ def test_embed_tokenizes_each_text_once_and_pads_as_the_tokenizer_would(tmp_path
     texts = ["a", "Herons stand still in shallow water to fish.", "word " * 400, "Ünïcödé 日本語"]
     assert emb.embed(texts).shape == (4, emb.dim)
     assert sorted(tokenized) == sorted(texts)
+    assert sum(len(rows) for rows in calls) == len(texts)
+    assert all(len(row) == 1 for rows in calls for row in rows)
+    # The arrays of one call equal the tokenizer's own padded encoding of those texts.
     padded = Tokenizer.from_file(str(emb.path / "tokenizer.json"))
     padded.enable_truncation(max_length=emb.max_tokens + 2)
     padded.enable_padding(pad_id=padded.token_to_id("[PAD]"), pad_token="[PAD]")
-    rows = 0
-    for ids, mask in calls:
-        rows += len(ids)
-        assert ids.shape == mask.shape and ids.dtype == mask.dtype == np.int64
-        for row, m in zip(ids, mask, strict=True):
-            n = int(m.sum())
-            assert m[:n].all() and not m[n:].any()
-            assert (row[n:] == padded.token_to_id("[PAD]")).all()
-    assert rows == len(texts)
-    # The arrays of one call equal the tokenizer's own padded encoding of those texts.
     for group in (texts, texts[:2], [texts[2]]):
-        ids, mask = emb._arrays(emb._ids(group))
+        feeds = emb._feeds([[x] for x in emb._ids(group)])
         encs = padded.encode_batch(group)
-        assert (ids == np.array([e.ids for e in encs])).all()
-        assert (mask == np.array([e.attention_mask for e in encs])).all()
+        assert set(feeds) == {"input_ids", "attention_mask", "token_type_ids"}
+        assert feeds["input_ids"].dtype == feeds["attention_mask"].dtype == np.int64
+        assert (feeds["input_ids"] == np.array([e.ids for e in encs])).all()
+        assert (feeds["attention_mask"] == np.array([e.attention_mask for e in encs])).all()
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_pack_rows_holds_every_text_once_within_the_capacity(seed):
+    rng = np.random.default_rng(seed)
+    width = [int(w) for w in rng.integers(3, 120, size=int(rng.integers(1, 40)))]
+    rows = onnx_embed.pack_rows(width, 64)
+    assert sorted(i for row in rows for i in row) == list(range(len(width)))
+    for row in rows:
+        assert len(row) == 1 or sum(width[i] for i in row) <= 64
+    # First fit: a row was opened only for a text that fitted in no earlier row, so no two
+    # rows could have been one.
+    fills = sorted(sum(width[i] for i in row) for row in rows)
+    assert len(fills) < 2 or fills[0] + fills[1] > 64
+
+
+def _packing_embedder(tmp_path) -> OnnxEmbedder:
+    emb = OnnxEmbedder(cache_dir=tmp_path)
+    emb._session = object()
+    emb._input_names = [
+        "input_ids",
+        "attention_mask",
+        "token_type_ids",
+        "position_ids",
+        onnx_embed.PACKED_MASK,
+    ]
+    return emb
+
+
+def test_small_calls_pack_short_texts_into_rows_large_calls_do_not(tmp_path):
+    emb = _packing_embedder(tmp_path)
+    width = [10, 50, 12, 30, 200, 20, 9, 33]
+    calls = emb._plan(width)
+    rows = [row for call in calls for row in call]
+    assert sorted(i for row in rows for i in row) == list(range(len(width)))
+    assert any(len(row) > 1 for row in rows)  # short texts share rows
+    assert [4] in rows  # the long one alone
+    for row in rows:
+        assert len(row) == 1 or sum(width[i] for i in row) <= emb.pack_tokens
+    # An ingest-sized call (sorted by length, one text a row), and a graph that cannot pack.
+    big = emb._plan(width * 5)
+    assert all(len(row) == 1 for call in big for row in call)
+    emb._input_names = emb._input_names[:3]
+    assert all(len(row) == 1 for call in emb._plan(width) for row in call)
+
+
+def test_a_packed_row_gives_each_text_its_own_positions_and_attention(tmp_path):
+    emb = _packing_embedder(tmp_path)
+    assert emb._model_tokenizer.token_to_id("[PAD]") == 0
+    a, b, c = [101, 7, 8, 102], [101, 9, 102], [101, 5, 6, 7, 8, 102]
+    feeds = emb._feeds([[a, b], [c]])
+    assert feeds["input_ids"].tolist() == [[*a, *b], [*c, 0]]
+    assert feeds["attention_mask"].tolist() == [[1] * 7, [1] * 6 + [0]]
+    assert feeds["position_ids"].tolist() == [[0, 1, 2, 3, 0, 1, 2], [0, 1, 2, 3, 4, 5, 0]]
+    block = feeds[onnx_embed.PACKED_MASK]
+    assert block.shape == (2, 7, 7) and block.dtype == np.int32
+    first = np.zeros((7, 7), dtype=np.int32)
+    first[:4, :4] = first[4:, 4:] = 1
+    assert (block[0] == first).all()
+    second = np.zeros((7, 7), dtype=np.int32)
+    second[:6, :6] = 1
+    assert (block[1] == second).all()  # padding sees nothing and is seen by nothing
 
 
 def test_int8_kernel_follows_the_cpu_features():
@@ -299,6 +357,22 @@ def test_onnx_fp32_matches_pytorch(cache, reference):
     assert np.abs(single - ref).max() <= 1e-4
     record = read_record(onnx.model_file())
     assert record is not None and record["max_abs_diff_vs_torch"] <= 1e-4
+
+
+@pytest.mark.slow
+def test_packed_rows_give_each_text_the_vector_it_has_alone(cache):
+    """A server-sized call of mixed lengths, packed: every vector equals the text's own, run
+    alone (the block-diagonal mask and restarted positions leave no trace of its neighbours)."""
+    rng = np.random.default_rng(0)
+    story = "The heron stood still in the shallow water while a storm gathered over the marsh. " * 4
+    texts = [story[: int(n)] for n in rng.integers(1, len(story), size=20)]
+    texts += ["", "word " * 400]  # empty, and truncated
+    onnx = OnnxEmbedder(cache_dir=cache)
+    assert onnx.backend == "onnx" and onnx._packs
+    widths = [len(x) for x in onnx._ids(texts)]
+    assert any(len(row) > 1 for call in onnx._plan(widths) for row in call)
+    alone = np.stack([onnx.embed_query(t) for t in texts])
+    assert np.abs(onnx.embed(texts) - alone).max() <= 1e-5
 
 
 @pytest.mark.slow
