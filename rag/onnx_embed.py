@@ -35,8 +35,8 @@ from .errors import EmbeddingError
 
 log = logging.getLogger(__name__)
 
-# v2: the graph reads packed rows (position ids and a per-row attention mask) and returns each
-# token's vector; pooling is done here, per text.
+# v2: the fp32 graph reads packed rows (position ids and a per-row attention mask) and returns
+# each token's vector; pooling is done here, per text. int8 graphs read one text a row.
 CACHE_FORMAT = "rag-onnx-v2"
 PACKED_MASK = "attention_mask3d"
 PRECISIONS = ("fp32", "int8")
@@ -198,7 +198,7 @@ class OnnxEmbedder(LocalModelEmbedder):
 
     @property
     def _packs(self) -> bool:
-        """Whether the loaded graph reads packed rows (every graph cached since rag-onnx-v2)."""
+        """Whether the loaded graph reads packed rows (every fp32 graph cached since rag-onnx-v2)."""
         return PACKED_MASK in self._input_names
 
     def _plan(self, width: Sequence[int]) -> list[Rows]:
