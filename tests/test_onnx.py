@@ -376,6 +376,22 @@ def test_packed_rows_give_each_text_the_vector_it_has_alone(cache):
 
 
 @pytest.mark.slow
+def test_a_graph_that_cannot_pack_is_kept_one_text_a_row(tmp_path, monkeypatch, reference):
+    """A model whose fused graph is not the BERT form that packs still runs on ONNX Runtime,
+    unpacked, rather than failing its export."""
+    from rag import onnx_export
+
+    def cannot(fused, out):
+        raise EmbeddingError("the fused graph is not the BERT form that packs")
+
+    monkeypatch.setattr(onnx_export, "_packed", cannot)
+    onnx = OnnxEmbedder(cache_dir=tmp_path)
+    vecs = onnx.embed(TEXTS)
+    assert onnx.backend == "onnx" and not onnx._packs
+    assert np.abs(vecs - reference).max() <= 1e-4
+
+
+@pytest.mark.slow
 def test_onnx_int8_is_close_to_pytorch(cache, reference):
     int8 = OnnxEmbedder(cache_dir=cache, precision="int8")
     cos = (int8.embed(TEXTS) * reference).sum(axis=1)
