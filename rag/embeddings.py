@@ -77,11 +77,17 @@ class Embedder(ABC):
         """The model calls for texts of these widths: each call its rows, each row the texts
         (positions) it holds. Here one text a row, texts sorted by width and cut into the
         cheapest calls; a backend that can pack several short texts into a row overrides it."""
-        order = sorted(range(len(width)), key=lambda i: width[i], reverse=True)
+        return self._cut([[i] for i in range(len(width))], width)
+
+    def _cut(self, rows: Rows, width: Sequence[int]) -> list[Rows]:
+        """`rows` (texts by position) sorted by the tokens they hold, fullest first, and cut into
+        the cheapest calls (`cheapest_calls`)."""
+        fill = [sum(width[i] for i in row) for row in rows]
+        order = sorted(range(len(rows)), key=lambda r: fill[r], reverse=True)
         bounds = cheapest_calls(
-            [width[i] for i in order], self._call_tokens(), self.batch_size, self.batch_tokens
+            [fill[r] for r in order], self._call_tokens(), self.batch_size, self.batch_tokens
         )
-        return [[[i] for i in order[lo:hi]] for lo, hi in bounds]
+        return [[rows[r] for r in order[lo:hi]] for lo, hi in bounds]
 
     def _call_tokens(self) -> int:
         return self.default_call_tokens if self.call_tokens is None else self.call_tokens

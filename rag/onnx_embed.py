@@ -28,7 +28,6 @@ from .embeddings import (
     LocalModelEmbedder,
     Rows,
     SentenceTransformerEmbedder,
-    cheapest_calls,
     normalize,
 )
 from .errors import EmbeddingError
@@ -204,13 +203,7 @@ class OnnxEmbedder(LocalModelEmbedder):
     def _plan(self, width: Sequence[int]) -> list[Rows]:
         if len(width) > self.pack_texts or not self._packs:
             return super()._plan(width)
-        rows = pack_rows(width, self.pack_tokens)
-        fill = [sum(width[i] for i in row) for row in rows]
-        order = sorted(range(len(rows)), key=lambda r: fill[r], reverse=True)
-        bounds = cheapest_calls(
-            [fill[r] for r in order], self._call_tokens(), self.batch_size, self.batch_tokens
-        )
-        return [[rows[r] for r in order[lo:hi]] for lo, hi in bounds]
+        return self._cut(pack_rows(width, self.pack_tokens), width)
 
     def _feeds(self, rows: Sequence[Sequence[list[int]]]) -> dict[str, np.ndarray]:
         """One call's inputs, each row padded on the right to the fullest row. A packed row's
@@ -220,8 +213,16 @@ class OnnxEmbedder(LocalModelEmbedder):
         shape = (len(rows), width)
         ids = np.full(shape, self._pad_id, dtype=np.int64)
         mask = np.zeros(shape, dtype=np.int64)
+        feeds: dict[str, np.ndarray] = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        if not self._packs:
+            for r, (x,) in enumerate(rows):
+                ids[r, : len(x)] = x
+                mask[r, : len(x)] = 1
+            return feeds
         pos = np.zeros(shape, dtype=np.int64)
-        block = np.zeros((*shape, width), dtype=np.int32) if self._packs else None
+        block = np.zeros((*shape, width), dtype=np.int32)
         for r, row in enumerate(rows):
             at = 0
             for x in row:
@@ -229,14 +230,9 @@ class OnnxEmbedder(LocalModelEmbedder):
                 ids[r, at:end] = x
                 mask[r, at:end] = 1
                 pos[r, at:end] = np.arange(len(x))
-                if block is not None:
-                    block[r, at:end, at:end] = 1
+                block[r, at:end, at:end] = 1
                 at = end
-        feeds: dict[str, np.ndarray] = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in self._input_names:
-            feeds["token_type_ids"] = np.zeros_like(ids)
-        if block is not None:
-            feeds["position_ids"], feeds[PACKED_MASK] = pos, block
+        feeds["position_ids"], feeds[PACKED_MASK] = pos, block
         return feeds
 
     def _run(self, rows: Sequence[Sequence[list[int]]]) -> np.ndarray:
