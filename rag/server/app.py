@@ -96,13 +96,14 @@ def create_app(
             if own_index:
                 opened.close()
 
+    telemetry = _telemetry()
     app = FastAPI(
         title="rag",
         version="1",
         summary="Ask questions of your own documents: OpenAI-compatible embeddings and chat, "
         "search, answers with citations, and document upload.",
         lifespan=lifespan,
-        telemetry=_telemetry(),
+        telemetry=telemetry,
     )
     app.state.server = server
     install_guards(app, settings)  # Origin/Host checks without keys, CORS: see security.py
@@ -110,6 +111,8 @@ def create_app(
     for router in (service.router, embeddings.router, ask.router, chat.router, documents.router):
         app.include_router(router)
     app.router.routes.append(mcp_route)
+    if telemetry is not None:  # OpenTelemetry off: see DirectRoute
+        app.router.routes.insert(0, embeddings.DirectRoute())  # matched before FastAPI's route
     app.add_middleware(
         LimitsAndMetrics, max_body=int(settings.max_body_mb * 1024 * 1024), metrics=server.metrics
     )
