@@ -50,8 +50,8 @@ class DirectRoute(Route):
     (dependency solving, the body validated through its model field, the walk through every
     route): one text a request is this endpoint's hardest load, and on a small machine each
     millisecond the server's process spends is one the model does not get. Measured with an
-    instant model, this path costs the server's process 0.46-0.49 ms of CPU a request against
-    0.82-0.91 through FastAPI (BENCHMARKS.md, "HTTP embeddings").
+    instant model (benchmarks/server_overhead.py), this path costs the server's process 0.67 ms
+    of CPU a request against 1.0 through FastAPI (BENCHMARKS.md, "HTTP embeddings").
 
     The same middleware (size limit, metrics, Origin/Host guard), key check, body schema, errors
     and response apply (tests/test_server_direct.py holds the two paths to the same replies).
