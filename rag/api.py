@@ -7,13 +7,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import embeddings
-from .answer import Answer, Answerer, AskEvent, Retrieved, make_answerer, make_llm
-from .answer.instructions import drop_instruction_chunks
-from .answer.llm import LLM
-from .answer.types import final_answer
 from .config import Settings
 from .documents import SearchHit
 from .embeddings import Embedder
@@ -24,6 +20,10 @@ from .ingest.pipeline import EmbedProgressFn, ProgressFn, SkipFn, Stage
 from .retrieve import Filters, Retriever, check_glob, file_types_of
 from .store import DocumentInfo, Store, open_store
 from .text.markup import typed_text
+
+if TYPE_CHECKING:  # the answer code loads on first use: `rag search` never needs it (0.1 s)
+    from .answer import Answer, Answerer, AskEvent
+    from .answer.llm import LLM
 
 # v2: chunks are cut on spans, so their offsets are where they were cut. v1 placed repeated
 # pieces (long runs of one character, a divider line, a base64 blob) at the wrong occurrence and
@@ -40,6 +40,13 @@ def make_embedder(settings: Settings) -> Embedder:
     return embeddings.make_embedder(settings)
 
 
+def make_llm(settings: Settings) -> LLM:
+    """The language model of the settings' backend (rag.answer.make_llm)."""
+    from .answer import make_llm as make
+
+    return make(settings)
+
+
 @dataclass(frozen=True)
 class Components:
     """Where an index's collaborators come from. The defaults build the real ones from the
@@ -49,6 +56,8 @@ class Components:
     llm: Callable[[Settings], LLM] = make_llm  # called only for the local and openai backends
 
     def answerer(self, settings: Settings, embedder: Embedder, store: Store) -> Answerer:
+        from .answer import make_answerer
+
         llm = None if settings.backend == "extractive" else self.llm(settings)
         return make_answerer(settings, embedder, store.term_counts, llm)
 
@@ -213,6 +222,8 @@ class RagIndex:
         file_types: Sequence[str] | None = None,
     ) -> Answer:
         """Answer from the documents, citing the spans it rests on, or refuse."""
+        from .answer.types import final_answer
+
         return final_answer(
             self.ask_stream(question, k, mode=mode, path=path, file_types=file_types)
         )
@@ -231,6 +242,9 @@ class RagIndex:
         (a sentence aligned to its sources, kept or dropped) events, then the Answer. The CLI,
         the app and HTTP all use this (through rag.conversation for chats); `answerer` is
         another backend than the index's own (the app's per-tab choice)."""
+        from .answer import Answer, Retrieved
+        from .answer.instructions import drop_instruction_chunks
+
         t0 = time.perf_counter()
         k = _k(k, self.settings.top_k)
         question = typed_text(question) or question
