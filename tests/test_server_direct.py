@@ -73,17 +73,19 @@ KEYS = [
 
 @contextmanager
 def clients(tmp_path: Path, **overrides) -> Iterator[tuple[TestClient, TestClient]]:
-    """(with the direct route, without it): two apps on one index, alike in all else."""
-    settings = Settings(index=tmp_path / "index", max_inputs=3, **overrides)
-    direct, plain = create_app(settings, embedder=FakeEmbedder()), None
+    """(with the direct route, without it): two apps alike in all else."""
+
+    def app(name: str):
+        settings = Settings(index=tmp_path / name, max_inputs=3, **overrides)
+        return create_app(settings, embedder=FakeEmbedder())
+
+    direct, plain = app("direct"), app("plain")
     assert isinstance(direct.router.routes[0], routes.DirectRoute)
-    with TestClient(direct, base_url=LOCAL) as a:
-        plain = create_app(settings, embedder=FakeEmbedder())
-        plain.router.routes[:] = [
-            r for r in plain.router.routes if not isinstance(r, routes.DirectRoute)
-        ]
-        with TestClient(plain, base_url=LOCAL) as b:
-            yield a, b
+    plain.router.routes[:] = [
+        r for r in plain.router.routes if not isinstance(r, routes.DirectRoute)
+    ]
+    with TestClient(direct, base_url=LOCAL) as a, TestClient(plain, base_url=LOCAL) as b:
+        yield a, b
 
 
 def reply(r) -> tuple[int, str | None, str | None, object]:
