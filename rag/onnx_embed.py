@@ -158,6 +158,16 @@ class OnnxEmbedder(LocalModelEmbedder):
     def model_file(self) -> Path:
         return cache_folder(self.cache_dir, super().fingerprint) / f"model-{self.variant}.onnx"
 
+    def prepare(self) -> None:
+        """Export and check the cached graph now if it is missing (a model's first use on this
+        machine), without opening a session; nearly free when it is cached. A failed export
+        with `fallback` is left for the first use to fall back on, as it would anyway."""
+        try:
+            ensure_model(self.path, self.model_file(), self.precision)
+        except EmbeddingError:
+            if not self.fallback:
+                raise
+
     def _load(self) -> None:
         with self._lock:
             if self._session is not None or self._torch is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -433,3 +434,30 @@ def test_search_and_ask_import_only_what_they_use(cache, tmp_path):
         assert not heavy, f"rag {command} imported {heavy}"
         # Searching needs no answer code (0.1-0.3 s of a cold `rag search`, BENCHMARKS.md).
         assert ("rag.answer" in modules) == (command == "ask"), command
+
+
+@pytest.mark.slow
+def test_ingest_exports_the_answer_encoder_so_the_first_question_need_not(cache, tmp_path):
+    """A new machine's first `rag ask` used to wait 15-20 s for the answer encoder's one-time
+    ONNX export; `rag ingest` does it now. A fresh cache holding only the embedding model's graph
+    (the answer encoder's is what is tested)."""
+    from rag.answer.encoder import encoder_of
+    from rag.answer.model import load_model
+
+    embedding = OnnxEmbedder(cache_dir=cache)
+    embedding.prepare()
+    graph = embedding.model_file().parent
+    fresh = tmp_path / "cache"
+    shutil.copytree(graph, fresh / graph.relative_to(cache))
+    env = {**os.environ, "RAG_CACHE_DIR": str(fresh), "RAG_INDEX": str(tmp_path / "index")}
+    rag = [sys.executable, "-m", "rag"]
+    run = {"env": env, "capture_output": True, "text": True, "timeout": 600}
+    proc = subprocess.run([*rag, "ingest", "-q", str(shared("corpus", "seeds"))], **run)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    answer_graph = encoder_of(load_model(None), fresh).model_file()  # type: ignore[union-attr]
+    assert read_record(answer_graph) is not None, "rag ingest left the export to the first question"
+    written = answer_graph.stat().st_mtime_ns
+    proc = subprocess.run([*rag, "ask", "What did Austin say?"], **run)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Austin" in proc.stdout
+    assert answer_graph.stat().st_mtime_ns == written  # used as exported, not exported again

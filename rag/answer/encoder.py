@@ -105,6 +105,18 @@ def _merge(base: Path, layers: Path, out: Path) -> dict[str, object]:
     return {"format": ENCODER_FORMAT, "layers": str(layers), "tensors_replaced": len(tuned)}
 
 
+def prepare_encoder(answer_model: Path | None, cache_dir: Path) -> None:
+    """Assemble and export the answer model's encoder now if this machine has not yet: once per
+    machine and model (15-20 s on 2 cores, PyTorch imported for the export), which would
+    otherwise fall on the first question. `rag ingest` calls it; a cached graph costs a file
+    read."""
+    from .model import load_model
+
+    encoder = encoder_of(load_model(answer_model), cache_dir)
+    if isinstance(encoder, OnnxEmbedder):
+        encoder.prepare()
+
+
 def encoder_of(model: AnswerModel, cache_dir: Path | None = None) -> Embedder | None:
     """The answer model's own encoder, or None when it reads the retrieval embedder's
     similarities. `cache_dir`: where it is assembled and exported (default: the settings'

@@ -132,6 +132,15 @@ def ingest(
             raise SystemExit(130) from None
         if bar is not None:
             bar.close()
+        # The first question would otherwise wait for the answer encoder's one-time export.
+        # The index is written either way: a problem here is the first question's to report.
+        from ..answer.encoder import prepare_encoder
+        from ..errors import RagError
+
+        try:
+            prepare_encoder(settings.answer_model, settings.cache_dir)
+        except RagError as exc:
+            click.echo(f"warning: the answer model is not ready: {exc}", err=True)
         if as_json:
             click.echo(json.dumps(report.to_dict(), indent=2))
         else:
